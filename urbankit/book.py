@@ -1,0 +1,304 @@
+"""Execute the book's chapters with papermill under a profile, then build the HTML book.
+
+Data flow: ``_toc.yml`` lists the chapters -> each notebook chapter is executed by papermill
+with the profile's parameters injected -> executed copies are staged under
+``_build/stage/<profile>/`` (or written back to ``book/`` with ``inplace=True``, quick profile
+only) -> Jupyter Book 1.x builds ``_build/html`` from the staged copy, offline, with
+``-W -n --keep-going`` so any warning fails the build.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .errors import BookError, ConfigError
+from .profiles import PROFILES
+
+#: Files and folders of the checkout that the HTML build needs besides the chapters.
+_BOOK_SUPPORT = ("_config.yml", "_toc.yml")
+
+
+@dataclass
+class ChapterResult:
+    """Outcome of executing one chapter."""
+
+    chapter: str
+    status: str  # "ok", "failed", "skipped"
+    seconds: float
+    error: str = ""
+
+
+def toc_entries(root: Path) -> list[str]:
+    """Return every file listed in ``_toc.yml`` (root first), as paths without suffix.
+
+    Raises BookError when the TOC is missing or malformed.
+    """
+    toc_path = root / "_toc.yml"
+    if not toc_path.is_file():
+        raise BookError(f"{toc_path} not found: the book's table of contents is missing")
+    try:
+        toc = yaml.safe_load(toc_path.read_text())
+    except yaml.YAMLError as exc:
+        raise BookError(f"{toc_path} is not valid YAML: {exc}") from exc
+    if not isinstance(toc, dict) or "root" not in toc:
+        raise BookError(f"{toc_path}: expected a mapping with a 'root' entry (jb-book format)")
+    entries = [str(toc["root"])]
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                entries.append(str(node["file"]))
+            for key in ("chapters", "sections", "parts"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    for key in ("chapters", "parts"):
+        walk(toc.get(key, []))
+    return entries
+
+
+def chapter_notebooks(root: Path, select: list[str] | None = None) -> list[Path]:
+    """Notebook chapters listed in the TOC, in order, optionally filtered.
+
+    ``select`` items match a chapter's stem or a prefix of it (``00``, ``00_getting_started``).
+    An item that matches nothing raises ConfigError.
+    """
+    notebooks = []
+    for entry in toc_entries(root):
+        path = root / f"{entry}.ipynb"
+        if path.is_file():
+            notebooks.append(path)
+        elif not (root / f"{entry}.md").is_file():
+            raise BookError(f"_toc.yml lists {entry!r} but neither {entry}.ipynb nor {entry}.md exists")
+    if select:
+        chosen = []
+        for item in select:
+            hits = [nb for nb in notebooks if nb.stem == item or nb.stem.startswith(item)]
+            if not hits:
+                raise ConfigError(
+                    f"--chapters {item!r} matches no chapter; chapters are "
+                    + ", ".join(nb.stem for nb in notebooks)
+                )
+            chosen.extend(h for h in hits if h not in chosen)
+        notebooks = [nb for nb in notebooks if nb in chosen]
+    return notebooks
+
+
+def _describe_failure(exc: BaseException) -> str:
+    """Name the failing cell of a papermill error."""
+    cell = getattr(exc, "exec_count", None) or getattr(exc, "cell_index", None)
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    where = f"cell {cell}" if cell is not None else "a cell"
+    first = str(evalue).strip().splitlines()[0] if str(evalue).strip() else ""
+    return f"{where}: {ename}: {first}"
+
+
+def _failing_cell_index(nb_path: Path) -> int | None:
+    """Index of the first cell whose outputs contain an error in an executed notebook."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(nb_path, as_version=4)
+    except Exception:  # noqa: BLE001 - best effort only
+        return None
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                return index
+    return None
+
+
+def execute_chapter(
+    notebook: Path,
+    output: Path,
+    parameters: dict,
+    cwd: Path,
+    timeout: int | None = None,
+) -> None:
+    """Execute one chapter with papermill, writing the result atomically to ``output``.
+
+    The executed notebook goes to a temporary file next to ``output`` and is renamed only
+    when execution succeeded; on failure the partial notebook is kept as
+    ``<output>.failed.ipynb`` for inspection and BookError is raised naming the cell.
+    """
+    import papermill as pm
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(suffix=".ipynb", prefix=f".{output.stem}.", dir=output.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        pm.execute_notebook(
+            str(notebook), str(tmp), parameters=parameters, cwd=str(cwd),
+            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+            log_output=False, request_save_on_cell_execute=False,
+        )
+    except BaseException as exc:
+        failed = output.with_suffix(".failed.ipynb")
+        index = _failing_cell_index(tmp)
+        if tmp.exists():
+            tmp.replace(failed)
+        detail = _describe_failure(exc)
+        if index is not None:
+            detail = f"cell #{index} (0-based index in the notebook), " + detail
+        raise BookError(f"chapter {notebook.stem} failed in {detail} (partial output: {failed})") from exc
+    tmp.replace(output)
+
+
+def _strip_injected(executed: Path, target: Path) -> None:
+    """Write ``executed`` to ``target`` without papermill's injected-parameters cell.
+
+    Used by ``inplace`` runs so the committed notebook keeps only its own parameters cell
+    (quick-profile values equal the defaults, so outputs are unchanged).
+    """
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+    fd, tmp_name = tempfile.mkstemp(suffix=".ipynb", prefix=f".{target.stem}.", dir=target.parent)
+    os.close(fd)
+    nbformat.write(nb, tmp_name)
+    Path(tmp_name).replace(target)
+
+
+def _stage_sources(root: Path, stage: Path) -> None:
+    """Copy the book's non-notebook sources (config, TOC, markdown, bib, static) into ``stage``."""
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    for name in _BOOK_SUPPORT:
+        shutil.copy2(root / name, stage / name)
+    shutil.copytree(root / "book", stage / "book",
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build", "*.failed.ipynb", ".*"))
+
+
+_WARNING_RE = re.compile(r"(WARNING|ERROR|CRITICAL)\b.*")
+
+
+def build_html(source: Path, output_root: Path, log: callable = print) -> list[str]:
+    """Build the HTML book from ``source`` into ``output_root/_build/html``.
+
+    Runs ``jupyter-book build -W -n --keep-going`` offline. Returns the warning lines found;
+    raises BookError when the build fails, naming the warnings.
+    """
+    exe = shutil.which("jupyter-book") or str(Path(sys.executable).parent / "jupyter-book")
+    if not Path(exe).exists() and not shutil.which("jupyter-book"):
+        raise BookError("jupyter-book is not installed; install the dev requirements (requirements-dev.txt)")
+    cmd = [exe, "build", str(source), "--path-output", str(output_root), "-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    text = proc.stdout + "\n" + proc.stderr
+    warnings = [m.group(0) for line in text.splitlines() if (m := _WARNING_RE.search(line))
+                and "WARNING: Location" not in line]
+    if proc.returncode != 0:
+        tail = "\n".join(text.strip().splitlines()[-25:])
+        raise BookError(
+            "jupyter-book build failed" + (":\n  " + "\n  ".join(warnings[:20]) if warnings else "")
+            + f"\n--- last lines of the build log ---\n{tail}"
+        )
+    return warnings
+
+
+def format_table(results: list[ChapterResult]) -> str:
+    """The final summary table: chapter, status, seconds."""
+    width = max([len("chapter")] + [len(r.chapter) for r in results])
+    lines = [f"{'chapter':<{width}}  {'status':<7}  {'seconds':>8}", f"{'-' * width}  {'-' * 7}  {'-' * 8}"]
+    for r in results:
+        lines.append(f"{r.chapter:<{width}}  {r.status:<7}  {r.seconds:>8.1f}")
+    total = sum(r.seconds for r in results)
+    lines.append(f"{'total':<{width}}  {'':<7}  {total:>8.1f}")
+    return "\n".join(lines)
+
+
+def run_book(
+    root: Path | None = None,
+    profile: str = "quick",
+    device: str = "auto",
+    chapters: list[str] | None = None,
+    inplace: bool = False,
+    build: bool = True,
+    data_root: str | None = None,
+    timeout: int | None = None,
+    log: callable = print,
+) -> list[ChapterResult]:
+    """Execute the selected chapters under ``profile`` and build the HTML book.
+
+    Returns the per-chapter results. Raises BookError when any chapter fails or the build
+    warns (after executing the remaining chapters), and ConfigError for invalid options:
+    ``inplace`` is only allowed with the ``quick`` profile, because the committed outputs
+    are the quick profile's.
+    """
+    from .paths import repo_root
+
+    root = Path(root) if root is not None else repo_root()
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    if inplace and profile != "quick":
+        raise ConfigError(
+            f"--inplace refreshes the committed outputs, which come from the quick profile; "
+            f"it is not allowed with profile {profile!r} (executed copies go to _build/)"
+        )
+    if device not in ("auto", "cpu", "cuda", "mps"):
+        raise ConfigError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
+    notebooks = chapter_notebooks(root, chapters)
+    stage = root / "_build" / "stage" / profile
+    _stage_sources(root, stage)
+
+    params: dict = {"profile": profile}
+    if device != "auto" or profile != "quick":
+        params["device"] = device
+    if data_root is not None:
+        params["data_root"] = str(data_root)
+
+    results: list[ChapterResult] = []
+    failures: list[str] = []
+    for i, nb in enumerate(notebooks, 1):
+        rel = nb.relative_to(root)
+        log(f"[{i}/{len(notebooks)}] {nb.stem}: executing (profile {profile}, device {device}) ...")
+        start = time.perf_counter()
+        executed = stage / rel
+        try:
+            execute_chapter(nb, executed, params, cwd=nb.parent, timeout=timeout)
+        except BookError as exc:
+            seconds = time.perf_counter() - start
+            results.append(ChapterResult(nb.stem, "failed", seconds, str(exc)))
+            failures.append(str(exc))
+            log(f"[{i}/{len(notebooks)}] {nb.stem}: FAILED after {seconds:.1f} s\n    {exc}")
+            continue
+        seconds = time.perf_counter() - start
+        if inplace:
+            _strip_injected(executed, nb)
+        results.append(ChapterResult(nb.stem, "ok", seconds))
+        log(f"[{i}/{len(notebooks)}] {nb.stem}: ok in {seconds:.1f} s")
+
+    log("")
+    log(format_table(results))
+    if failures:
+        raise BookError(f"{len(failures)} chapter(s) failed:\n  " + "\n  ".join(failures))
+    if build:
+        # Chapters not executed in this run are staged from their committed copies.
+        for nb in chapter_notebooks(root):
+            staged = stage / nb.relative_to(root)
+            if nb not in notebooks or not staged.exists():
+                shutil.copy2(nb, staged)
+        log(f"building the HTML book from {stage.relative_to(root)} -> _build/html ...")
+        start = time.perf_counter()
+        build_html(stage, root, log=log)
+        log(f"built {root / '_build' / 'html' / 'index.html'} in {time.perf_counter() - start:.1f} s")
+    return results

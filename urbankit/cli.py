@@ -1,0 +1,85 @@
+"""The ``urbankit`` command line (also ``python -m urbankit``).
+
+Sub-commands register themselves in :data:`COMMANDS`; each has an ``add_arguments`` and a
+``run`` function, so later modules (samples, downloads, benchmarks) plug in without
+touching the parser logic.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from . import __version__
+from .errors import UrbankitError
+
+
+def _add_book(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="quick", choices=["quick", "full", "real"],
+                   help="execution profile (default: quick, CPU on the embedded samples)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                   help="device injected into the chapters (default: auto, the profile decides)")
+    p.add_argument("--chapters", nargs="+", metavar="CHAPTER",
+                   help="execute only these chapters (stem or numeric prefix, e.g. 00 03)")
+    p.add_argument("--inplace", action="store_true",
+                   help="write the executed chapters back to book/ (quick profile only)")
+    p.add_argument("--data-root", default=None, help="folder of real data for the real/full profiles")
+    p.add_argument("--no-build", action="store_true", help="execute only, do not build the HTML book")
+    p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+
+
+def _run_book(args: argparse.Namespace) -> int:
+    from .book import run_book
+
+    run_book(profile=args.profile, device=args.device, chapters=args.chapters,
+             inplace=args.inplace, build=not args.no_build, data_root=args.data_root,
+             timeout=args.timeout)
+    return 0
+
+
+#: name -> (help, add_arguments, run)
+COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
+    "book": ("execute the chapters with papermill and build the HTML book", _add_book, _run_book),
+}
+
+
+def _register_optional_commands() -> None:
+    """Import modules that add sub-commands (kept optional so the core CLI always works)."""
+    for module in ("urbankit.data.samples", "urbankit.data.download"):
+        try:
+            mod = __import__(module, fromlist=["CLI_COMMAND"])
+        except ImportError:
+            continue
+        command = getattr(mod, "CLI_COMMAND", None)
+        if command is not None:
+            name, help_text, add, run = command
+            COMMANDS[name] = (help_text, add, run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    _register_optional_commands()
+    parser = argparse.ArgumentParser(prog="urbankit", description="urbankit: mapping cities and their growth "
+                                     "from Sentinel-1/2 with deep learning (teaching kit).")
+    parser.add_argument("--version", action="version", version=f"urbankit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add, _) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _, _, run = COMMANDS[args.command]
+    try:
+        return int(run(args) or 0)
+    except UrbankitError as exc:
+        print(f"urbankit {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
