@@ -235,9 +235,14 @@ def run_book(
     build: bool = True,
     data_root: str | None = None,
     timeout: int | None = None,
+    execute: bool = True,
+    out_root: Path | None = None,
     log: callable = print,
 ) -> list[ChapterResult]:
     """Execute the selected chapters under ``profile`` and build the HTML book.
+
+    ``execute=False`` builds the HTML from the committed notebooks without running them.
+    ``out_root`` is the folder that receives ``_build/`` (default: the checkout root).
 
     Returns the per-chapter results. Raises BookError when any chapter fails or the build
     warns (after executing the remaining chapters), and ConfigError for invalid options:
@@ -256,8 +261,11 @@ def run_book(
         )
     if device not in ("auto", "cpu", "cuda", "mps"):
         raise ConfigError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
-    notebooks = chapter_notebooks(root, chapters)
-    stage = root / "_build" / "stage" / profile
+    if not execute and not build:
+        raise ConfigError("nothing to do: execution and build are both disabled")
+    notebooks = chapter_notebooks(root, chapters) if execute else []
+    out_root = Path(out_root) if out_root is not None else root
+    stage = out_root / "_build" / "stage" / profile
     _stage_sources(root, stage)
 
     params: dict = {"profile": profile}
@@ -287,8 +295,9 @@ def run_book(
         results.append(ChapterResult(nb.stem, "ok", seconds))
         log(f"[{i}/{len(notebooks)}] {nb.stem}: ok in {seconds:.1f} s")
 
-    log("")
-    log(format_table(results))
+    if results:
+        log("")
+        log(format_table(results))
     if failures:
         raise BookError(f"{len(failures)} chapter(s) failed:\n  " + "\n  ".join(failures))
     if build:
@@ -297,8 +306,8 @@ def run_book(
             staged = stage / nb.relative_to(root)
             if nb not in notebooks or not staged.exists():
                 shutil.copy2(nb, staged)
-        log(f"building the HTML book from {stage.relative_to(root)} -> _build/html ...")
+        log(f"building the HTML book from {stage} -> {out_root / '_build' / 'html'} ...")
         start = time.perf_counter()
-        build_html(stage, root, log=log)
-        log(f"built {root / '_build' / 'html' / 'index.html'} in {time.perf_counter() - start:.1f} s")
+        build_html(stage, out_root, log=log)
+        log(f"built {out_root / '_build' / 'html' / 'index.html'} in {time.perf_counter() - start:.1f} s")
     return results

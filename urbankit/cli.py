@@ -25,6 +25,8 @@ def _add_book(p: argparse.ArgumentParser) -> None:
                    help="write the executed chapters back to book/ (quick profile only)")
     p.add_argument("--data-root", default=None, help="folder of real data for the real/full profiles")
     p.add_argument("--no-build", action="store_true", help="execute only, do not build the HTML book")
+    p.add_argument("--no-execute", action="store_true",
+                   help="build the HTML book from the committed notebooks without executing them")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
 
 
@@ -33,7 +35,7 @@ def _run_book(args: argparse.Namespace) -> int:
 
     run_book(profile=args.profile, device=args.device, chapters=args.chapters,
              inplace=args.inplace, build=not args.no_build, data_root=args.data_root,
-             timeout=args.timeout)
+             timeout=args.timeout, execute=not args.no_execute)
     return 0
 
 

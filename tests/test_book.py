@@ -1,0 +1,131 @@
+"""The book runner: papermill execution under profiles, failures, inplace rules, HTML build."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from urbankit.book import chapter_notebooks, run_book, toc_entries
+from urbankit.errors import BookError, ConfigError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _notebook(path: Path, code: list[str]) -> None:
+    nb = new_notebook()
+    nb.cells.append(new_markdown_cell(f"# {path.stem}"))
+    params = new_code_cell('profile = "quick"\ndevice = None')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells.append(params)
+    nb.cells.extend(new_code_cell(src) for src in code)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def mini_book(tmp_path: Path) -> Path:
+    """A minimal checkout: _toc.yml, book/intro.md and two chapters (one prints the profile)."""
+    (tmp_path / "urbankit").mkdir()
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text("title: mini\nexecute:\n  execute_notebooks: 'off'\n")
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    _notebook(tmp_path / "book" / "01_first.ipynb", ["print('profile is', profile)"])
+    _notebook(tmp_path / "book" / "02_second.ipynb", ["x = 1 + 1\nprint(x)"])
+    (tmp_path / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/01_first\n  - file: book/02_second\n")
+    return tmp_path
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_toc_entries_and_selection(mini_book):
+    assert toc_entries(mini_book) == ["book/intro", "book/01_first", "book/02_second"]
+    assert [p.stem for p in chapter_notebooks(mini_book, ["02"])] == ["02_second"]
+    with pytest.raises(ConfigError, match="matches no chapter"):
+        chapter_notebooks(mini_book, ["99"])
+
+
+def test_toc_listing_a_missing_file_is_an_error(mini_book):
+    (mini_book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/nope\n")
+    with pytest.raises(BookError, match="book/nope"):
+        chapter_notebooks(mini_book)
+
+
+def test_full_run_writes_under_build_and_leaves_book_untouched(mini_book):
+    before = _digest(mini_book / "book")
+    lines: list[str] = []
+    results = run_book(mini_book, profile="full", device="cpu", build=False, log=lines.append)
+    assert [r.status for r in results] == ["ok", "ok"]
+    assert _digest(mini_book / "book") == before
+    executed = nbformat.read(mini_book / "_build" / "stage" / "full" / "book" / "01_first.ipynb", as_version=4)
+    outputs = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs)
+    assert "profile is full" in outputs  # papermill injected the profile
+    assert any(re.match(r"\[1/2\] 01_first: ok", line) for line in lines)  # progress line per chapter
+    table = "\n".join(lines)
+    assert "chapter" in table and "status" in table and "seconds" in table and "02_second" in table
+
+
+def test_inplace_is_quick_only(mini_book):
+    with pytest.raises(ConfigError, match="quick"):
+        run_book(mini_book, profile="full", inplace=True, build=False, log=lambda *_: None)
+
+
+def test_inplace_quick_refreshes_outputs_without_injected_cell(mini_book):
+    run_book(mini_book, profile="quick", inplace=True, build=False, log=lambda *_: None)
+    nb = nbformat.read(mini_book / "book" / "01_first.ipynb", as_version=4)
+    tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
+    assert "injected-parameters" not in tags
+    assert "profile is quick" in nb.cells[2].outputs[0]["text"]
+
+
+def test_failing_chapter_names_chapter_and_cell_and_other_chapters_still_run(mini_book):
+    _notebook(mini_book / "book" / "01_first.ipynb", ["a = 1", "raise ValueError('broken on purpose')"])
+    lines: list[str] = []
+    with pytest.raises(BookError) as info:
+        run_book(mini_book, profile="quick", build=False, log=lines.append)
+    message = str(info.value)
+    assert "01_first" in message and "cell" in message and "broken on purpose" in message
+    assert any("02_second: ok" in line for line in lines)
+
+
+def test_cli_exits_non_zero_on_a_broken_chapter(mini_book):
+    _notebook(mini_book / "book" / "02_second.ipynb", ["1 / 0"])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "urbankit", "book", "--no-build"], cwd=mini_book,
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode != 0
+    assert "02_second" in proc.stderr and "ZeroDivisionError" in proc.stderr
+    assert "01_first: ok" in proc.stdout
+
+
+def test_cli_rejects_inplace_with_full(mini_book):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "urbankit", "book", "--profile", "full", "--inplace"],
+                          cwd=mini_book, capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode != 0 and "--inplace" in proc.stderr
+
+
+@pytest.mark.slow
+def test_html_book_builds_offline_and_links_every_chapter(tmp_path):
+    """End to end: build the real book from the committed notebooks into a temporary folder."""
+    run_book(REPO, profile="quick", execute=False, out_root=tmp_path, log=lambda *_: None)
+    html = tmp_path / "_build" / "html"
+    index = html / "index.html"
+    assert index.is_file()
+    intro = (html / "book" / "intro.html").read_text()
+    for nb in chapter_notebooks(REPO):
+        page = html / "book" / f"{nb.stem}.html"
+        assert page.is_file(), f"no page for chapter {nb.stem}"
+        assert f"{nb.stem}.html" in intro, f"the intro page does not link chapter {nb.stem}"
+        text = page.read_text()
+        assert "colab.research.google.com" in text, f"no Colab launch link on {nb.stem}"
