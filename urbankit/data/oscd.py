@@ -1,0 +1,637 @@
+"""Reader for the Onera Satellite Change Detection dataset (OSCD) and its Sentinel-1 extension.
+
+OSCD {cite}`daudt2018oscd` holds 24 Sentinel-2 L1C image pairs (2015-2018) with pixel-wise
+labels of urban change. The official layout (IEEE DataPort) is::
+
+    <root>/Onera Satellite Change Detection dataset - Images/
+        train.txt, test.txt                 # one line, comma-separated city names
+        <city>/dates.txt                    # "date_1: 20160120" / "date_2: 20180328"
+        <city>/imgs_1/<anything>_B01.tif .. _B12.tif, _B8A.tif   # native 10/20/60 m, uint16 DN
+        <city>/imgs_2/...                   # date 2 (may have a slightly different pixel grid)
+        <city>/imgs_1_rect/B01.tif ..       # official 10 m resampled copies (not always present)
+        <city>/pair/img1.png, img2.png      # RGB previews (not used)
+    <root>/Onera Satellite Change Detection dataset - Train Labels/<city>/cm/{cm.png,<city>-cm.tif}
+    <root>/Onera Satellite Change Detection dataset - Test Labels/<city>/cm/...
+
+The DS U-Net layout (``images/``, ``train_labels/``, ``test_labels/``) is accepted as well.
+
+What the reader does (see :func:`read_city`):
+
+- every requested band is read from ``imgs_k_rect`` when that folder holds the band, else from
+  ``imgs_k`` at native resolution, converted to reflectance (DN / 10000, clipped to [0, 1];
+  DN 0 = no data -> NaN) and **resampled onto the date-1 B02 10 m grid** by georeference with
+  rasterio/GDAL ``reproject`` (bilinear by default; ``resampling=`` changes it);
+- date 2 is aligned onto the same date-1 grid by georeference, not by array shape (abudhabi,
+  saclay_e and others have date-2 rasters a few pixels smaller than date 1);
+- labels come from ``cm/<city>-cm.tif`` (coded 1 = no change, 2 = change in the real files,
+  although the README says 0/1: both codings are accepted) or, when the TIFF is absent, from
+  ``cm/cm.png`` (RGBA or RGB, 0/255: channel 0, > 127 = change). The label rasters carry no
+  georeference; their grid is the date-1 B02 grid, so their shape must match it;
+- Sentinel-1 VV from the DS U-Net export {cite}`hafner2022dsunet`
+  (``sentinel1_<city>_<orbit>_t{1,2}.tif``: a 3-month mean before t1 / after t2 per relative
+  orbit, value = (sigma0_dB + 25) / 30 clipped to [0, 1]) is decoded to dB, converted to
+  linear power, warped onto the label grid (bilinear, in linear power), averaged over the chosen
+  orbits **in linear power** and converted back to dB. Pixels at the clip limits stay at
+  -25 dB / +5 dB (the export saturates there).
+
+The result is one schema scene (CONTRIBUTING.md) per city with ``optical`` (time=2, band, y, x),
+optionally ``sar`` (time=2, polarisation=["VV"], y, x) in dB and ``change`` (y, x) uint8.
+Readers never import torch.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataFormatError
+
+__all__ = [
+    "LICENCE",
+    "OSCD_BANDS",
+    "OSCD_REGIONS",
+    "OSCD_TEST_CITIES",
+    "OSCD_TRAIN_CITIES",
+    "SOURCE",
+    "Grid",
+    "OSCDPaths",
+    "download_oscd",
+    "find_layout",
+    "list_cities",
+    "list_s1_orbits",
+    "read_cities",
+    "read_city",
+    "read_dates",
+    "read_label",
+    "read_raster",
+    "same_grid",
+    "warp_to_grid",
+]
+
+#: The 13 bands in OSCD / torchgeo order.
+OSCD_BANDS: tuple[str, ...] = (
+    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12",
+)
+
+#: The official split (train.txt / test.txt of the dataset, identical to DS U-Net's config).
+OSCD_TRAIN_CITIES: tuple[str, ...] = (
+    "aguasclaras", "bercy", "bordeaux", "nantes", "paris", "rennes", "saclay_e", "abudhabi",
+    "cupertino", "pisa", "beihai", "hongkong", "beirut", "mumbai",
+)
+OSCD_TEST_CITIES: tuple[str, ...] = (
+    "brasilia", "montpellier", "norcia", "rio", "saclay_w", "valencia", "dubai", "lasvegas", "milano",
+    "chongqing",
+)
+
+#: A coarse region per OSCD city (for per-region tables); unknown cities get "unknown".
+OSCD_REGIONS: dict[str, str] = {
+    "abudhabi": "middle_east", "dubai": "middle_east", "beirut": "middle_east",
+    "aguasclaras": "south_america", "brasilia": "south_america", "rio": "south_america",
+    "beihai": "east_asia", "hongkong": "east_asia", "chongqing": "east_asia",
+    "mumbai": "south_asia",
+    "cupertino": "north_america", "lasvegas": "north_america",
+    "bercy": "europe", "bordeaux": "europe", "nantes": "europe", "paris": "europe", "rennes": "europe",
+    "saclay_e": "europe", "saclay_w": "europe", "pisa": "europe", "montpellier": "europe",
+    "norcia": "europe", "valencia": "europe", "milano": "europe",
+}
+
+SOURCE = ("OSCD, Onera Satellite Change Detection dataset (Daudt et al., IGARSS 2018), IEEE DataPort; "
+          "Sentinel-1 VV from the DS U-Net repository (Hafner et al., IEEE GRSL 2021)")
+LICENCE = ("Contains modified Copernicus Sentinel data 2015-2018; OSCD change labels CC BY-NC-SA 4.0; "
+           "Sentinel-1 export from SebastianHafner/DS_UNet (GPL-2.0 repository)")
+
+_IMAGES_DIRS = ("Onera Satellite Change Detection dataset - Images", "images", "Images")
+_LABEL_DIRS = ("Onera Satellite Change Detection dataset - Train Labels",
+               "Onera Satellite Change Detection dataset - Test Labels",
+               "train_labels", "test_labels", "Train Labels", "Test Labels")
+_BAND_RE = re.compile(r"(?:^|[_\-.])(B(?:0[1-9]|1[0-2]|8A))\.tiff?$", re.IGNORECASE)
+_DATE_RE = re.compile(r"date[_\s]*([12])\s*[:=]\s*(\d{4})-?(\d{2})-?(\d{2})", re.IGNORECASE)
+_RESAMPLING = ("nearest", "bilinear", "cubic", "average", "lanczos")
+
+
+# ----------------------------------------------------------------------------------------------
+# layout
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OSCDPaths:
+    """Where the parts of an OSCD copy are: the images folder and the label folders found."""
+
+    root: Path
+    images: Path
+    labels: tuple[Path, ...]
+
+
+def find_layout(root: str | os.PathLike) -> OSCDPaths:
+    """Locate the images folder and label folders of an OSCD copy under ``root``.
+
+    ``root`` may be the folder holding the three "Onera Satellite Change Detection dataset - *"
+    folders (or ``images/``, ``train_labels/``, ``test_labels/``), or the images folder itself.
+    Raises DataFormatError naming ``root`` when no images folder is found.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DataFormatError(f"OSCD root {root} is not a folder")
+    images = None
+    for name in _IMAGES_DIRS:
+        if (root / name).is_dir():
+            images = root / name
+            break
+    if images is None and ((root / "train.txt").is_file() or (root / "test.txt").is_file()):
+        images = root
+    if images is None:
+        raise DataFormatError(
+            f"{root}: not an OSCD folder: expected a sub-folder "
+            f"'{_IMAGES_DIRS[0]}' (or 'images/') holding train.txt, test.txt and one folder per city"
+        )
+    labels = [root / name for name in _LABEL_DIRS if (root / name).is_dir() and root / name != images]
+    return OSCDPaths(root=root, images=images, labels=tuple(labels))
+
+
+def _read_split_file(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise DataFormatError(f"{path}: cannot read the OSCD split file ({exc})") from None
+    names = [n.strip() for n in re.split(r"[,\s]+", text) if n.strip()]
+    if not names:
+        raise DataFormatError(f"{path}: the split file is empty (expected comma-separated city names)")
+    return names
+
+
+def list_cities(root: str | os.PathLike, split: str = "train", *, present_only: bool = True) -> list[str]:
+    """City names of an OSCD split, in the order of ``train.txt`` / ``test.txt``.
+
+    Args:
+        root: OSCD root (see :func:`find_layout`).
+        split: ``"train"``, ``"test"`` or ``"all"`` (train then test).
+        present_only: keep only cities whose image folder exists under ``root`` (a partial copy
+            such as the shared sample has 9 of the 24 cities).
+    """
+    if split not in ("train", "test", "all"):
+        raise ConfigError(f"OSCD split must be 'train', 'test' or 'all', got {split!r}")
+    paths = find_layout(root)
+    files = {"train": ["train.txt"], "test": ["test.txt"], "all": ["train.txt", "test.txt"]}[split]
+    cities: list[str] = []
+    for name in files:
+        path = paths.images / name
+        if not path.is_file():
+            raise DataFormatError(f"{path}: the OSCD split file is missing")
+        cities += [c for c in _read_split_file(path) if c not in cities]
+    if present_only:
+        cities = [c for c in cities if (paths.images / c).is_dir()]
+    return cities
+
+
+def _split_of(paths: OSCDPaths, city: str) -> str:
+    for split in ("train", "test"):
+        path = paths.images / f"{split}.txt"
+        if path.is_file():
+            try:
+                if city in _read_split_file(path):
+                    return split
+            except DataFormatError:
+                continue
+    return "train" if city in OSCD_TRAIN_CITIES else "test" if city in OSCD_TEST_CITIES else "unlabelled"
+
+
+def read_dates(city_dir: str | os.PathLike) -> tuple[np.datetime64, np.datetime64]:
+    """The two acquisition dates of a city from its ``dates.txt`` (``date_1: YYYYMMDD``)."""
+    path = Path(city_dir) / "dates.txt"
+    if not path.is_file():
+        raise DataFormatError(f"{path}: missing (each OSCD city folder has a dates.txt with date_1/date_2)")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    found: dict[str, np.datetime64] = {}
+    for k, y, m, d in _DATE_RE.findall(text):
+        try:
+            found[k] = np.datetime64(f"{y}-{m}-{d}", "ns")
+        except ValueError:
+            raise DataFormatError(f"{path}: invalid date {y}{m}{d} for date_{k}") from None
+    if set(found) != {"1", "2"}:
+        raise DataFormatError(
+            f"{path}: expected two lines 'date_1: YYYYMMDD' and 'date_2: YYYYMMDD', got {text.strip()!r}"
+        )
+    return found["1"], found["2"]
+
+
+def _band_files(folder: Path) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    if folder.is_dir():
+        for f in sorted(folder.iterdir()):
+            m = _BAND_RE.search(f.name)
+            if m and f.is_file():
+                out[m.group(1).upper()] = f
+    return out
+
+
+def _band_paths(city_dir: Path, date: int, bands: Sequence[str]) -> dict[str, Path]:
+    """Path of each band for date 1 or 2: ``imgs_k_rect`` when it has the band, else ``imgs_k``."""
+    rect = _band_files(city_dir / f"imgs_{date}_rect")
+    native = _band_files(city_dir / f"imgs_{date}")
+    if not rect and not native:
+        raise DataFormatError(
+            f"{city_dir / f'imgs_{date}'}: no band files found (expected *_B01.tif .. *_B12.tif, *_B8A.tif)"
+        )
+    out = {}
+    for band in bands:
+        path = rect.get(band) or native.get(band)
+        if path is None:
+            raise DataFormatError(
+                f"{city_dir / f'imgs_{date}'}: band file for {band} is missing (expected a file ending in "
+                f"_{band}.tif; found {', '.join(sorted(native)) or 'none'})"
+            )
+        out[band] = path
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# raster helpers (shared with the SpaceNet7 reader and the samples writer)
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Grid:
+    """A pixel grid: shape (rows, cols), affine transform and CRS (rasterio objects)."""
+
+    shape: tuple[int, int]
+    transform: object
+    crs: object
+
+    def coords(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel-centre coordinates (y, x) in the CRS, as float64 arrays."""
+        t = self.transform
+        rows, cols = self.shape
+        x = t.c + t.a * (np.arange(cols) + 0.5)
+        y = t.f + t.e * (np.arange(rows) + 0.5)
+        return y, x
+
+
+def read_raster(path: str | os.PathLike, bands: Sequence[int] | None = None) -> tuple[np.ndarray, Grid, dict]:
+    """Read a GeoTIFF (all bands or 1-based ``bands``) as (count, rows, cols) with its grid.
+
+    Returns ``(array, grid, info)`` where ``info`` holds ``nodata``, ``descriptions`` and
+    ``dtype``. Any GDAL/rasterio failure (missing, truncated, not a raster) becomes a
+    DataFormatError naming the file.
+    """
+    import rasterio
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(path) as src:
+                idx = list(bands) if bands is not None else list(range(1, src.count + 1))
+                if any(i < 1 or i > src.count for i in idx):
+                    raise DataFormatError(f"{path}: has {src.count} band(s), asked for bands {idx}")
+                arr = src.read(idx)
+                grid = Grid((src.height, src.width), src.transform, src.crs)
+                info = {"nodata": src.nodata, "descriptions": src.descriptions, "dtype": src.dtypes[0],
+                        "count": src.count}
+    except DataFormatError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (rasterio/GDAL raise many types: one clear error)
+        raise DataFormatError(f"{path}: cannot be read as a GeoTIFF ({type(exc).__name__}: {exc})") from None
+    return arr, grid, info
+
+
+def _resampling(name: str):
+    from rasterio.enums import Resampling
+
+    if name not in _RESAMPLING:
+        raise ConfigError(f"resampling must be one of {_RESAMPLING}, got {name!r}")
+    return getattr(Resampling, name)
+
+
+def same_grid(a: Grid, b: Grid, tol: float = 1e-9) -> bool:
+    """True when two grids have the same shape, CRS and (to ``tol``) the same transform."""
+    if a.shape != b.shape or (a.crs != b.crs):
+        return False
+    return bool(np.allclose(tuple(a.transform)[:6], tuple(b.transform)[:6], rtol=0, atol=tol))
+
+
+def warp_to_grid(arr: np.ndarray, src: Grid, dst: Grid, resampling: str = "bilinear") -> np.ndarray:
+    """Resample a float32 array (rows, cols) or (n, rows, cols) from grid ``src`` onto ``dst``.
+
+    NaN marks no data on input and output (pixels of ``dst`` outside ``src`` become NaN).
+    Identical grids are copied without resampling.
+    """
+    from rasterio.warp import reproject
+
+    arr = np.asarray(arr, dtype=np.float32)
+    if same_grid(src, dst):
+        return arr.copy()
+    squeeze = arr.ndim == 2
+    a3 = arr[None] if squeeze else arr
+    out = np.full((a3.shape[0], *dst.shape), np.nan, dtype=np.float32)
+    src_crs = src.crs if src.crs is not None else dst.crs
+    for i in range(a3.shape[0]):
+        reproject(source=a3[i], destination=out[i], src_transform=src.transform, src_crs=src_crs,
+                  src_nodata=np.nan, dst_transform=dst.transform, dst_crs=dst.crs, dst_nodata=np.nan,
+                  resampling=_resampling(resampling))
+    return out[0] if squeeze else out
+
+
+def _to_reflectance(dn: np.ndarray) -> np.ndarray:
+    """uint16 DN -> float32 reflectance (DN / 10000, clipped to [0, 1]); DN 0 (no data) -> NaN."""
+    from .normalize import s2_to_reflectance
+
+    refl = np.asarray(s2_to_reflectance(np.asarray(dn, dtype=np.float32), scale=10000, clip=True),
+                      dtype=np.float32)
+    refl[np.asarray(dn) == 0] = np.nan
+    return refl
+
+
+# ----------------------------------------------------------------------------------------------
+# labels
+# ----------------------------------------------------------------------------------------------
+def _label_candidates(paths: OSCDPaths, city: str) -> list[Path]:
+    dirs = [*paths.labels, paths.images]
+    return [d / city / "cm" for d in dirs if (d / city / "cm").is_dir()]
+
+
+def read_label(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Read an OSCD change label (``<city>-cm.tif`` or ``cm.png``) as uint8 0/1 (rows, cols).
+
+    TIFF: values {1, 2} (1 = no change, 2 = change, the real coding) or {0, 1} (the README's).
+    PNG: RGBA/RGB/L with 0/255, channel 0, > 127 = change. ``shape`` (rows, cols) is checked.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        arr, _, _ = read_raster(path, bands=[1])
+        arr = arr[0]
+        values = set(np.unique(arr).tolist())
+        if values <= {0, 1}:
+            label = arr.astype(np.uint8)
+        elif values <= {1, 2}:
+            label = (arr == 2).astype(np.uint8)
+        else:
+            raise DataFormatError(
+                f"{path}: unexpected label values {sorted(values)[:10]} (expected 1 = no change, "
+                f"2 = change, or 0/1)"
+            )
+    elif path.suffix.lower() == ".png":
+        from PIL import Image
+
+        if not path.is_file():
+            raise DataFormatError(f"{path}: file not found")
+        try:
+            with Image.open(path) as im:
+                img = np.asarray(im)
+        except Exception as exc:  # noqa: BLE001
+            raise DataFormatError(f"{path}: cannot be read as a PNG ({type(exc).__name__}: {exc})") from None
+        channel = img[..., 0] if img.ndim == 3 else img
+        label = (channel > 127).astype(np.uint8)
+    else:
+        raise DataFormatError(f"{path}: unknown label format (expected <city>-cm.tif or cm.png)")
+    if shape is not None and label.shape != tuple(shape):
+        raise DataFormatError(
+            f"{path}: label is {label.shape[0]}x{label.shape[1]} pixels but the date-1 B02 grid is "
+            f"{shape[0]}x{shape[1]} (the label grid must equal the date-1 10 m grid)"
+        )
+    return label
+
+
+def _find_label(paths: OSCDPaths, city: str) -> Path | None:
+    for cm in _label_candidates(paths, city):
+        tifs = [cm / f"{city}-cm.tif", *sorted(cm.glob("*-cm.tif")), *sorted(cm.glob("*.tif"))]
+        for tif in tifs:
+            if tif.is_file():
+                return tif
+        if (cm / "cm.png").is_file():
+            return cm / "cm.png"
+    return None
+
+
+# ----------------------------------------------------------------------------------------------
+# Sentinel-1 (DS U-Net export)
+# ----------------------------------------------------------------------------------------------
+S1_DB_RANGE = (-25.0, 5.0)  # DS U-Net export: value = (dB + 25) / 30, clipped to [0, 1]
+
+
+def _s1_dir(s1_root: str | os.PathLike) -> Path:
+    s1_root = Path(s1_root)
+    if not s1_root.is_dir():
+        raise DataFormatError(f"Sentinel-1 folder {s1_root} is not a folder")
+    if any(s1_root.glob("sentinel1_*.tif")):
+        return s1_root
+    # the DS U-Net repository keeps them in data/ (an extracted archive adds DS_UNet-<commit>/)
+    for cand in (s1_root / "data", *sorted(s1_root.glob("*/data"))):
+        if cand.is_dir() and any(cand.glob("sentinel1_*.tif")):
+            return cand
+    return s1_root
+
+
+def list_s1_orbits(s1_root: str | os.PathLike, city: str) -> list[int]:
+    """Relative orbits with both ``_t1`` and ``_t2`` files for ``city`` in a DS U-Net S1 folder."""
+    folder = _s1_dir(s1_root)
+    pattern = re.compile(rf"^sentinel1_{re.escape(city)}_(\d+)_t([12])\.tif$")
+    found: dict[int, set[str]] = {}
+    for f in folder.iterdir():
+        m = pattern.match(f.name)
+        if m:
+            found.setdefault(int(m.group(1)), set()).add(m.group(2))
+    return sorted(o for o, ts in found.items() if ts == {"1", "2"})
+
+
+def _unit_to_db(v: np.ndarray) -> np.ndarray:
+    from .normalize import unit_to_db
+
+    return np.asarray(unit_to_db(v, db_range=S1_DB_RANGE), dtype=np.float32)
+
+
+def _read_s1(s1_root, city: str, orbit, grid: Grid, resampling: str) -> tuple[np.ndarray, list[int], list[Path]]:
+    """VV in dB on ``grid`` for t1 and t2: (2, rows, cols), the orbits used and the files read."""
+    from .normalize import db_to_linear, linear_to_db
+
+    folder = _s1_dir(s1_root)
+    available = list_s1_orbits(folder, city)
+    if not available:
+        raise DataFormatError(
+            f"{folder}: no Sentinel-1 files for {city!r} (expected sentinel1_{city}_<orbit>_t1.tif and _t2.tif)"
+        )
+    if orbit == "mean":
+        orbits = available
+    elif isinstance(orbit, (int, np.integer)):
+        orbits = [int(orbit)]
+    elif isinstance(orbit, (list, tuple)) and orbit and all(isinstance(o, (int, np.integer)) for o in orbit):
+        orbits = [int(o) for o in orbit]
+    else:
+        raise ConfigError(f"orbit must be 'mean', an orbit number or a list of them, got {orbit!r}")
+    missing = [o for o in orbits if o not in available]
+    if missing:
+        raise ConfigError(f"Sentinel-1 orbit(s) {missing} not available for {city!r}; available: {available}")
+    out = np.empty((2, *grid.shape), dtype=np.float32)
+    files = []
+    for t in (1, 2):
+        acc = np.zeros(grid.shape, dtype=np.float64)
+        count = np.zeros(grid.shape, dtype=np.int32)
+        for o in orbits:
+            path = folder / f"sentinel1_{city}_{o}_t{t}.tif"
+            files.append(path)
+            arr, src_grid, _ = read_raster(path, bands=[1])
+            unit = arr[0].astype(np.float32)
+            if src_grid.crs is None:
+                raise DataFormatError(f"{path}: has no CRS; cannot warp it onto the OSCD grid")
+            lin = np.asarray(db_to_linear(_unit_to_db(unit)), dtype=np.float32)
+            warped = warp_to_grid(lin, src_grid, grid, resampling)
+            ok = np.isfinite(warped)
+            acc[ok] += warped[ok]
+            count[ok] += 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, acc / np.maximum(count, 1), np.nan)
+        out[t - 1] = np.asarray(linear_to_db(mean.astype(np.float32)), dtype=np.float32)
+        out[t - 1][count == 0] = np.nan
+    return out, orbits, files
+
+
+# ----------------------------------------------------------------------------------------------
+# the reader
+# ----------------------------------------------------------------------------------------------
+def _resolve_bands(bands) -> tuple[str, ...]:
+    from . import bands as band_meta
+
+    names = band_meta.resolve_bands(bands)
+    bad = [b for b in names if b not in OSCD_BANDS]
+    if bad:
+        raise ConfigError(f"OSCD has Sentinel-2 bands {', '.join(OSCD_BANDS)}; not {bad}")
+    return names
+
+
+def _source_files(paths: OSCDPaths, city: str, names: Sequence[str], s1_root, orbit) -> list[Path]:
+    city_dir = paths.images / city
+    files = [city_dir / "dates.txt", *(_band_paths(city_dir, 1, ("B02", *names)).values()),
+             *(_band_paths(city_dir, 2, names).values())]
+    label = _find_label(paths, city)
+    if label is not None:
+        files.append(label)
+    if s1_root is not None:
+        folder = _s1_dir(s1_root)
+        orbits = list_s1_orbits(folder, city) if orbit == "mean" else (
+            [orbit] if isinstance(orbit, (int, np.integer)) else list(orbit))
+        files += [folder / f"sentinel1_{city}_{o}_t{t}.tif" for o in orbits for t in (1, 2)]
+    return files
+
+
+def read_city(root: str | os.PathLike, city: str, bands: str | Iterable[str] = "all", *,
+              s1_root: str | os.PathLike | None = None, orbit: str | int | Sequence[int] = "mean",
+              resampling: str = "bilinear", cache: bool = False, cache_dir: str | os.PathLike | None = None,
+              validate: bool = True) -> object:
+    """Read one OSCD city as a schema scene (an ``xarray.Dataset``).
+
+    Args:
+        root: OSCD root (see :func:`find_layout`).
+        city: city name as in train.txt/test.txt (e.g. ``"abudhabi"``).
+        bands: band subset name (``"rgb"``, ``"rgbn"``, ``"10m"``, ``"10m+20m"``, ``"all"``) or a
+            list of band names; the ``band`` coordinate keeps that order.
+        s1_root: folder of the DS U-Net Sentinel-1 export (``sentinel1_<city>_<orbit>_t{1,2}.tif``,
+            directly or in a ``data/`` sub-folder); None = no ``sar`` variable.
+        orbit: ``"mean"`` (all available relative orbits, averaged in linear power), one orbit number,
+            or a list of orbit numbers (averaged in linear power).
+        resampling: GDAL resampling used to bring 20/60 m bands, date 2 and S1 onto the date-1
+            B02 grid (``"bilinear"`` default; ``"nearest"``, ``"cubic"``, ``"average"``, ``"lanczos"``).
+        cache: store the scene in the scene cache (:mod:`urbankit.data.cache`) and load it from
+            there next time (key = options + source file sizes/mtimes).
+        cache_dir: cache folder (default: :func:`urbankit.data.cache.default_cache_dir`).
+        validate: run :func:`urbankit.data.schema.validate_scene` on the result.
+
+    Returns:
+        Dataset with ``optical`` (time=2, band, y, x) float32 reflectance 0..1 (NaN = no data),
+        ``sar`` (time=2, polarisation=["VV"], y, x) float32 dB when ``s1_root`` is given, and
+        ``change`` (y, x) uint8 when the city has labels; ``time`` = the dates of dates.txt;
+        attrs site, region, dataset="oscd", split, source, licence.
+    """
+    names = _resolve_bands(bands)
+    if resampling not in _RESAMPLING:
+        raise ConfigError(f"resampling must be one of {_RESAMPLING}, got {resampling!r}")
+    paths = find_layout(root)
+    city_dir = paths.images / city
+    if not city_dir.is_dir():
+        raise DataFormatError(
+            f"{city_dir}: no such OSCD city folder (cities here: {', '.join(list_cities(root, 'all')) or 'none'})"
+        )
+
+    def build():
+        return _read_city_uncached(paths, city, names, s1_root, orbit, resampling, validate)
+
+    if not cache:
+        return build()
+    from . import cache as scene_cache
+
+    options = {"bands": list(names), "s1_root": str(Path(s1_root).resolve()) if s1_root else None,
+               "orbit": orbit if not isinstance(orbit, tuple) else list(orbit), "resampling": resampling}
+    files = _source_files(paths, city, names, s1_root, orbit)
+    return scene_cache.cached_scene("oscd", city, options, files, build, cache_dir=cache_dir)
+
+
+def _read_city_uncached(paths: OSCDPaths, city: str, names: tuple[str, ...], s1_root, orbit,
+                        resampling: str, validate: bool):
+    city_dir = paths.images / city
+    d1, d2 = read_dates(city_dir)
+    files1 = _band_paths(city_dir, 1, ("B02", *names))
+    files2 = _band_paths(city_dir, 2, names)
+
+    ref_arr, ref, _ = read_raster(files1["B02"], bands=[1])
+    if ref.crs is None:
+        raise DataFormatError(f"{files1['B02']}: has no CRS; the date-1 B02 raster defines the OSCD grid")
+    optical = np.empty((2, len(names), *ref.shape), dtype=np.float32)
+    for t, files in enumerate((files1, files2)):
+        for i, band in enumerate(names):
+            if t == 0 and band == "B02":
+                dn, grid = ref_arr, ref
+            else:
+                dn, grid, _ = read_raster(files[band], bands=[1])
+            if grid.crs is None:
+                raise DataFormatError(f"{files[band]}: has no CRS; cannot align it by georeference")
+            optical[t, i] = warp_to_grid(_to_reflectance(dn[0]), grid, ref, resampling)
+
+    from .schema import make_scene
+
+    attrs = {"grid": "date-1 B02 (10 m)", "resampling": resampling}
+    change = None
+    label_path = _find_label(paths, city)
+    if label_path is not None:
+        change = read_label(label_path, shape=ref.shape)
+        attrs["label_file"] = label_path.name
+    sar = None
+    if s1_root is not None:
+        sar_db, orbits, _ = _read_s1(s1_root, city, orbit, ref, resampling)
+        sar = sar_db[:, None]
+        attrs["sar_orbits"] = ",".join(str(o) for o in orbits)
+        attrs["sar_processing"] = ("DS U-Net export: 3-month mean before t1 / after t2 per relative orbit; "
+                                   "decoded (v*30-25 dB), warped in linear power, orbits averaged in "
+                                   "linear power, back to dB")
+    return make_scene(optical=optical, sar=sar, change=change, times=[d1, d2], bands=list(names),
+                      polarisations=("VV",), transform=ref.transform, crs=ref.crs, site=city,
+                      region=OSCD_REGIONS.get(city, "unknown"), dataset="oscd", split=_split_of(paths, city),
+                      source=SOURCE, licence=LICENCE, attrs=attrs, validate=validate)
+
+
+def read_cities(root: str | os.PathLike, split: str = "train", **kwargs) -> list:
+    """Read every city of a split that is present under ``root`` (kwargs as :func:`read_city`)."""
+    cities = list_cities(root, split)
+    if not cities:
+        raise DataFormatError(f"{root}: no city folder of the OSCD {split!r} split is present")
+    return [read_city(root, c, **kwargs) for c in cities]
+
+
+def download_oscd(data_root: str | os.PathLike | None = None, *, include_s1: bool = True,
+                  allow_unverified: bool = False, **kwargs) -> tuple[Path, Path | None]:
+    """Fetch OSCD (and the DS U-Net Sentinel-1 export) with :func:`urbankit.data.download.fetch`.
+
+    The OSCD files sit on IEEE DataPort behind a login: ``fetch`` then raises a DownloadError
+    that says where to get the three zip files and where to put them; once they are there it
+    verifies and extracts them. The Sentinel-1 export comes from the DS U-Net repository (GitHub
+    archives carry no checksum: pass ``allow_unverified=True``). Returns ``(oscd_root, s1_root)``
+    for :func:`read_city`.
+    """
+    from .download import fetch
+
+    root = None
+    for name in ("oscd_images", "oscd_train_labels", "oscd_test_labels"):
+        root = fetch(name, data_root, **kwargs)
+    s1 = fetch("oscd_s1", data_root, allow_unverified=allow_unverified, **kwargs) if include_s1 else None
+    return Path(root), (_s1_dir(s1) if s1 is not None else None)
