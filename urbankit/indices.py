@@ -1,0 +1,300 @@
+"""Spectral indices and NDVI-based urban green mapping (METHODS.md §9.2).
+
+- :func:`ndvi` = (B08 - B04) / (B08 + B04) (Tucker 1979), :func:`ndbi` = (B11 - B08) / (B11 + B08)
+  (Zha et al. 2003), :func:`mndwi` = (B03 - B11) / (B03 + B11) (Xu 2006), with safe division
+  (NaN where the denominator is 0 or an input is NaN).
+- Thresholds for the green / not-green split: a fixed NDVI threshold (**0.3 default**, a
+  common fallback, stated with every result), :func:`otsu_threshold` (Otsu 1979, own
+  implementation on a histogram) and :func:`gmm_threshold` (a 2-component 1-D Gaussian mixture
+  fitted by EM; threshold = the intersection of the two weighted Gaussians between the two
+  means, as in the KTH SATDES urban-green pipeline).
+- :func:`green_mask` restricted to an urban extent, :func:`max_composite` (per-pixel maximum
+  NDVI over time, plus the count of valid observations), :func:`majority_smooth` (3-year
+  centred majority of yearly labels, edges padded by repeating the first/last year) and
+  :func:`green_area_table`.
+
+Inputs may be ``xarray`` objects (a DataArray with a ``band`` dimension, or a scene Dataset with
+an ``optical`` variable) or plain arrays given by keyword (``ndvi(nir=..., red=...)``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError, DataFormatError
+
+__all__ = [
+    "normalized_difference", "ndvi", "ndbi", "mndwi", "otsu_threshold", "GaussianMixture1D",
+    "fit_gmm_1d", "gmm_threshold", "green_mask", "max_composite", "majority_smooth", "green_area_table",
+    "first_change_years",
+    "DEFAULT_NDVI_THRESHOLD",
+]
+
+#: Fixed NDVI threshold of the fallback method (METHODS.md §9.2 [default]).
+DEFAULT_NDVI_THRESHOLD = 0.3
+
+
+def normalized_difference(a, b):
+    """(a - b) / (a + b) in float32; NaN where a + b == 0 or an input is NaN (xarray kept)."""
+    a32 = a.astype(np.float32) if hasattr(a, "astype") else np.asarray(a, np.float32)
+    b32 = b.astype(np.float32) if hasattr(b, "astype") else np.asarray(b, np.float32)
+    num = a32 - b32
+    den = a32 + b32
+    if hasattr(num, "where") and hasattr(num, "dims"):
+        return (num / den.where(den != 0)).astype(np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den != 0, num / np.where(den != 0, den, 1), np.nan)
+    return out.astype(np.float32)
+
+
+def _band(scene, name: str, band_dim: str):
+    if scene is None:
+        raise ConfigError(f"band {name!r}: give a scene/DataArray or the band arrays by keyword")
+    data = scene["optical"] if hasattr(scene, "data_vars") else scene
+    if isinstance(data, dict):
+        if name not in data:
+            raise DataFormatError(f"band {name!r} not in the given dict (have {sorted(data)})")
+        return data[name]
+    if not hasattr(data, "dims") or band_dim not in data.dims:
+        raise DataFormatError(f"expected a DataArray with a {band_dim!r} dimension to pick band {name!r}")
+    names = [str(b) for b in data[band_dim].values]
+    if name not in names:
+        raise DataFormatError(f"band {name!r} not in the scene's bands {names}")
+    return data.sel({band_dim: name}, drop=True)
+
+
+def ndvi(scene=None, *, nir=None, red=None, nir_band: str = "B08", red_band: str = "B04",
+         band_dim: str = "band"):
+    """Normalised difference vegetation index (Tucker 1979): (NIR - red) / (NIR + red)."""
+    nir = _band(scene, nir_band, band_dim) if nir is None else nir
+    red = _band(scene, red_band, band_dim) if red is None else red
+    out = normalized_difference(nir, red)
+    return out.rename("ndvi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+
+
+def ndbi(scene=None, *, swir=None, nir=None, swir_band: str = "B11", nir_band: str = "B08",
+         band_dim: str = "band"):
+    """Normalised difference built-up index (Zha et al. 2003): (SWIR1 - NIR) / (SWIR1 + NIR)."""
+    swir = _band(scene, swir_band, band_dim) if swir is None else swir
+    nir = _band(scene, nir_band, band_dim) if nir is None else nir
+    out = normalized_difference(swir, nir)
+    return out.rename("ndbi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+
+
+def mndwi(scene=None, *, green=None, swir=None, green_band: str = "B03", swir_band: str = "B11",
+          band_dim: str = "band"):
+    """Modified normalised difference water index (Xu 2006): (green - SWIR1) / (green + SWIR1)."""
+    green = _band(scene, green_band, band_dim) if green is None else green
+    swir = _band(scene, swir_band, band_dim) if swir is None else swir
+    out = normalized_difference(green, swir)
+    return out.rename("mndwi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+
+
+# ----------------------------------------------------------------------------------------------
+# thresholds
+
+
+def _finite(values, mask=None) -> np.ndarray:
+    v = np.asarray(values.values if hasattr(values, "values") else values, dtype=np.float64)
+    if mask is not None:
+        m = np.asarray(mask.values if hasattr(mask, "values") else mask, bool)
+        v = v[np.broadcast_to(m, v.shape)]
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        raise DataFormatError("need at least 2 finite values to fit a threshold")
+    return v
+
+
+def otsu_threshold(values, bins: int = 256, mask=None) -> float:
+    """Otsu's (1979) threshold: the split of a histogram that maximises the between-class variance.
+
+    NaNs are ignored; ``mask`` restricts the values used. Returns the threshold (upper edge of
+    the last bin of the lower class).
+    """
+    v = _finite(values, mask)
+    hist, edges = np.histogram(v, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist).astype(np.float64)
+    w1 = w0[-1] - w0
+    s0 = np.cumsum(hist * centres)
+    m0 = np.divide(s0, w0, out=np.zeros_like(s0), where=w0 > 0)
+    m1 = np.divide(s0[-1] - s0, w1, out=np.zeros_like(s0), where=w1 > 0)
+    between = w0 * w1 * (m0 - m1) ** 2
+    k = int(np.argmax(between[:-1]))
+    return float(edges[k + 1])
+
+
+@dataclass(frozen=True)
+class GaussianMixture1D:
+    """A fitted 2-component 1-D Gaussian mixture (component 0 has the lower mean)."""
+
+    weights: tuple[float, float]
+    means: tuple[float, float]
+    stds: tuple[float, float]
+    n_iter: int
+    log_likelihood: float
+
+    def pdf(self, x, component: int | None = None):
+        x = np.asarray(x, np.float64)
+        comps = range(2) if component is None else [component]
+        return sum(self.weights[k] * np.exp(-0.5 * ((x - self.means[k]) / self.stds[k]) ** 2)
+                   / (self.stds[k] * math.sqrt(2 * math.pi)) for k in comps)
+
+    def intersection(self) -> float:
+        """Root of w0 N(x; m0, s0) = w1 N(x; m1, s1) between the two means."""
+        (w0, w1), (m0, m1), (s0, s1) = self.weights, self.means, self.stds
+        # log form: a x^2 + b x + c = 0
+        a = 1 / (2 * s1**2) - 1 / (2 * s0**2)
+        b = m0 / s0**2 - m1 / s1**2
+        c = m1**2 / (2 * s1**2) - m0**2 / (2 * s0**2) + math.log((w0 * s1) / (w1 * s0))
+        if abs(a) < 1e-12:
+            roots = [-c / b] if abs(b) > 1e-12 else []
+        else:
+            disc = b * b - 4 * a * c
+            roots = [] if disc < 0 else [(-b + s * math.sqrt(disc)) / (2 * a) for s in (1, -1)]
+        inside = [r for r in roots if m0 <= r <= m1]
+        if inside:
+            return float(inside[0])
+        # no crossing between the means (one component dominates): fall back to the midpoint
+        return float((m0 + m1) / 2)
+
+
+def fit_gmm_1d(values, *, mask=None, max_iter: int = 200, tol: float = 1e-7,
+               max_samples: int | None = 200_000,
+               seed: int = 0) -> GaussianMixture1D:
+    """Fit a 2-component Gaussian mixture to 1-D values by expectation-maximisation.
+
+    Initialised from the Otsu split (means, stds and weights of the two sides), so the fit is
+    deterministic; ``max_samples`` draws a seeded subsample of very large inputs.
+    """
+    v = _finite(values, mask)
+    if max_samples is not None and v.size > max_samples:
+        v = np.random.default_rng(seed).choice(v, size=max_samples, replace=False)
+    t = otsu_threshold(v)
+    lo, hi = v[v < t], v[v >= t]
+    if lo.size < 2 or hi.size < 2:
+        lo, hi = np.sort(v)[: v.size // 2], np.sort(v)[v.size // 2:]
+    w = np.array([lo.size, hi.size], np.float64) / v.size
+    mu = np.array([lo.mean(), hi.mean()])
+    floor = max(1e-6, 1e-3 * float(v.std()))
+    sd = np.maximum(np.array([lo.std(), hi.std()]), floor)
+    prev = -np.inf
+    ll = prev
+    it = 0
+    for it in range(1, max_iter + 1):
+        dens = w[None, :] * np.exp(-0.5 * ((v[:, None] - mu[None, :]) / sd[None, :]) ** 2) / (
+            sd[None, :] * math.sqrt(2 * math.pi))
+        total = dens.sum(axis=1) + 1e-300
+        ll = float(np.log(total).sum())
+        resp = dens / total[:, None]
+        nk = resp.sum(axis=0) + 1e-12
+        w = nk / v.size
+        mu = (resp * v[:, None]).sum(axis=0) / nk
+        sd = np.maximum(np.sqrt((resp * (v[:, None] - mu[None, :]) ** 2).sum(axis=0) / nk), floor)
+        if abs(ll - prev) < tol * abs(ll):
+            break
+        prev = ll
+    order = np.argsort(mu)
+    return GaussianMixture1D(tuple(float(x) for x in w[order]), tuple(float(x) for x in mu[order]),
+                             tuple(float(x) for x in sd[order]), it, ll)
+
+
+def gmm_threshold(values, *, mask=None, **kwargs) -> float:
+    """Threshold at the intersection of a fitted 2-component GMM (METHODS.md §9.2)."""
+    return fit_gmm_1d(values, mask=mask, **kwargs).intersection()
+
+
+def green_mask(ndvi_values, method: str = "fixed", threshold: float = DEFAULT_NDVI_THRESHOLD,
+               urban_mask=None):
+    """Urban green: NDVI >= threshold, inside the urban extent only.
+
+    ``method``: ``fixed`` (``threshold``, default 0.3), ``otsu`` or ``gmm`` (fitted on the
+    finite NDVI values inside ``urban_mask``, pooled over every date given). Returns
+    ``(mask, threshold)``; the mask is False outside ``urban_mask`` and where NDVI is NaN.
+    """
+    if method == "fixed":
+        thr = float(threshold)
+    elif method == "otsu":
+        thr = otsu_threshold(ndvi_values, mask=urban_mask)
+    elif method == "gmm":
+        thr = gmm_threshold(ndvi_values, mask=urban_mask)
+    else:
+        raise ConfigError(f"green_mask: method must be 'fixed', 'otsu' or 'gmm', got {method!r}")
+    mask = ndvi_values >= thr
+    if urban_mask is not None:
+        mask = mask & urban_mask
+    if hasattr(mask, "attrs"):
+        mask.attrs.update(method=method, threshold=thr)
+    return mask, thr
+
+
+def max_composite(ndvi_stack, dim: str = "time", axis: int = 0):
+    """Per-pixel maximum over time ignoring NaN, and the number of valid observations.
+
+    Returns ``(composite, count)``; pixels with no valid observation are NaN / 0.
+    For an xarray object, ``dim`` names the time dimension; for numpy, ``axis``.
+    """
+    if hasattr(ndvi_stack, "dims"):
+        return ndvi_stack.max(dim=dim, skipna=True), ndvi_stack.notnull().sum(dim=dim)
+    a = np.asarray(ndvi_stack, np.float32)
+    count = np.isfinite(a).sum(axis=axis)
+    with np.errstate(all="ignore"):
+        filled = np.where(np.isfinite(a), a, -np.inf).max(axis=axis)
+    return np.where(count > 0, filled, np.nan).astype(np.float32), count
+
+
+def majority_smooth(labels, axis: int = 0, dim: str | None = None):
+    """3-year centred majority vote of yearly binary labels (edges: first/last year repeated).
+
+    For year i the label is the majority of years (i-1, i, i+1); year 0 uses (0, 0, 1) and the
+    last year (n-2, n-1, n-1), i.e. the series is padded by repeating its ends.
+    """
+    if hasattr(labels, "dims"):
+        d = dim or labels.dims[0]
+        out = majority_smooth(labels.values, axis=labels.get_axis_num(d))
+        return labels.copy(data=out)
+    a = np.asarray(labels).astype(bool)
+    if a.shape[axis] < 2:
+        return a.copy()
+    a = np.moveaxis(a, axis, 0)
+    padded = np.concatenate([a[:1], a, a[-1:]], axis=0).astype(np.uint8)
+    votes = padded[:-2] + padded[1:-1] + padded[2:]
+    return np.moveaxis(votes >= 2, 0, axis)
+
+
+def first_change_years(labels, years, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """First year a pixel turns from green to not green (loss) and from not green to green (gain).
+
+    ``labels``: (time, y, x) bool yearly labels (e.g. after :func:`majority_smooth`); returns
+    two int32 rasters holding the year of the first loss / first gain, 0 where none happened.
+    """
+    a = np.moveaxis(np.asarray(labels.values if hasattr(labels, "values") else labels, bool), axis, 0)
+    years = np.asarray(years)
+    if a.shape[0] != years.size:
+        raise DataFormatError(f"labels have {a.shape[0]} years but {years.size} years were given")
+    out = []
+    for change in (a[:-1] & ~a[1:], ~a[:-1] & a[1:]):  # loss, gain between consecutive years
+        hit = change.any(axis=0)
+        first = np.argmax(change, axis=0)
+        out.append(np.where(hit, years[1:][first], 0).astype(np.int32))
+    return out[0], out[1]
+
+
+def green_area_table(masks, years, cell_area_km2: float, urban_mask=None):
+    """Green area (km2, % of the urban area) per year and the year-on-year change.
+
+    ``masks``: (time, y, x) bool; ``urban_mask``: (y, x) bool (None: the whole grid).
+    """
+    import pandas as pd
+
+    m = np.asarray(masks.values if hasattr(masks, "values") else masks, bool)
+    urban = np.ones(m.shape[1:], bool) if urban_mask is None else np.asarray(
+        urban_mask.values if hasattr(urban_mask, "values") else urban_mask, bool)
+    urban_km2 = urban.sum() * cell_area_km2
+    green = (m & urban[None]).reshape(m.shape[0], -1).sum(axis=1) * cell_area_km2
+    table = pd.DataFrame({"year": list(years), "green_km2": green,
+                          "green_pct_of_urban": green / urban_km2 * 100 if urban_km2 > 0 else np.nan})
+    table["change_km2"] = table["green_km2"].diff()
+    return table
