@@ -1,0 +1,236 @@
+"""Figures for scenes, labels and training: every function returns a matplotlib Figure and
+never calls ``plt.show()`` (notebooks display the returned figure; scripts save it).
+
+- :func:`show_rgb` / :func:`show_false_colour` - optical composites with a percentile stretch.
+- :func:`show_sar` - backscatter in dB with a colour bar.
+- :func:`overlay_mask` - draw a binary mask on an existing axes.
+- :func:`plot_change_panels` - before / after / change label (and SAR before / after).
+- :func:`plot_loss_curve` - training (and validation) curves.
+
+Inputs are schema scenes (``xarray.Dataset``), DataArrays or numpy arrays (channel-first).
+NaNs (clouds, no data) show as transparent/black, never as errors.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["show_rgb", "show_false_colour", "show_sar", "overlay_mask", "plot_change_panels",
+           "plot_loss_curve", "rgb_array"]
+
+
+def _plt():
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _new_axes(ax: Any, figsize: tuple[float, float] = (5, 5)):
+    if ax is not None:
+        return ax.figure, ax
+    fig, ax = _plt().subplots(figsize=figsize)
+    return fig, ax
+
+
+def _time_index(obj: Any, time: int | str | np.datetime64) -> Any:
+    if "time" not in obj.dims:
+        return obj
+    if isinstance(time, (int, np.integer)):
+        return obj.isel(time=int(time))
+    return obj.sel(time=time, method="nearest")
+
+
+def rgb_array(scene_or_array: Any, bands: Sequence[str] = ("B04", "B03", "B02"), time: int = 0,
+              stretch: tuple[float, float] | None = (2, 98)) -> np.ndarray:
+    """An (H, W, 3) float32 display array in [0, 1] (NaN where any band is NaN).
+
+    Accepts a scene (uses ``optical``), a DataArray with a ``band`` dim (and optionally
+    ``time``), or a numpy array (3, H, W) / (T, C, H, W) whose first three channels (of date
+    ``time``) are shown. For VHR scenes (bands R, G, B) pass ``bands=("R", "G", "B")``; if the
+    requested bands are missing but R, G, B are present, those are used.
+    """
+    from .data.normalize import percentile_stretch
+
+    obj = scene_or_array
+    if hasattr(obj, "data_vars"):
+        if "optical" not in obj.data_vars:
+            raise ValueError("this scene has no 'optical' variable to show")
+        obj = obj["optical"]
+    if hasattr(obj, "dims"):
+        obj = _time_index(obj, time)
+        if "band" in obj.dims:
+            names = [str(b) for b in obj["band"].values]
+            use = list(bands)
+            if not all(b in names for b in use) and all(b in names for b in ("R", "G", "B")):
+                use = ["R", "G", "B"]
+            arr = np.asarray(obj.sel(band=use).transpose("band", ...).values, dtype=np.float32)
+        else:
+            arr = np.asarray(obj.values, dtype=np.float32)
+    else:
+        arr = np.asarray(obj, dtype=np.float32)
+        if arr.ndim == 4:
+            arr = arr[time]
+        if arr.ndim == 3 and arr.shape[0] > 3 and arr.shape[-1] <= 4:
+            arr = np.moveaxis(arr, -1, 0)
+        if arr.ndim == 3:
+            arr = arr[:3]
+    if arr.ndim == 2:
+        arr = np.stack([arr] * 3)
+    if stretch is not None:
+        arr = percentile_stretch(arr, stretch[0], stretch[1], per_band=True, axis=0)
+    else:
+        arr = np.clip(arr, 0, 1)
+    return np.moveaxis(arr, 0, -1)
+
+
+def show_rgb(scene_or_array: Any, bands: Sequence[str] = ("B04", "B03", "B02"), time: int = 0,
+             stretch: tuple[float, float] | None = (2, 98), ax: Any = None, title: str | None = None):
+    """Show an optical composite (default true colour B04/B03/B02) with a per-band stretch.
+
+    Returns the Figure (of ``ax`` when given). NaN pixels show black.
+    """
+    fig, ax = _new_axes(ax)
+    img = np.nan_to_num(rgb_array(scene_or_array, bands, time, stretch), nan=0.0)
+    ax.imshow(img, interpolation="nearest")
+    ax.set_axis_off()
+    if title is None:
+        title = "/".join(bands) + (f", t={time}" if isinstance(time, (int, np.integer)) else f", {time}")
+    ax.set_title(title)
+    return fig
+
+
+def show_false_colour(scene_or_array: Any, time: int = 0, stretch: tuple[float, float] = (2, 98),
+                      ax: Any = None, title: str | None = None):
+    """Standard false colour (B08, B04, B03): vegetation red, built-up grey-cyan, water dark."""
+    return show_rgb(scene_or_array, ("B08", "B04", "B03"), time, stretch, ax,
+                    title or f"false colour B08/B04/B03, t={time}")
+
+
+def show_sar(scene: Any, pol: str = "VV", time: int = 0, vmin: float = -25, vmax: float = 5,
+             ax: Any = None, cmap: str = "gray", title: str | None = None, colorbar: bool = True):
+    """Show backscatter in dB (a scene's ``sar``, a DataArray, or a 2-D numpy array in dB)."""
+    obj = scene
+    if hasattr(obj, "data_vars"):
+        if "sar" not in obj.data_vars:
+            raise ValueError("this scene has no 'sar' variable to show")
+        obj = obj["sar"]
+    if hasattr(obj, "dims"):
+        obj = _time_index(obj, time)
+        if "polarisation" in obj.dims:
+            obj = obj.sel(polarisation=pol)
+        arr = np.asarray(obj.values, dtype=np.float32)
+    else:
+        arr = np.asarray(obj, dtype=np.float32)
+        if arr.ndim == 4:
+            arr = arr[time, 0 if pol == "VV" else 1]
+        elif arr.ndim == 3:
+            arr = arr[0 if pol == "VV" else 1]
+    fig, ax = _new_axes(ax, (5.6, 5))
+    im = ax.imshow(np.ma.masked_invalid(arr), vmin=vmin, vmax=vmax, cmap=cmap, interpolation="nearest")
+    ax.set_axis_off()
+    ax.set_title(title or f"Sentinel-1 {pol} (dB), t={time}")
+    if colorbar:
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label=f"{pol} [dB]")
+    return fig
+
+
+def overlay_mask(ax: Any, mask: Any, color: str | Sequence[float] = "red", alpha: float = 0.5,
+                 label: str | None = None) -> Any:
+    """Draw a binary mask (True/1 = drawn, NaN/0 = not) on ``ax`` in one colour; returns ``ax``."""
+    from matplotlib.colors import to_rgba
+
+    m = np.asarray(getattr(mask, "values", mask), dtype=np.float32)
+    m = np.nan_to_num(np.squeeze(m), nan=0.0) > 0.5
+    rgba = np.zeros(m.shape + (4,), np.float32)
+    rgba[m] = to_rgba(color, alpha)
+    ax.imshow(rgba, interpolation="nearest")
+    if label:
+        from matplotlib.patches import Patch
+
+        handles = list(ax.get_legend().legend_handles) if ax.get_legend() else []
+        handles.append(Patch(color=to_rgba(color, alpha), label=label))
+        ax.legend(handles=handles, loc="lower right", fontsize="small")
+    return ax
+
+
+def plot_change_panels(scene: Any, bands: Sequence[str] = ("B04", "B03", "B02"), sar: bool | None = None,
+                       pol: str = "VV", t1: int = 0, t2: int = -1,
+                       figsize: tuple[float, float] | None = None):
+    """Before RGB, after RGB, change label (over the after image), and - when the scene has
+    ``sar`` (or ``sar=True``) - SAR before/after. One row of panels; returns the Figure."""
+    plt = _plt()
+    has_sar = "sar" in scene.data_vars if sar is None else sar
+    has_opt = "optical" in scene.data_vars
+    n = (2 if has_opt else 0) + ("change" in scene.data_vars) + (2 if has_sar else 0)
+    if n == 0:
+        raise ValueError("the scene has none of optical, sar, change to plot")
+    fig, axes = plt.subplots(1, n, figsize=figsize or (3.6 * n, 4.0), constrained_layout=True)
+    axes = np.atleast_1d(axes)
+    times = scene["time"].values if "time" in scene.coords else None
+
+    def when(t: int) -> str:
+        if times is None:
+            return f"t={t}"
+        return str(np.datetime_as_string(times[t], unit="D"))
+
+    i = 0
+    if has_opt:
+        for t, name in ((t1, "before"), (t2, "after")):
+            show_rgb(scene, bands, t, ax=axes[i], title=f"{name} ({when(t)})")
+            i += 1
+    if "change" in scene.data_vars:
+        if has_opt:
+            show_rgb(scene, bands, t2, ax=axes[i], title="change label")
+            axes[i].images[-1].set_alpha(0.6)
+        else:
+            axes[i].imshow(np.zeros(scene["change"].shape), cmap="gray", vmin=0, vmax=1)
+            axes[i].set_axis_off()
+            axes[i].set_title("change label")
+        overlay_mask(axes[i], scene["change"], color="red", alpha=0.8)
+        frac = float(np.nanmean(np.asarray(scene["change"].values, dtype=np.float32)))
+        axes[i].set_title(f"change label ({100 * frac:.1f} % of pixels)")
+        i += 1
+    if has_sar:
+        for t, name in ((t1, "before"), (t2, "after")):
+            show_sar(scene, pol, t, ax=axes[i], title=f"{pol} dB {name}", colorbar=False)
+            i += 1
+    site = scene.attrs.get("site")
+    if site:
+        fig.suptitle(f"{site} ({scene.attrs.get('dataset', '')})")
+    return fig
+
+
+def plot_loss_curve(history: Any, keys: Sequence[str] | None = None, ax: Any = None,
+                    logy: bool = False, title: str = "training curve"):
+    """Plot a loss curve: a list/array of values, a dict of lists, or a DataFrame (one line per
+    column, or the columns in ``keys``). NaNs leave gaps."""
+    import pandas as pd
+
+    fig, ax = _new_axes(ax, (6, 3.5))
+    if isinstance(history, pd.Series):
+        frame = history.to_frame(history.name or "loss")
+    elif isinstance(history, pd.DataFrame):
+        frame = history
+    elif isinstance(history, dict):
+        frame = pd.DataFrame({k: pd.Series(np.asarray(v, dtype=float)) for k, v in history.items()})
+    else:
+        frame = pd.DataFrame({"loss": np.asarray(history, dtype=float).ravel()})
+    cols = list(keys) if keys is not None else [c for c in frame.columns
+                                                if pd.api.types.is_numeric_dtype(frame[c])]
+    x = frame["epoch"] if "epoch" in frame.columns and "epoch" not in cols else frame.index
+    for c in cols:
+        if c == "epoch":
+            continue
+        ax.plot(np.asarray(x), frame[c].to_numpy(dtype=float), marker="o" if len(frame) < 30 else None,
+                label=str(c))
+    ax.set_xlabel("epoch" if "epoch" in frame.columns else "step")
+    ax.set_ylabel("value")
+    if logy:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    if len(cols) > 1:
+        ax.legend()
+    ax.set_title(title)
+    return fig
