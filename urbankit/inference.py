@@ -1,0 +1,525 @@
+"""Predict whole scenes with a trained model, score them per site, and show examples.
+
+- :func:`predict`: probabilities for a whole image. By default the image is padded (reflect)
+  to the network's multiple, predicted in one pass and cropped back: no tiling seams for
+  chapter-size images. With ``tile=...`` (or for images above ``max_whole_pixels``) it
+  predicts overlapping windows and blends them with a Hann (raised-cosine) weight, so large
+  images fit in memory without visible seams. Input: a batch-like dict of arrays/tensors,
+  or a scene (``xarray.Dataset`` of the scene schema) whose result is a DataArray on the
+  scene's ``y``/``x`` coords.
+- :func:`evaluate_scenes`: per-site confusion counts and scores, plus the pooled row that
+  papers report (:func:`urbankit.metrics.per_site_table`).
+- :func:`pick_examples` and :func:`plot_examples`: the best, median and worst sites by a
+  metric (chosen by the numbers, not by hand) with input / label / prediction panels.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError, SceneValidationError
+
+__all__ = [
+    "predict", "scene_inputs", "hann_window", "evaluate_scenes", "pick_examples", "plot_examples",
+    "DEFAULT_MULTIPLE",
+]
+
+#: Padding multiple used when the model does not say (``model.pad_multiple``): 2**5 covers
+#: the 4 poolings of the Hafner U-Net (16) and 5-level encoders (32).
+DEFAULT_MULTIPLE = 32
+_INPUT_PREFIXES = ("optical_", "sar_")
+
+
+# ----------------------------------------------------------------------------- inputs
+def _is_scene(x) -> bool:
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(x, xr.Dataset)
+
+
+def _site_of(scene, default: str) -> str:
+    return str(scene.attrs.get("site", default))
+
+
+def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Sequence[str] | None = None,
+                 sar_pols: Sequence[str] | None = None, sar_db_range: tuple[float, float] = (-25.0, 0.0),
+                 dates: tuple[int, int] = (0, -1)) -> dict[str, torch.Tensor]:
+    """Model inputs ``{key: (1, C, H, W) float32}`` of a whole scene, by the torch layer's rules.
+
+    Optical reflectance as stored (NaN -> 0); SAR dB -> [0, 1] with ``sar_db_range`` (clipped,
+    NaN -> 0). ``_t1`` is the date ``dates[0]``, ``_t2`` the date ``dates[1]`` (first and last
+    by default). ``keys`` defaults to every optical/SAR key the scene can give.
+    """
+    from .data.normalize import db_to_unit
+
+    site = _site_of(scene, "scene")
+    if keys is None:
+        keys = [f"{m}_{t}" for m in ("optical", "sar") if m in scene.data_vars for t in ("t1", "t2")]
+    out: dict[str, torch.Tensor] = {}
+    for key in keys:
+        modality, _, date = key.rpartition("_")
+        if modality not in ("optical", "sar") or date not in ("t1", "t2"):
+            continue  # labels and flags are not inputs
+        if modality not in scene.data_vars:
+            raise SceneValidationError(site, modality, f"is missing, but the model reads {key!r}")
+        da = scene[modality]
+        dim = "band" if modality == "optical" else "polarisation"
+        names = optical_bands if modality == "optical" else sar_pols
+        if names is not None:
+            missing = [n for n in names if n not in da[dim].values.tolist()]
+            if missing:
+                raise SceneValidationError(site, modality, f"has no {dim}(s) {missing}; it has "
+                                           f"{da[dim].values.tolist()}")
+            da = da.sel({dim: list(names)})
+        if "time" in da.dims:
+            idx = dates[0] if date == "t1" else dates[1]
+            da = da.isel(time=idx)
+        arr = np.asarray(da.transpose(dim, "y", "x").values, dtype=np.float32)
+        if modality == "sar":
+            arr = np.asarray(db_to_unit(arr, db_range=sar_db_range, clip=True), dtype=np.float32)
+        arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+        out[key] = torch.from_numpy(np.ascontiguousarray(arr))[None]
+    if not out:
+        raise SceneValidationError(site, None, f"gives none of the input keys {list(keys)}")
+    return out
+
+
+def _scene_label(scene, label_key: str) -> np.ndarray:
+    site = _site_of(scene, "scene")
+    if label_key == "change":
+        if "change" in scene.data_vars:
+            return np.asarray(scene["change"].transpose("y", "x").values, dtype=np.float32)
+        if "buildings" in scene.data_vars:
+            b = scene["buildings"].transpose("time", "y", "x").values
+            return ((b[-1] > 0.5) & ~(b[0] > 0.5)).astype(np.float32)
+    elif label_key in ("buildings_t1", "buildings_t2") and "buildings" in scene.data_vars:
+        b = scene["buildings"].transpose("time", "y", "x").values
+        return (b[0 if label_key == "buildings_t1" else -1] > 0.5).astype(np.float32)
+    raise SceneValidationError(site, label_key, "no label for this key in the scene")
+
+
+def _model_inputs(model, inputs: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], bool]:
+    """The image tensors the model reads, as (B, C, H, W) float32; and whether input was unbatched."""
+    keys = list(getattr(model, "input_keys", ()) or [k for k in inputs if k.startswith(_INPUT_PREFIXES)])
+    if not keys:
+        raise ConfigError("predict: cannot tell which inputs the model reads (no model.input_keys and no "
+                          "optical_*/sar_* key in the inputs)")
+    out, unbatched, size = {}, None, None
+    for k in keys:
+        if k not in inputs:
+            raise ConfigError(f"predict: the model reads {keys} but the inputs have no {k!r} "
+                              f"(they have {sorted(inputs)})")
+        x = torch.as_tensor(np.asarray(inputs[k]) if not torch.is_tensor(inputs[k]) else inputs[k])
+        x = x.float()
+        if x.dim() == 3:
+            x, this_unbatched = x[None], True
+        elif x.dim() == 4:
+            this_unbatched = False
+        else:
+            raise ConfigError(f"predict: input {k!r} must be (C, H, W) or (B, C, H, W), got {tuple(x.shape)}")
+        if unbatched is not None and this_unbatched != unbatched:
+            raise ConfigError("predict: mix of batched (B, C, H, W) and unbatched (C, H, W) inputs")
+        if size is not None and tuple(x.shape[-2:]) != size:
+            raise ConfigError(f"predict: input {k!r} is {tuple(x.shape[-2:])} px, others are {size}")
+        unbatched, size = this_unbatched, tuple(x.shape[-2:])
+        out[k] = x
+    return out, bool(unbatched)
+
+
+# ----------------------------------------------------------------------------- padding / windows
+def _pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int, mode: str) -> torch.Tensor:
+    """Pad (B, C, H, W); reflect falls back to replicate where the image is too small for it."""
+    if not (top or bottom or left or right):
+        return x
+    h, w = x.shape[-2:]
+    if mode == "reflect" and (max(top, bottom) >= h or max(left, right) >= w):
+        mode = "replicate"
+    if mode == "constant":
+        return F.pad(x, (left, right, top, bottom), mode="constant", value=0.0)
+    return F.pad(x, (left, right, top, bottom), mode=mode)
+
+
+def hann_window(size: int, kind: str = "hann") -> torch.Tensor:
+    """2-D blending weights of a ``size`` x ``size`` window: ``"hann"`` (raised cosine,
+    ``sin^2(pi (i + 1/2) / size)``, positive everywhere) or ``"uniform"`` (all ones)."""
+    if kind == "uniform":
+        return torch.ones(size, size)
+    if kind not in ("hann", "cosine"):
+        raise ConfigError(f"window must be 'hann' (or 'cosine') or 'uniform', got {kind!r}")
+    i = torch.arange(size, dtype=torch.float64)
+    w1 = torch.sin(math.pi * (i + 0.5) / size) ** 2
+    return torch.outer(w1, w1).float()
+
+
+def _starts(length: int, tile: int, stride: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    starts = list(range(0, length - tile + 1, stride))
+    if starts[-1] != length - tile:
+        starts.append(length - tile)
+    return starts
+
+
+def _forward(model, tensors: Mapping[str, torch.Tensor], device, amp_on, amp_dtype,
+             keys: Sequence[str] | None) -> dict[str, torch.Tensor]:
+    batch = {k: v.to(device, non_blocking=True) for k, v in tensors.items()}
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_on):
+        out = model(batch)
+    if not isinstance(out, Mapping):
+        raise ConfigError(f"predict: the model must return a dict of logits, got {type(out).__name__}")
+    wanted = keys if keys is not None else list(out)
+    missing = [k for k in wanted if k not in out]
+    if missing:
+        raise ConfigError(f"predict: the model has no output {missing}; it returns {sorted(out)}")
+    return {k: out[k].float() for k in wanted}
+
+
+def _predict_whole(model, tensors, multiple, pad_mode, device, amp_on, amp_dtype, keys):
+    h, w = next(iter(tensors.values())).shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    padded = {k: _pad(v, 0, ph, 0, pw, pad_mode) for k, v in tensors.items()}
+    logits = _forward(model, padded, device, amp_on, amp_dtype, keys)
+    return {k: torch.sigmoid(v[..., :h, :w]).cpu() for k, v in logits.items()}
+
+
+def _predict_sliding(model, tensors, tile, overlap, window, batch_size, multiple, pad_mode, device,
+                     amp_on, amp_dtype, keys):
+    first = next(iter(tensors.values()))
+    b, (h, w) = first.shape[0], first.shape[-2:]
+    tile = int(math.ceil(tile / multiple) * multiple)
+    if not 0 <= overlap < tile:
+        raise ConfigError(f"predict: overlap must be in [0, tile) = [0, {tile}), got {overlap}")
+    m = overlap // 2  # reflect margin: image borders get context like interior pixels
+    hh, ww = max(h + 2 * m, tile), max(w + 2 * m, tile)
+    padded = {k: _pad(v, m, hh - h - m, m, ww - w - m, pad_mode) for k, v in tensors.items()}
+    stride = tile - overlap
+    weight = hann_window(tile, window)
+    ys, xs = _starts(hh, tile, stride), _starts(ww, tile, stride)
+    windows = [(i, y, x) for i in range(b) for y in ys for x in xs]
+    acc: dict[str, torch.Tensor] = {}
+    wsum = torch.zeros(b, 1, hh, ww)
+    for s in range(0, len(windows), batch_size):
+        chunk = windows[s:s + batch_size]
+        batch = {k: torch.stack([v[i, :, y:y + tile, x:x + tile] for i, y, x in chunk])
+                 for k, v in padded.items()}
+        probs = {k: torch.sigmoid(v).cpu() for k, v in _forward(model, batch, device, amp_on, amp_dtype,
+                                                                    keys).items()}
+        for k, p in probs.items():
+            if k not in acc:
+                acc[k] = torch.zeros(b, p.shape[1], hh, ww)
+            for n, (i, y, x) in enumerate(chunk):
+                acc[k][i, :, y:y + tile, x:x + tile] += weight * p[n]
+        for i, y, x in chunk:
+            wsum[i, :, y:y + tile, x:x + tile] += weight
+    return {k: (v / wsum)[..., m:m + h, m:m + w] for k, v in acc.items()}
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change", tile: int | None = None,
+            overlap: int = 64, window: str = "hann", batch_size: int = 4, multiple: int | None = None,
+            pad_mode: str = "reflect", device="auto", amp: bool | str = False,
+            max_whole_pixels: int = 4096 * 4096, scene_options: Mapping[str, Any] | None = None):
+    """Probabilities (sigmoid of the logits) of a whole image.
+
+    Args:
+        model: a module taking the batch dict (reads ``model.input_keys``) and returning logits.
+        inputs: a dict ``{key: (C, H, W) or (B, C, H, W)}`` of arrays/tensors, or a scene
+            (``xarray.Dataset``; converted with :func:`scene_inputs` and ``scene_options``).
+        output_key: the output to return; None returns a dict of all outputs.
+        tile: None predicts the whole image at once (padded to ``multiple``, cropped back);
+            an int predicts ``tile`` x ``tile`` windows (rounded up to ``multiple``) that overlap
+            by ``overlap`` pixels and are blended with ``window`` weights.
+        window: ``"hann"`` (raised cosine) or ``"uniform"`` blending weights.
+        batch_size: windows per forward pass in sliding mode.
+        multiple: pad H and W to a multiple of this (default ``model.pad_multiple`` or 32).
+        pad_mode: ``"reflect"`` (default), ``"replicate"`` or ``"constant"`` (zeros).
+        device, amp: where to run; autocast on CUDA (``True``/``"bf16"``/``"fp16"``).
+        max_whole_pixels: images with more pixels than this switch to sliding windows of 512.
+
+    Returns:
+        float32 numpy probabilities, (H, W) for unbatched input or (B, H, W) for batched input
+        (single-channel outputs lose their channel axis); for a scene an ``xarray.DataArray`` on
+        the scene's ``y``/``x`` coords named ``<output_key>_probability``. A dict of those when
+        ``output_key`` is None.
+    """
+    from .train import _amp_settings, _resolve_device
+
+    scene = inputs if _is_scene(inputs) else None
+    if scene is not None:
+        inputs = scene_inputs(scene, getattr(model, "input_keys", None) or None, **dict(scene_options or {}))
+    elif not isinstance(inputs, Mapping):
+        raise ConfigError("predict: inputs must be a dict of arrays/tensors or a scene, "
+                          f"got {type(inputs).__name__}")
+    tensors, unbatched = _model_inputs(model, inputs)
+    unbatched = unbatched or scene is not None  # a scene is one (1, C, H, W) sample
+    multiple = int(multiple or getattr(model, "pad_multiple", None) or DEFAULT_MULTIPLE)
+    if multiple < 1:
+        raise ConfigError(f"predict: multiple must be >= 1, got {multiple}")
+    if pad_mode not in ("reflect", "replicate", "constant"):
+        raise ConfigError(f"predict: pad_mode must be 'reflect', 'replicate' or 'constant', got {pad_mode!r}")
+    device = _resolve_device(device)
+    amp_on, amp_dtype, _ = _amp_settings(amp, device)
+    keys = [output_key] if output_key is not None else None
+    h, w = next(iter(tensors.values())).shape[-2:]
+    if tile is None and h * w > max_whole_pixels:
+        tile = 512
+    was_training = model.training
+    model.eval()
+    try:
+        model.to(device)
+        if tile is None:
+            probs = _predict_whole(model, tensors, multiple, pad_mode, device, amp_on, amp_dtype, keys)
+        else:
+            if tile < 1 or batch_size < 1:
+                raise ConfigError(f"predict: tile and batch_size must be >= 1, got {tile}, {batch_size}")
+            probs = _predict_sliding(model, tensors, int(tile), int(overlap), window, int(batch_size),
+                                     multiple, pad_mode, device, amp_on, amp_dtype, keys)
+    finally:
+        model.train(was_training)
+
+    result = {}
+    for k, p in probs.items():
+        arr = p.numpy().astype(np.float32, copy=False)
+        if arr.shape[1] == 1:
+            arr = arr[:, 0]
+        if unbatched:
+            arr = arr[0]
+        if scene is not None and arr.ndim == 2:
+            import xarray as xr
+
+            arr = xr.DataArray(arr, dims=("y", "x"), coords={"y": scene["y"], "x": scene["x"]},
+                               name=f"{k}_probability",
+                               attrs={"long_name": f"probability of {k}", "units": "1",
+                                      "site": scene.attrs.get("site", "")})
+            if getattr(scene, "rio", None) is not None:
+                try:
+                    crs = scene.rio.crs
+                    if crs is not None:
+                        arr = arr.rio.write_crs(crs)
+                except Exception:  # noqa: BLE001 - georeference is a courtesy here
+                    pass
+        result[k] = arr
+    return result[output_key] if output_key is not None else result
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate_scenes(model: torch.nn.Module, scenes_or_batches: Iterable[Any], output_key: str = "change",
+                    label_key: str = "change", threshold: float = 0.5, *,
+                    regions: Mapping[str, str] | None = None,
+                    return_predictions: bool = False, scene_options: Mapping[str, Any] | None = None,
+                    **predict_kwargs):
+    """Per-site scores and the pooled row (:func:`urbankit.metrics.per_site_table`).
+
+    Args:
+        model: the trained model.
+        scenes_or_batches: scenes (``xarray.Dataset``, one site each; whole-scene prediction
+            with :func:`predict`) and/or batch dicts (whose ``site`` list says which site each
+            sample belongs to; samples of one site are pooled; unlabelled samples are skipped).
+        output_key, label_key: the output head and the label compared at ``threshold``.
+        regions: ``{site: region}``; by default taken from the scenes' ``region`` attribute
+            when every scene has one.
+        return_predictions: also return ``{site: probability array}`` (for scenes, and for
+            batches: the stacked samples of that site).
+        predict_kwargs: passed to :func:`predict` (``tile``, ``device``, ...).
+
+    Returns:
+        The DataFrame (indexed by site, last row ``pooled``), or ``(table, predictions)``.
+    """
+    from .metrics import ConfusionCounter, per_site_table
+
+    counters: dict[str, ConfusionCounter] = {}
+    preds: dict[str, Any] = {}
+    found_regions: dict[str, str] = {}
+    n_scenes = 0
+    for n, item in enumerate(scenes_or_batches):
+        if _is_scene(item):
+            n_scenes += 1
+            site = _site_of(item, f"scene{n}")
+            if "region" in item.attrs:
+                found_regions[site] = str(item.attrs["region"])
+            prob = predict(model, item, output_key=output_key, scene_options=scene_options, **predict_kwargs)
+            label = _scene_label(item, label_key)
+            counters.setdefault(site, ConfusionCounter()).update(
+                np.asarray(prob), label, threshold=threshold, from_logits=False)
+            if return_predictions:
+                preds[site] = prob
+        elif isinstance(item, Mapping):
+            prob = predict(model, item, output_key=output_key, **predict_kwargs)
+            prob = prob if prob.ndim == 3 else prob[None]
+            if label_key not in item:
+                raise ConfigError(f"evaluate_scenes: batch {n} has no label {label_key!r} "
+                                  f"(keys {sorted(item)})")
+            label = torch.as_tensor(item[label_key]).float().cpu().numpy()
+            label = label.reshape(prob.shape)
+            sites = list(item.get("site") or [f"batch{n}"] * prob.shape[0])
+            labelled = item.get("labelled")
+            labelled = (np.ones(prob.shape[0], bool) if labelled is None
+                        else torch.as_tensor(labelled).cpu().numpy().astype(bool).reshape(-1))
+            for i, site in enumerate(sites):
+                if not labelled[i]:
+                    continue
+                counters.setdefault(str(site), ConfusionCounter()).update(
+                    prob[i], label[i], threshold=threshold, from_logits=False)
+                if return_predictions:
+                    preds.setdefault(str(site), []).append(prob[i])
+        else:
+            raise ConfigError(f"evaluate_scenes: item {n} is a {type(item).__name__}; expected a scene "
+                              "(xarray.Dataset) or a batch dict")
+    if not counters:
+        raise ConfigError("evaluate_scenes: no labelled scene or sample to evaluate")
+    if regions is None and n_scenes and len(found_regions) == len(counters):
+        regions = found_regions
+    table = per_site_table(counters, regions=regions)
+    if return_predictions:
+        preds = {k: (np.stack(v) if isinstance(v, list) else v) for k, v in preds.items()}
+        return table, preds
+    return table
+
+
+def pick_examples(per_site_table, metric: str = "f1", pooled_label: str = "pooled") -> dict[str, str]:
+    """The sites with the best, the median and the worst ``metric`` (pooled row and NaN excluded).
+
+    Chosen by the numbers, not by hand: ``{"best": site, "median": site, "worst": site}``. The
+    median is the middle site of the sorted list (the lower middle for an even count); ties
+    are broken by site name, so the choice is deterministic.
+    """
+    if metric not in per_site_table.columns:
+        raise ConfigError(f"pick_examples: no column {metric!r}; columns: {list(per_site_table.columns)}")
+    rows = [(float(v), str(site)) for site, v in per_site_table[metric].items()
+            if str(site) != pooled_label and v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if not rows:
+        raise ConfigError(f"pick_examples: no site with a defined {metric}")
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return {"best": rows[-1][1], "median": rows[(len(rows) - 1) // 2][1], "worst": rows[0][1]}
+
+
+def _default_rgb(n_bands: int) -> tuple[int, int, int]:
+    if n_bands >= 13:
+        return (3, 2, 1)        # B04, B03, B02 of the 13 S2 bands
+    if n_bands in (10, 12):
+        return (2, 1, 0)        # B02, B03, B04 first (Fusion-DA / 10-band and 12-band L2A)
+    if n_bands >= 3:
+        return (0, 1, 2)        # R, G, B (VHR) or B4, B3, B2, B8 (MMCR order)
+    return (0, 0, 0)
+
+
+def _display_image(sample, key: str, rgb_bands) -> tuple[np.ndarray, str] | None:
+    """(H, W, 3) or (H, W) display array of an input of a scene or a sample dict."""
+    from .data.normalize import percentile_stretch
+
+    modality, _, date = key.rpartition("_")
+    if _is_scene(sample):
+        if modality not in sample.data_vars:
+            return None
+        da = sample[modality]
+        if "time" in da.dims:
+            da = da.isel(time=0 if date == "t1" else -1)
+        if modality == "optical":
+            names = da["band"].values.tolist()
+            want = list(rgb_bands) if rgb_bands is not None else (
+                ["B04", "B03", "B02"] if "B04" in names else ["R", "G", "B"] if "R" in names else names[:3])
+            arr = np.asarray(da.sel(band=want).transpose("band", "y", "x").values, dtype=np.float32)
+        else:
+            arr = np.asarray(da.transpose("polarisation", "y", "x").values, dtype=np.float32)[:1]
+    else:
+        if key not in sample:
+            return None
+        arr = sample[key]
+        arr = arr.detach().cpu().numpy() if torch.is_tensor(arr) else np.asarray(arr)
+        arr = arr.astype(np.float32)
+        if arr.ndim == 4:
+            arr = arr[0]
+        if modality == "optical":
+            idx = list(rgb_bands) if rgb_bands is not None else list(_default_rgb(arr.shape[0]))
+            arr = arr[idx]
+        else:
+            arr = arr[:1]
+    arr = percentile_stretch(arr, 2, 98, per_band=(arr.shape[0] == 3), axis=0)
+    arr = np.nan_to_num(arr, nan=0.0)
+    if arr.shape[0] == 3:
+        return np.moveaxis(arr, 0, -1), f"{modality} {date}"
+    return arr[0], f"{modality} {date}"
+
+
+def plot_examples(examples, samples: Mapping[str, Any], predictions: Mapping[str, Any], *,
+                  table=None, metric: str = "f1", input_keys: Sequence[str] | None = None,
+                  rgb_bands=None, label_key: str = "change", threshold: float | None = None):
+    """A figure with one row per example site: inputs (RGB by percentile stretch, SAR in grey),
+    label and predicted probability (or the binary map at ``threshold``).
+
+    Args:
+        examples: ``{role: site}`` from :func:`pick_examples`, a list of sites, or a per-site
+            table (then ``pick_examples(table, metric)`` picks them).
+        samples: ``{site: scene or sample dict}`` holding the inputs and the label.
+        predictions: ``{site: probability (H, W)}`` (e.g. from ``evaluate_scenes(...,
+            return_predictions=True)``).
+        table: per-site table, to print the metric in each row's title.
+        input_keys: which inputs to show (default: ``optical_t1``, ``optical_t2``, else SAR).
+        rgb_bands: band names (scenes) or indices (sample dicts) of the R, G, B channels.
+    """
+    import matplotlib.pyplot as plt
+
+    if hasattr(examples, "columns"):
+        table = examples if table is None else table
+        examples = pick_examples(examples, metric)
+    if not isinstance(examples, Mapping):
+        examples = {str(s): str(s) for s in examples}
+    if not examples:
+        raise ConfigError("plot_examples: no example sites")
+    first = samples[next(iter(examples.values()))]
+    if input_keys is None:
+        avail = (["optical", "sar"] if not _is_scene(first)
+                 else [m for m in ("optical", "sar") if m in first.data_vars])
+        input_keys = []
+        for m in avail:
+            keys = [f"{m}_{t}" for t in ("t1", "t2")]
+            if _is_scene(first) or any(k in first for k in keys):
+                has_t2 = (_is_scene(first) and "time" in first[m].dims and first.sizes["time"] > 1) or \
+                    (not _is_scene(first) and keys[1] in first)
+                input_keys = keys if has_t2 else keys[:1]
+                break
+    ncol = len(input_keys) + 2
+    nrow = len(examples)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.6 * nrow), squeeze=False,
+                             constrained_layout=True)
+    for r, (role, site) in enumerate(examples.items()):
+        if site not in samples or site not in predictions:
+            raise ConfigError(f"plot_examples: site {site!r} is missing from samples or predictions")
+        sample = samples[site]
+        title = f"{role}: {site}" if role != site else site
+        if table is not None and site in table.index and metric in table.columns:
+            title += f" ({metric} {float(table.loc[site, metric]):.2f})"
+        for c, key in enumerate(input_keys):
+            ax = axes[r, c]
+            shown = _display_image(sample, key, rgb_bands)
+            if shown is None:
+                ax.set_visible(False)
+                continue
+            img, name = shown
+            ax.imshow(img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
+            ax.set_title(f"{title}\n{name}" if c == 0 else name, fontsize=8)
+        label = (_scene_label(sample, label_key) if _is_scene(sample)
+                 else np.asarray(sample[label_key].detach().cpu() if torch.is_tensor(sample[label_key])
+                                 else sample[label_key], dtype=np.float32).squeeze())
+        axes[r, -2].imshow(label, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[r, -2].set_title(f"label ({label_key})", fontsize=8)
+        prob = np.asarray(predictions[site], dtype=np.float32).squeeze()
+        if threshold is not None:
+            axes[r, -1].imshow(prob > threshold, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axes[r, -1].set_title(f"prediction > {threshold:.2f}", fontsize=8)
+        else:
+            im = axes[r, -1].imshow(prob, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+            axes[r, -1].set_title("probability", fontsize=8)
+            if r == nrow - 1:
+                fig.colorbar(im, ax=axes[:, -1].tolist(), shrink=0.6)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return fig

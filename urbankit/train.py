@@ -1,0 +1,1016 @@
+"""One training loop for every chapter, with pluggable loss *strategies*.
+
+:func:`fit` trains any model of :mod:`urbankit.models` on batches of the torch layer
+(:mod:`urbankit.datasets`, the batch dicts of CONTRIBUTING.md). What is learned is decided
+by a :class:`Strategy`:
+
+- :class:`Supervised`: a loss per output head (``{"change": "change"}`` maps the model's
+  output key to the batch's label key), weighted and summed, on labelled samples only.
+- :class:`ConsistencySSL`: a supervised part on the labelled samples of a batch plus a
+  consistency loss between two output heads on the unlabelled ones (the ``labelled`` flag
+  of the batch). It covers Fusion-DA (SAR vs optical built-up, METHODS.md §5), MMCR
+  (per-date SAR vs optical semantics, §4) and dual-task SSL (change vs semantic change, §3):
+  see :func:`fusion_da`, :func:`mmcr` and :func:`dualtask_ssl`.
+
+A new strategy is a subclass with a ``compute_loss(model, batch, outputs) -> (loss, logs)``
+method; the loop never special-cases a dataset or a method.
+
+The loop validates each epoch with :mod:`urbankit.metrics` (F1 of a chosen output key),
+stops early on validation F1, can pick the best-F1 threshold on a chosen split (as DS U-Net
+did on its training cities), writes complete checkpoints atomically and resumes exactly:
+on CPU a run interrupted after epoch *k* and resumed ends with bit-identical weights.
+
+Recipes of the papers (METHODS.md) are in :data:`RECIPES`; pass them with
+``fit(..., **recipe("daudt"))``.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .errors import ConfigError, UrbankitError
+
+__all__ = [
+    "TrainingError", "NonFiniteLossError", "CheckpointError",
+    "Strategy", "Supervised", "ConsistencySSL", "fusion_da", "mmcr", "dualtask_ssl",
+    "RECIPES", "recipe", "fit", "FitResult", "evaluate", "plot_history",
+    "load_checkpoint", "CHECKPOINT_LAST", "CHECKPOINT_BEST",
+]
+
+CHECKPOINT_LAST = "last.ckpt"
+CHECKPOINT_BEST = "best.ckpt"
+_CHECKPOINT_FORMAT = "urbankit-checkpoint"
+_CHECKPOINT_VERSION = 1
+_COUNT_KEYS = frozenset({"tp", "fp", "fn", "tn", "n"})  # kept out of the history (scores only)
+
+
+# ----------------------------------------------------------------------------- errors
+class TrainingError(UrbankitError, RuntimeError):
+    """Training cannot go on (a bad batch, a missing output head, a diverged loss)."""
+
+
+class NonFiniteLossError(TrainingError):
+    """The training loss became NaN or infinite.
+
+    Attributes ``epoch`` (1-based), ``step`` (1-based within the epoch), ``global_step`` and
+    ``terms`` (loss term name -> float value at that step) say where and what.
+    """
+
+    def __init__(self, epoch: int, step: int, global_step: int, total: float,
+                 terms: Mapping[str, float], nan_inputs: Sequence[str] = ()):
+        self.epoch, self.step, self.global_step = epoch, step, global_step
+        self.total = total
+        self.terms = dict(terms)
+        self.nan_inputs = list(nan_inputs)
+        parts = ", ".join(f"{k}={v:.6g}" for k, v in self.terms.items()) or "none logged"
+        msg = (f"non-finite training loss at epoch {epoch}, step {step} (global step {global_step}): "
+               f"loss={total:.6g}; terms: {parts}.")
+        if self.nan_inputs:
+            msg += (f" The batch has NaN/inf in {self.nan_inputs}: fill no-data pixels before training "
+                    f"(e.g. with the torch layer's NaN filling).")
+        else:
+            msg += (" Usual causes: a learning rate that is too high (try 10x lower), a loss that "
+                    "divides by zero on an empty target, or fp16 overflow (try amp='bf16' or amp=False).")
+        super().__init__(msg)
+
+
+class CheckpointError(TrainingError):
+    """A checkpoint is missing, unreadable or does not match the model."""
+
+
+# ----------------------------------------------------------------------------- losses
+def _resolve_loss(loss: str | Callable | None) -> Callable:
+    """``"power_jaccard"`` (default, p=2), ``"bce"``, another name of :data:`urbankit.losses.LOSSES`,
+    or a callable ``loss(logits, target) -> scalar``."""
+    if callable(loss):
+        return loss
+    if loss is None or loss in ("power_jaccard", "pjacc", "pj"):
+        from .losses import power_jaccard
+
+        return functools.partial(power_jaccard, p=2.0)
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits
+    if isinstance(loss, str):
+        from .losses import get_loss
+
+        return get_loss(loss)
+    raise ConfigError(f"loss must be 'power_jaccard', 'bce', a name of urbankit.losses.LOSSES or a callable "
+                      f"loss(logits, target); got {loss!r}")
+
+
+def _consistency_loss(kind: str | Callable, detach_target: bool) -> Callable:
+    """``loss(student_logits, teacher_logits)``: ``"pjacc"`` (power Jaccard p=2 of the student's
+    logits against the teacher's probabilities as soft target) or ``"l2"`` (MSE between both
+    probabilities), from :mod:`urbankit.losses`; or a callable."""
+    if callable(kind):
+        return kind
+    from .losses import consistency_l2, consistency_power_jaccard
+
+    if kind in ("pjacc", "power_jaccard"):
+        return functools.partial(consistency_power_jaccard, p=2.0, detach_target=detach_target)
+    if kind in ("l2", "mse"):
+        return functools.partial(consistency_l2, detach_target=detach_target)
+    raise ConfigError(f"consistency loss must be 'pjacc', 'l2' or a callable, got {kind!r}")
+
+
+# ----------------------------------------------------------------------------- strategies
+class Strategy:
+    """How a batch and a model's outputs turn into a loss.
+
+    Subclasses implement :meth:`compute_loss`; :meth:`forward` (default ``model(batch)``),
+    :meth:`on_epoch_start` and :meth:`state_dict`/:meth:`load_state_dict` (saved in
+    checkpoints, for strategies with state such as an EMA teacher) are optional hooks.
+    ``logs`` maps term names to scalar tensors (detached); the loop averages them per epoch
+    into ``train_<name>`` history columns.
+    """
+
+    def forward(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> Mapping[str, torch.Tensor]:
+        return model(batch)
+
+    def compute_loss(self, model: torch.nn.Module, batch: Mapping[str, Any],
+                     outputs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def on_epoch_start(self, epoch: int) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        pass
+
+
+def _labelled_mask(batch: Mapping[str, Any], ref: torch.Tensor) -> torch.Tensor | None:
+    """The batch's ``labelled`` flag as a bool tensor on ``ref``'s device (None if absent)."""
+    flag = batch.get("labelled")
+    if flag is None:
+        return None
+    flag = torch.as_tensor(flag, device=ref.device).bool().reshape(-1)
+    if flag.numel() != ref.shape[0]:
+        raise TrainingError(f"batch['labelled'] has {flag.numel()} entries but the batch has "
+                            f"{ref.shape[0]} samples")
+    return flag
+
+
+def _zero_like_graph(outputs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """A zero loss that still belongs to the graph (so backward works on empty subsets)."""
+    return sum(v.sum() * 0.0 for v in outputs.values() if torch.is_tensor(v) and v.is_floating_point())
+
+
+def _get(mapping: Mapping[str, Any], key: str, what: str) -> torch.Tensor:
+    try:
+        return mapping[key]
+    except KeyError:
+        raise TrainingError(f"{what} has no key {key!r}; it has {sorted(k for k in mapping)}") from None
+
+
+class Supervised(Strategy):
+    """Supervised loss: ``sum_k weight_k * loss(outputs[k], batch[targets[k]])`` on labelled samples.
+
+    Args:
+        loss: ``"power_jaccard"`` (p=2, the KTH papers' loss; default), ``"bce"`` or a callable
+            ``loss(logits, target) -> scalar``.
+        targets: output key -> label key, e.g. ``{"change": "change"}`` or
+            ``{"buildings_t1": "buildings_t1", "buildings_t2": "buildings_t2", "change": "change"}``.
+        weights: output key -> weight (default 1 for every target).
+        labelled_only: use only samples whose ``labelled`` flag is True (when the batch has one).
+    """
+
+    def __init__(self, loss: str | Callable | None = "power_jaccard",
+                 targets: Mapping[str, str] | None = None, weights: Mapping[str, float] | None = None,
+                 labelled_only: bool = True):
+        self.loss_fn = _resolve_loss(loss)
+        self.targets = dict(targets or {"change": "change"})
+        if not self.targets:
+            raise ConfigError("Supervised(targets=...) needs at least one output key -> label key")
+        self.weights = {k: 1.0 for k in self.targets}
+        unknown = sorted(set(weights or {}) - set(self.targets))
+        if unknown:
+            raise ConfigError(f"Supervised(weights=...) names {unknown}, which are not in targets "
+                              f"{sorted(self.targets)}")
+        self.weights.update({k: float(v) for k, v in (weights or {}).items()})
+        self.labelled_only = labelled_only
+
+    def __repr__(self) -> str:
+        return f"Supervised(targets={self.targets}, weights={self.weights})"
+
+    def compute_loss(self, model, batch, outputs):
+        first = _get(outputs, next(iter(self.targets)), "the model's output")
+        mask = _labelled_mask(batch, first) if self.labelled_only else None
+        return self.loss_on(batch, outputs, mask)
+
+    def loss_on(self, batch, outputs, mask: torch.Tensor | None):
+        """The weighted loss on the samples selected by ``mask`` (all when None)."""
+        if mask is not None and not bool(mask.any()):
+            zero = _zero_like_graph(outputs)
+            return zero, {f"loss_{k}": zero.detach() for k in self.targets}
+        total = None
+        logs: dict[str, torch.Tensor] = {}
+        for out_key, label_key in self.targets.items():
+            pred = _get(outputs, out_key, "the model's output")
+            target = _get(batch, label_key, "the batch").to(pred.dtype)
+            if mask is not None and not bool(mask.all()):
+                pred, target = pred[mask], target[mask]
+            if target.shape != pred.shape:
+                raise TrainingError(f"output {out_key!r} has shape {tuple(pred.shape)} but label "
+                                    f"{label_key!r} has shape {tuple(target.shape)}")
+            term = self.loss_fn(pred, target)
+            logs[f"loss_{out_key}"] = term.detach()
+            term = self.weights[out_key] * term
+            total = term if total is None else total + term
+        return total, logs
+
+
+class ConsistencySSL(Strategy):
+    """Semi-supervised / domain-adaptation consistency between two heads of one model.
+
+    On the labelled samples of a batch the ``supervised`` strategy applies; on the unlabelled
+    ones (``on="unlabelled"``, the papers' choice) or on all of them (``on="all"``) each pair
+    ``(student, teacher)`` of output keys adds ``cons_loss(outputs[student], outputs[teacher])``:
+    with ``"pjacc"`` the power-Jaccard loss of the student's logits against the teacher's
+    probabilities as soft target (no stop-gradient unless ``detach_target``), with ``"l2"``
+    the MSE between both probabilities. Pair losses are averaged over pairs (``pair_reduction``).
+
+    Total loss: ``L_sup + weight * L_cons`` (``weighting="lambda"``, the published MMCR/Fusion-DA
+    form) or ``alpha * L_sup + (1 - alpha) * L_cons`` (``weighting="alpha"``, MMCR's earlier code).
+    Either term is absent when the batch has no sample of its kind.
+    """
+
+    def __init__(self, supervised: Supervised, pairs: Sequence[tuple[str, str]], weight: float = 0.1,
+                 cons_loss: str | Callable = "pjacc", on: str = "unlabelled", detach_target: bool = False,
+                 pair_reduction: str = "mean", weighting: str = "lambda", alpha: float = 0.5):
+        if not isinstance(supervised, Supervised):
+            raise ConfigError("ConsistencySSL(supervised=...) must be a Supervised strategy")
+        if not pairs:
+            raise ConfigError("ConsistencySSL(pairs=...) needs at least one (student, teacher) pair")
+        if on not in ("unlabelled", "all"):
+            raise ConfigError(f"on must be 'unlabelled' or 'all', got {on!r}")
+        if pair_reduction not in ("mean", "sum"):
+            raise ConfigError(f"pair_reduction must be 'mean' or 'sum', got {pair_reduction!r}")
+        if weighting not in ("lambda", "alpha"):
+            raise ConfigError(f"weighting must be 'lambda' or 'alpha', got {weighting!r}")
+        self.supervised = supervised
+        self.pairs = [tuple(p) for p in pairs]
+        self.weight = float(weight)
+        self.cons_fn = _consistency_loss(cons_loss, detach_target)
+        self.on = on
+        self.pair_reduction = pair_reduction
+        self.weighting = weighting
+        self.alpha = float(alpha)
+
+    def __repr__(self) -> str:
+        return (f"ConsistencySSL(supervised={self.supervised!r}, pairs={self.pairs}, weight={self.weight}, "
+                f"on={self.on!r}, weighting={self.weighting!r})")
+
+    def compute_loss(self, model, batch, outputs):
+        first = _get(outputs, self.pairs[0][0], "the model's output")
+        labelled = _labelled_mask(batch, first)
+        if labelled is None:
+            labelled = torch.ones(first.shape[0], dtype=torch.bool, device=first.device)
+        sup, logs = self.supervised.loss_on(batch, outputs, labelled)
+        cons_mask = ~labelled if self.on == "unlabelled" else torch.ones_like(labelled)
+        if bool(cons_mask.any()):
+            terms = []
+            for student, teacher in self.pairs:
+                s = _get(outputs, student, "the model's output")
+                t = _get(outputs, teacher, "the model's output")
+                if not bool(cons_mask.all()):
+                    s, t = s[cons_mask], t[cons_mask]
+                terms.append(self.cons_fn(s, t))
+            cons = sum(terms)
+            if self.pair_reduction == "mean":
+                cons = cons / len(terms)
+        else:
+            cons = _zero_like_graph(outputs)
+        logs["loss_sup"] = sup.detach()
+        logs["loss_cons"] = cons.detach()
+        if self.weighting == "alpha":
+            total = self.alpha * sup + (1.0 - self.alpha) * cons
+        else:
+            total = sup + self.weight * cons
+        return total, logs
+
+
+def fusion_da(phi: float = 0.5, date: str = "t1", label_key: str | None = None,
+              loss: str | Callable | None = "power_jaccard") -> ConsistencySSL:
+    """Fusion-DA (METHODS.md §5.3): pJ on the SAR, optical and fusion built-up heads (labelled)
+    plus ``phi * pJ(optical, sigmoid(SAR))`` on unlabelled samples; ``phi=0.5`` in the paper."""
+    label = label_key or f"buildings_{date}"
+    heads = [f"buildings_{date}_{m}" for m in ("sar", "optical", "fusion")]
+    sup = Supervised(loss=loss, targets={h: label for h in heads})
+    return ConsistencySSL(sup, pairs=[(f"buildings_{date}_optical", f"buildings_{date}_sar")], weight=phi,
+                          cons_loss="pjacc")
+
+
+def mmcr(lam: float = 0.01, cons_loss: str = "pjacc", loss: str | Callable | None = "power_jaccard",
+         weighting: str = "lambda", alpha: float = 0.5) -> ConsistencySSL:
+    """MMCR (METHODS.md §4.3, published form): ``L_sup = 1/2 (pJ(change) + 1/6 sum of the 6
+    semantic terms)`` on labelled samples, ``lam * 1/2 sum_k pJ(s_k^SAR, sigmoid(s_k^opt))`` on
+    unlabelled ones. ``weighting="alpha", cons_loss="l2"`` gives the earlier (dav5gamma) form
+    (there the semantic terms are summed, not averaged)."""
+    targets = {"change": "change"}
+    weights = {"change": 0.5}
+    for k in ("t1", "t2"):
+        for m in ("sar", "optical", "fusion"):
+            targets[f"buildings_{k}_{m}"] = f"buildings_{k}"
+            weights[f"buildings_{k}_{m}"] = 0.5 / 6 if weighting == "lambda" else 1.0
+    if weighting == "alpha":
+        weights["change"] = 1.0
+    sup = Supervised(loss=loss, targets=targets, weights=weights)
+    pairs = [("buildings_t1_sar", "buildings_t1_optical"), ("buildings_t2_sar", "buildings_t2_optical")]
+    return ConsistencySSL(sup, pairs=pairs, weight=lam, cons_loss=cons_loss, weighting=weighting, alpha=alpha)
+
+
+def dualtask_ssl(lam: float = 0.1, semantic_change_key: str = "change_semantic",
+                 loss: str | Callable | None = "power_jaccard") -> ConsistencySSL:
+    """Dual-task Siam-Diff SSL (METHODS.md §3.3): ``pJ(change) + 1/2 [pJ(s1) + pJ(s2)] +
+    pJ(semantic change)`` on labelled pairs, ``lam * pJ(change, sigmoid(semantic change))`` on
+    unlabelled ones (``lam=0.1``)."""
+    targets = {"change": "change", "buildings_t1": "buildings_t1", "buildings_t2": "buildings_t2",
+               semantic_change_key: "change"}
+    weights = {"buildings_t1": 0.5, "buildings_t2": 0.5}
+    sup = Supervised(loss=loss, targets=targets, weights=weights)
+    return ConsistencySSL(sup, pairs=[("change", semantic_change_key)], weight=lam, cons_loss="pjacc")
+
+
+# ----------------------------------------------------------------------------- recipes
+#: Optimiser recipes of the papers (METHODS.md §1.4, §2.4, §3.4/§4.4/§5.4).
+RECIPES: dict[str, dict[str, Any]] = {
+    "daudt": dict(optimizer="adam", lr=1e-3, weight_decay=1e-4, scheduler="exponential",
+                  scheduler_options={"gamma": 0.95}),
+    "dsunet": dict(optimizer="adam", lr=5e-5, weight_decay=5e-4, scheduler=None),
+    "kth": dict(optimizer="adamw", lr=1e-4, weight_decay=0.01, scheduler=None),
+}
+
+
+def recipe(name: str) -> dict[str, Any]:
+    """A copy of :data:`RECIPES` ``[name]``, to pass as ``fit(..., **recipe("daudt"))``."""
+    try:
+        return copy.deepcopy(RECIPES[name])
+    except KeyError:
+        raise ConfigError(f"unknown recipe {name!r}; choose one of {sorted(RECIPES)}") from None
+
+
+def _make_optimizer(optimizer, model, lr, weight_decay) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return optimizer
+    if optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=0.9)
+    if callable(optimizer):
+        return optimizer(params, lr=lr, weight_decay=weight_decay)
+    raise ConfigError(f"optimizer must be 'adamw', 'adam', 'sgd', an Optimizer or a callable "
+                      f"(params, lr=, weight_decay=) -> Optimizer; got {optimizer!r}")
+
+
+def _make_scheduler(scheduler, optimizer, epochs, options):
+    options = dict(options or {})
+    if scheduler is None:
+        return None
+    if scheduler == "exponential":
+        return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=options.get("gamma", 0.95))
+    if scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=options.get("T_max", epochs), eta_min=options.get("eta_min", 0.0))
+    if callable(scheduler):
+        return scheduler(optimizer)
+    raise ConfigError(f"scheduler must be None, 'exponential', 'cosine' or a callable "
+                      f"(optimizer) -> LRScheduler (stepped once per epoch); got {scheduler!r}")
+
+
+# ----------------------------------------------------------------------------- helpers
+def _resolve_device(device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    from .profiles import resolve_device
+
+    return resolve_device(device or "auto")
+
+
+def _amp_settings(amp, device: torch.device) -> tuple[bool, torch.dtype | None, bool]:
+    """(enabled, dtype, use GradScaler). AMP runs only on CUDA."""
+    if not amp or device.type != "cuda":
+        return False, None, False
+    if amp == "fp16":
+        return True, torch.float16, True
+    if amp == "bf16" or (amp is True and torch.cuda.is_bf16_supported()):
+        return True, torch.bfloat16, False
+    if amp is True:
+        return True, torch.float16, True
+    raise ConfigError(f"amp must be True, False, 'bf16' or 'fp16', got {amp!r}")
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool = False) -> dict:
+    out = {}
+    for k, v in batch.items():
+        if torch.is_tensor(v):
+            v = v.to(device, non_blocking=True)
+            if channels_last and v.dim() == 4:
+                v = v.contiguous(memory_format=torch.channels_last)
+        out[k] = v
+    return out
+
+
+def _batch_size(batch: Mapping[str, Any]) -> int:
+    for v in batch.values():
+        if torch.is_tensor(v) and v.dim() >= 1:
+            return int(v.shape[0])
+    return 1
+
+
+def _loader_generators(loader) -> list[torch.Generator]:
+    """The distinct torch Generators a DataLoader shuffles with (their state is checkpointed)."""
+    found, seen = [], set()
+    candidates = [getattr(loader, "generator", None), getattr(loader, "sampler", None),
+                  getattr(getattr(loader, "batch_sampler", None), "sampler", None)]
+    for c in candidates:
+        g = c if isinstance(c, torch.Generator) else getattr(c, "generator", None)
+        if isinstance(g, torch.Generator) and id(g) not in seen:
+            seen.add(id(g))
+            found.append(g)
+    return found
+
+
+def _set_epoch(loader, epoch: int) -> None:
+    """Call ``set_epoch(epoch)`` on the loader's dataset and samplers when they have one."""
+    seen = set()
+    for obj in (getattr(loader, "dataset", None), getattr(loader, "sampler", None),
+                getattr(loader, "batch_sampler", None), loader):
+        if obj is not None and id(obj) not in seen and callable(getattr(obj, "set_epoch", None)):
+            seen.add(id(obj))
+            obj.set_epoch(epoch)
+
+
+def _rng_state(loaders: Sequence[Any]) -> dict[str, Any]:
+    np_state = np.random.get_state()
+    state = {
+        "python": random.getstate(),
+        "numpy": {"name": np_state[0], "key": torch.from_numpy(np_state[1].astype(np.int64)),
+                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "loaders": [[g.get_state() for g in _loader_generators(ld)] for ld in loaders],
+    }
+    return state
+
+
+def _set_rng_state(state: Mapping[str, Any], loaders: Sequence[Any]) -> None:
+    random.setstate(_tuplify(state["python"]))
+    n = state["numpy"]
+    np.random.set_state((n["name"], n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for ld, gstates in zip(loaders, state.get("loaders", []), strict=False):
+        gens = _loader_generators(ld)
+        if len(gens) != len(gstates):
+            raise CheckpointError(f"the checkpoint holds {len(gstates)} shuffling generator state(s) for a "
+                                  f"loader that now has {len(gens)}; resume with the same loaders")
+        for g, s in zip(gens, gstates, strict=True):
+            g.set_state(s)
+
+
+def _tuplify(x):
+    return tuple(_tuplify(v) for v in x) if isinstance(x, (list, tuple)) else x
+
+
+def _state_to_cpu(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
+def _pyval(v):
+    """History values as plain Python scalars (safe for ``torch.load(weights_only=True)``)."""
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if torch.is_tensor(v):
+        return v.item()
+    return v
+
+
+def _serialize(obj: Any, f) -> None:
+    """Write ``obj`` to the open binary file ``f`` (a seam for tests)."""
+    torch.save(obj, f)
+
+
+def _atomic_save(obj: Any, path: Path) -> None:
+    """Write to ``<path>.tmp``, fsync, then ``os.replace``: a reader never sees half a file,
+    and an interrupted save leaves the previous file intact and no temporary behind."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            _serialize(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module | None = None, *,
+                    which: str = "best", map_location="cpu") -> dict[str, Any]:
+    """Read an urbankit checkpoint (a file, or a ``checkpoint_dir`` holding ``best.ckpt``/``last.ckpt``).
+
+    With ``model`` given, loads the weights into it: ``which="best"`` the best-validation
+    weights, ``"last"`` the weights at the end of the last finished epoch. Returns the
+    checkpoint dict. Checkpoints load with ``torch.load(weights_only=True)``.
+    """
+    path = Path(path)
+    if path.is_dir():
+        name = CHECKPOINT_BEST if which == "best" and (path / CHECKPOINT_BEST).exists() else CHECKPOINT_LAST
+        path = path / name
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} could not be read "
+                              f"({type(exc).__name__}: {exc})") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != _CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{str(path)!r} is not an urbankit checkpoint")
+    if model is not None:
+        if which == "best" and ckpt.get("best", {}).get("state") is not None:
+            state = ckpt["best"]["state"]
+        else:
+            state = ckpt["model"]
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(f"checkpoint {str(path)!r} does not fit this model: {exc}") from exc
+    return ckpt
+
+
+# ----------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, loader: Iterable[Mapping[str, Any]], *, output_key: str = "change",
+             label_key: str | None = None, threshold: float = 0.5, device="auto",
+             strategy: Strategy | None = None, amp=False, channels_last: bool = False,
+             sweep: bool = False) -> dict[str, Any]:
+    """Confusion counts pooled over ``loader`` (labelled samples only) and their scores.
+
+    Returns ``{"precision", "recall", "f1", "iou", "oa", "kappa", ... , "loss"}`` (``loss``
+    when a strategy is given; the counts ``tp``.. as the metrics module reports them) and,
+    with ``sweep=True``, ``"sweep"``: the :class:`urbankit.metrics.ThresholdSweep` filled on
+    the same data. The model is put in eval mode and back to its previous mode afterwards.
+    """
+    from .metrics import ConfusionCounter, ThresholdSweep
+
+    label_key = label_key or output_key
+    device = _resolve_device(device)
+    amp_on, amp_dtype, _ = _amp_settings(amp, device)
+    was_training = model.training
+    model.eval()
+    counter = ConfusionCounter()
+    sweeper = ThresholdSweep() if sweep else None
+    loss_sum, n_loss = 0.0, 0
+    try:
+        for batch in loader:
+            batch = _to_device(batch, device, channels_last)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_on):
+                outputs = (strategy.forward(model, batch) if strategy else model(batch))
+            outputs = {k: v.float() if torch.is_tensor(v) else v for k, v in outputs.items()}
+            if strategy is not None:
+                loss, _ = strategy.compute_loss(model, batch, outputs)
+                loss_sum += float(loss)
+                n_loss += 1
+            logits = _get(outputs, output_key, "the model's output")
+            target = _get(batch, label_key, "the batch")
+            mask = _labelled_mask(batch, logits)
+            if mask is not None:
+                if not bool(mask.any()):
+                    continue
+                logits, target = logits[mask], target[mask]
+            counter.update(logits, target, threshold=threshold, from_logits=True)
+            if sweeper is not None:
+                sweeper.update(logits, target, from_logits=True)
+    finally:
+        model.train(was_training)
+    scores = {k: _pyval(v) for k, v in counter.compute().items()}
+    if strategy is not None:
+        scores["loss"] = loss_sum / max(n_loss, 1)
+    if sweeper is not None:
+        scores["sweep"] = sweeper
+    return scores
+
+
+def _best_threshold(sweeper) -> float:
+    """Best-F1 threshold of a filled :class:`urbankit.metrics.ThresholdSweep`."""
+    threshold, _ = sweeper.best_threshold("f1")
+    return float(threshold)
+
+
+# ----------------------------------------------------------------------------- fit
+@dataclass
+class FitResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        history: one row per epoch (``epoch``, ``train_loss``, ``train_loss_<term>``,
+            ``val_loss``, ``val_f1``, ``val_precision``, ``val_recall``, ``val_iou``..., ``lr``,
+            ``seconds``).
+        best_state: the model's state_dict (CPU tensors) at the best monitored epoch.
+        best_epoch, best_score: that epoch and its monitored value (``monitor``).
+        best_threshold: the best-F1 threshold on ``threshold_split`` (else the validation threshold).
+        stopped_early: whether early stopping ended the run.
+        checkpoint_dir: where checkpoints were written (None when not written).
+        model: the trained model (holding the best weights when ``restore_best``).
+    """
+
+    history: Any
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    best_score: float
+    best_threshold: float
+    monitor: str
+    stopped_early: bool = False
+    checkpoint_dir: Path | None = None
+    model: torch.nn.Module | None = field(default=None, repr=False)
+
+    def plot(self, **kwargs):
+        """:func:`plot_history` of this run."""
+        return plot_history(self.history, **kwargs)
+
+    def summary(self) -> str:
+        return (f"best {self.monitor} {self.best_score:.4f} at epoch {self.best_epoch} of "
+                f"{len(self.history)}; threshold {self.best_threshold:.2f}"
+                + ("; stopped early" if self.stopped_early else ""))
+
+
+def _is_better(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return best is None
+    if best is None or (isinstance(best, float) and math.isnan(best)):
+        return True
+    return value > best + min_delta if mode == "max" else value < best - min_delta
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) >= 1e-3 or v == 0 else f"{v:.2e}"
+    return str(v)
+
+
+def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
+        val_loader: Iterable[Mapping[str, Any]] | None = None, *,
+        strategy: Strategy | None = None, epochs: int = 1, steps_per_epoch: int | None = None,
+        optimizer: str | Callable | torch.optim.Optimizer = "adamw", lr: float = 1e-3,
+        weight_decay: float = 0.0, scheduler: str | Callable | None = None,
+        scheduler_options: Mapping[str, Any] | None = None, device="auto", amp: bool | str = True,
+        channels_last: bool = False, grad_clip: float | None = None, progress: bool | str = True,
+        val_key: str = "change", val_label_key: str | None = None, val_threshold: float = 0.5,
+        monitor: str = "val_f1", mode: str | None = None, patience: int | None = None,
+        min_delta: float = 0.0, threshold_split: str | None = None,
+        threshold_loader: Iterable[Mapping[str, Any]] | None = None,
+        checkpoint_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
+        seed: int | None = None, restore_best: bool = True,
+        callbacks: Sequence[Callable[[dict, torch.nn.Module], Any]] = ()) -> FitResult:
+    """Train ``model`` on ``train_loader`` with ``strategy`` and return a :class:`FitResult`.
+
+    Args:
+        model: a module taking the batch dict and returning a dict of logits.
+        train_loader, val_loader: iterables of batch dicts (DataLoaders, or lists in tests).
+            ``set_epoch(epoch)`` of the loader's dataset/sampler is called before each epoch.
+        strategy: a :class:`Strategy`; default ``Supervised()`` (power Jaccard on ``change``).
+        epochs: total epochs (a resumed run continues up to this number).
+        steps_per_epoch: optimiser steps per epoch (default: one pass over ``train_loader``;
+            more steps cycle the loader).
+        optimizer, lr, weight_decay: ``"adamw"``, ``"adam"``, ``"sgd"``, an Optimizer, or a
+            callable ``(params, lr=, weight_decay=)``; see :data:`RECIPES`.
+        scheduler: None, ``"exponential"`` (``gamma`` in ``scheduler_options``, default 0.95),
+            ``"cosine"`` (``T_max`` = epochs) or a callable ``(optimizer) -> LRScheduler``;
+            stepped once per epoch.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a torch.device.
+        amp: mixed precision on CUDA only (bf16 where supported, else fp16 with a GradScaler;
+            ``"bf16"``/``"fp16"`` force one). Ignored on CPU/MPS.
+        channels_last: use the channels-last memory format (faster convolutions on GPUs).
+        grad_clip: clip the gradient norm to this value.
+        progress: True: a tqdm bar per epoch (``tqdm.auto``, ``leave=False``, so it disappears)
+            and one printed summary line per epoch; ``"epoch"``: only the summary lines (clean
+            output for executed notebooks without ipywidgets); False: silent.
+        val_key, val_label_key, val_threshold: validation F1 of this output key against that
+            label key at this threshold (:mod:`urbankit.metrics`), each epoch.
+        monitor, mode: history column that picks the best epoch (default ``val_f1``, ``max``;
+            ``train_loss``/``min`` when there is no validation loader).
+        patience, min_delta: stop after ``patience`` epochs without improvement (None: never).
+        threshold_split: ``"train"``, ``"val"`` or None: after training, sweep thresholds
+            0.00..1.00 on that split with the best weights and report the best-F1 one
+            (DS U-Net picked it on the training cities). ``threshold_loader`` overrides the split.
+        checkpoint_dir: write ``last.ckpt`` after every epoch and ``best.ckpt`` when the
+            monitored value improves (atomically).
+        resume: None, a checkpoint file or folder, or ``"latest"`` (``checkpoint_dir/last.ckpt``
+            when it exists, else start fresh). Continues exactly where the checkpoint ended.
+        seed: seed python/numpy/torch (:func:`urbankit.seed_everything`) before training.
+        restore_best: load the best weights into ``model`` at the end.
+        callbacks: callables ``cb(epoch_record, model)`` after each epoch (after checkpointing);
+            raising in one stops training (the checkpoint of that epoch is already on disk).
+    """
+    import pandas as pd
+
+    if not isinstance(epochs, int) or epochs < 0:
+        raise ConfigError(f"epochs must be a non-negative int, got {epochs!r}")
+    if patience is not None and (not isinstance(patience, int) or patience < 1):
+        raise ConfigError(f"patience must be a positive int or None, got {patience!r}")
+    if threshold_split not in (None, "train", "val"):
+        raise ConfigError(f"threshold_split must be None, 'train' or 'val', got {threshold_split!r}")
+    if threshold_split == "val" and val_loader is None and threshold_loader is None:
+        raise ConfigError("threshold_split='val' needs a val_loader")
+    if steps_per_epoch is not None and steps_per_epoch < 1:
+        raise ConfigError(f"steps_per_epoch must be >= 1 or None, got {steps_per_epoch!r}")
+    strategy = strategy if strategy is not None else Supervised()
+    if val_loader is None and monitor.startswith("val_"):
+        monitor = "train_loss"
+    mode = mode or ("min" if "loss" in monitor else "max")
+    if mode not in ("min", "max"):
+        raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
+
+    if seed is not None:
+        from .profiles import seed_everything
+
+        seed_everything(seed)
+    device = _resolve_device(device)
+    amp_on, amp_dtype, use_scaler = _amp_settings(amp, device)
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = _make_optimizer(optimizer, model, lr, weight_decay)
+    sched = _make_scheduler(scheduler, opt, epochs, scheduler_options)
+    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    if ckpt_dir is not None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    rng_loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
+
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    best = {"state": None, "epoch": 0, "score": None, "threshold": float(val_threshold)}
+    bad_epochs = 0
+    resume_state = None
+    if resume is not None:
+        if resume == "latest":
+            if ckpt_dir is None:
+                raise ConfigError("resume='latest' needs checkpoint_dir")
+            if (ckpt_dir / CHECKPOINT_LAST).exists():
+                resume_state = load_checkpoint(ckpt_dir / CHECKPOINT_LAST, map_location="cpu")
+        else:
+            p = Path(resume)
+            resume_state = load_checkpoint(p / CHECKPOINT_LAST if p.is_dir() else p, map_location="cpu")
+    if resume_state is not None:
+        try:
+            model.load_state_dict(resume_state["model"])
+            opt.load_state_dict(resume_state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"the checkpoint does not fit this model/optimizer: {exc}") from exc
+        if sched is not None and resume_state.get("scheduler") is not None:
+            sched.load_state_dict(resume_state["scheduler"])
+        if resume_state.get("scaler"):
+            scaler.load_state_dict(resume_state["scaler"])
+        strategy.load_state_dict(resume_state.get("strategy") or {})
+        history = list(resume_state["history"])
+        start_epoch = int(resume_state["epoch"])
+        best = dict(resume_state["best"])
+        bad_epochs = int(resume_state.get("bad_epochs", 0))
+        _set_rng_state(resume_state["rng"], rng_loaders)
+        if resume_state.get("stopped_early"):
+            start_epoch = max(start_epoch, epochs)
+    stopped_early = bool(resume_state.get("stopped_early")) if resume_state else False
+    del resume_state
+
+    try:
+        n_batches = len(train_loader)  # type: ignore[arg-type]
+    except TypeError:
+        n_batches = None
+    n_steps = steps_per_epoch or n_batches
+
+    if progress not in (True, False, "epoch"):
+        raise ConfigError(f"progress must be True, False or 'epoch', got {progress!r}")
+    tqdm = None
+    if progress is True:
+        from tqdm.auto import tqdm
+
+    global_step = sum(int(r.get("steps", 0)) for r in history)
+    for epoch in range(start_epoch + 1, epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        strategy.on_epoch_start(epoch)
+        _set_epoch(train_loader, epoch)
+        bar = (tqdm(total=n_steps, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch", mininterval=0.5)
+               if tqdm else None)
+        sums: dict[str, torch.Tensor] = {}
+        loss_sum = 0.0
+        n_seen = 0
+        step = 0
+        it = iter(train_loader)
+        while steps_per_epoch is None or step < steps_per_epoch:
+            try:
+                batch = next(it)
+            except StopIteration:
+                if steps_per_epoch is None or step == 0:
+                    break
+                it = iter(train_loader)  # cycle the loader for a fixed number of steps
+                continue
+            step += 1
+            global_step += 1
+            batch = _to_device(batch, device, channels_last)
+            opt.zero_grad(set_to_none=True)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_on):
+                outputs = strategy.forward(model, batch)
+            if amp_on:
+                outputs = {k: v.float() if torch.is_tensor(v) else v for k, v in outputs.items()}
+            loss, logs = strategy.compute_loss(model, batch, outputs)
+            loss_value = float(loss.detach())
+            if not math.isfinite(loss_value):
+                nan_inputs = [k for k, v in batch.items() if torch.is_tensor(v) and v.is_floating_point()
+                              and not bool(torch.isfinite(v).all())]
+                raise NonFiniteLossError(epoch, step, global_step, loss_value,
+                                         {k: float(v) for k, v in logs.items()}, nan_inputs)
+            if use_scaler:
+                scaler.scale(loss).backward()
+                if grad_clip is not None:
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                opt.step()
+            loss_sum += loss_value
+            n_seen += 1
+            for k, v in logs.items():
+                sums[k] = sums[k] + v if k in sums else v.detach().clone()
+            if bar is not None:
+                bar.update(1)
+                if step % 10 == 1:
+                    bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+        del it
+        if bar is not None:
+            bar.close()
+        if n_seen == 0:
+            raise TrainingError(f"epoch {epoch}: the training loader yielded no batch")
+
+        record: dict[str, Any] = {"epoch": epoch, "steps": n_seen, "train_loss": loss_sum / n_seen}
+        for k, v in sums.items():
+            record[f"train_{k}"] = float(v) / n_seen
+        record["lr"] = float(opt.param_groups[0]["lr"])
+        if val_loader is not None:
+            _set_epoch(val_loader, epoch)
+            scores = evaluate(model, val_loader, output_key=val_key, label_key=val_label_key,
+                              threshold=val_threshold, device=device, strategy=strategy, amp=amp,
+                              channels_last=channels_last)
+            record["val_loss"] = scores.pop("loss")
+            for k, v in scores.items():
+                if k not in _COUNT_KEYS and isinstance(v, (int, float)):
+                    record[f"val_{k}"] = _pyval(v)
+        if sched is not None:
+            sched.step()
+        record["seconds"] = time.perf_counter() - t0
+        if monitor not in record:
+            raise ConfigError(f"monitor {monitor!r} is not a history column; columns: {sorted(record)}")
+        value = record[monitor]
+        improved = _is_better(value, best["score"], mode, min_delta)
+        if improved:
+            best = {"state": _state_to_cpu(model.state_dict()), "epoch": epoch, "score": _pyval(value),
+                    "threshold": best["threshold"]}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        if patience is not None and bad_epochs >= patience and epoch < epochs:
+            stopped_early = True
+        record = {k: _pyval(v) for k, v in record.items()}
+        history.append(record)
+
+        if progress:
+            shown = [f"epoch {epoch}/{epochs}", f"loss {_fmt(record['train_loss'])}"]
+            for k in ("val_loss", "val_f1", "val_precision", "val_recall"):
+                if k in record:
+                    shown.append(f"{k} {_fmt(record[k])}")
+            shown += [f"lr {record['lr']:.2e}", f"{record['seconds']:.1f} s"]
+            if improved and val_loader is not None:
+                shown.append("*")
+            if stopped_early:
+                shown.append(f"(early stop: no {monitor} gain in {patience} epochs)")
+            print("  ".join(shown), flush=True)
+
+        if ckpt_dir is not None:
+            ckpt = {
+                "format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION, "epoch": epoch,
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "scaler": scaler.state_dict() if use_scaler else None,
+                "strategy": strategy.state_dict(), "history": history, "best": best,
+                "bad_epochs": bad_epochs, "stopped_early": stopped_early, "rng": _rng_state(rng_loaders),
+                "config": {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "monitor": monitor,
+                           "mode": mode, "strategy": repr(strategy),
+                           "optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
+                           "scheduler": scheduler if isinstance(scheduler, str) or scheduler is None
+                           else repr(scheduler)},
+            }
+            _atomic_save(ckpt, ckpt_dir / CHECKPOINT_LAST)
+            if improved:
+                _atomic_save({"format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION, "epoch": epoch,
+                              "model": best["state"], "best": best, "history": history},
+                             ckpt_dir / CHECKPOINT_BEST)
+            del ckpt
+        for cb in callbacks:
+            cb(record, model)
+        if stopped_early:
+            break
+
+    if best["state"] is None:  # zero epochs run (e.g. resumed a finished run without state)
+        best["state"] = _state_to_cpu(model.state_dict())
+    threshold = float(best.get("threshold", val_threshold))
+    if threshold_split is not None or threshold_loader is not None:
+        loader = threshold_loader if threshold_loader is not None else (
+            train_loader if threshold_split == "train" else val_loader)
+        current = _state_to_cpu(model.state_dict())
+        model.load_state_dict(best["state"])
+        scores = evaluate(model, loader, output_key=val_key, label_key=val_label_key, device=device,
+                          amp=amp, channels_last=channels_last, sweep=True)
+        threshold = _best_threshold(scores["sweep"])
+        if not restore_best:
+            model.load_state_dict(current)
+    elif restore_best:
+        model.load_state_dict(best["state"])
+    best["threshold"] = threshold
+    if ckpt_dir is not None and (ckpt_dir / CHECKPOINT_BEST).exists():
+        meta = torch.load(ckpt_dir / CHECKPOINT_BEST, map_location="cpu", weights_only=True)
+        if meta.get("best", {}).get("threshold") != threshold:
+            meta["best"]["threshold"] = threshold
+            _atomic_save(meta, ckpt_dir / CHECKPOINT_BEST)
+
+    frame = pd.DataFrame(history)
+    if not frame.empty:
+        front = ["epoch", "train_loss"]
+        frame = frame[front + [c for c in frame.columns if c not in front]]
+    return FitResult(history=frame, best_state=best["state"], best_epoch=int(best["epoch"]),
+                     best_score=float("nan") if best["score"] is None else float(best["score"]),
+                     best_threshold=threshold, monitor=monitor, stopped_early=stopped_early,
+                     checkpoint_dir=ckpt_dir, model=model)
+
+
+# ----------------------------------------------------------------------------- plots
+def plot_history(history, metrics: Sequence[str] | None = None, title: str | None = None):
+    """A matplotlib Figure of a fit history: losses (left) and validation metrics + lr (right).
+
+    ``history`` is ``FitResult.history`` (a DataFrame) or a list of epoch records;
+    ``metrics`` defaults to the ``val_f1``/``val_precision``/``val_recall`` columns present.
+    """
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    ax = axes[0]
+    if df.empty:
+        for a in axes:
+            a.text(0.5, 0.5, "no epochs", ha="center", va="center", transform=a.transAxes)
+        return fig
+    x = df["epoch"]
+    for col, style in (("train_loss", "-o"), ("val_loss", "--o")):
+        if col in df:
+            ax.plot(x, df[col], style, ms=3, label=col.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax = axes[1]
+    metrics = list(metrics) if metrics is not None else [
+        c for c in ("val_f1", "val_precision", "val_recall", "val_iou") if c in df]
+    for col in metrics:
+        ax.plot(x, df[col], "-o", ms=3, label=col.replace("val_", "val "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("score")
+    if metrics:
+        ax.set_ylim(0, 1)
+        ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    if "lr" in df:
+        ax2 = ax.twinx()
+        ax2.plot(x, df["lr"], ":", color="grey", label="lr")
+        ax2.set_ylabel("learning rate", color="grey")
+        ax2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    if title:
+        fig.suptitle(title)
+    return fig
