@@ -1,0 +1,376 @@
+"""Image corruptions for robustness tests: strip, salt / salt-and-pepper, speckle, clouds.
+
+Every corruption takes images of shape (C, H, W) or (B, C, H, W) (numpy arrays or torch
+tensors; the result has the same type, dtype and device), a rate ``r`` in [0, 1] and a seed
+or ``numpy.random.Generator``, and returns a corrupted **copy**. Rate 0 returns an exact copy.
+In a batch, every image gets its own random draw (one generator, drawn in batch order).
+
+Definitions (METHODS.md §7.6; HDANet's exact protocol is [UNVERIFIED]):
+
+- :func:`strip_noise`: ⌊r·H⌋ rows (or ⌊r·W⌋ columns) chosen uniformly at random without
+  replacement; the same rows on all bands are set to the maximum value (sensor-like striping).
+  ``mode="offset"`` instead adds one N(0, sigma) offset per row and band, then clips.
+- :func:`salt_noise`: ⌊r·H·W⌋ pixel locations chosen without replacement; all bands set to the
+  maximum value. :func:`salt_and_pepper_noise`: of those locations, ⌊n/2⌋ go to the minimum (0)
+  and the rest to the maximum.
+- :func:`speckle_noise`: multiplicative gamma noise with mean 1 and standard deviation ``r``
+  (``L = 1/r²`` looks, the fully developed speckle model of SAR intensities), then clipped.
+- :func:`cloud_noise`: ⌊r·H·W⌋ pixels covered by smooth blobs (the highest values of a
+  bilinearly upsampled random field), set to the maximum (bright cloud) or to NaN
+  (``fill="nan"``: missing data, as in the scene schema).
+
+"Maximum value" defaults to 1.0 for float images (the kit's reflectance 0..1) and to the
+dtype's maximum for integer images (255 for uint8); pass ``max_value`` to override.
+
+:func:`robustness_sweep` applies corruptions at several rates to the test images of both dates
+(independently), predicts with a user function and reports pooled F1/IoU and the relative drop
+with respect to the clean images.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+__all__ = [
+    "CORRUPTIONS", "as_generator", "cloud_mask", "cloud_noise", "corrupt", "robustness_sweep",
+    "salt_and_pepper_noise", "salt_noise", "speckle_noise", "strip_noise",
+]
+
+SeedLike = int | np.random.Generator | None
+
+
+def as_generator(rng: SeedLike) -> np.random.Generator:
+    """A numpy Generator from a seed (int), a Generator (returned as is) or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0):
+        return np.random.default_rng(rng)
+    raise ConfigError(f"noise: rng must be a non-negative int seed, a numpy Generator or None, got {rng!r}")
+
+
+def _check_rate(rate: float, what: str) -> float:
+    rate = float(rate)
+    if not (0.0 <= rate <= 1.0) or math.isnan(rate):
+        raise ConfigError(f"{what}: rate must be in [0, 1], got {rate!r}")
+    return rate
+
+
+def _n_of(rate: float, total: int) -> int:
+    """⌊rate·total⌋, robust to float round-off (0.29 * 100 gives 29, not 28)."""
+    return math.floor(rate * total + 1e-9)
+
+
+def _to_numpy(images: Any, what: str) -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """(a (B, C, H, W) numpy copy, a function turning a result back into the input's type/shape)."""
+    torch_like = hasattr(images, "detach") and hasattr(images, "cpu")
+    if torch_like:
+        import torch
+
+        arr = images.detach().cpu().numpy().copy()
+        dtype, device = images.dtype, images.device
+
+        def back_torch(a: np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype)
+        back = back_torch
+    else:
+        arr = np.array(images, copy=True)
+
+        def back_numpy(a: np.ndarray):
+            return a
+        back = back_numpy
+    if arr.ndim not in (3, 4):
+        raise ConfigError(f"{what}: images must be (C, H, W) or (B, C, H, W), got shape {arr.shape}")
+    if arr.ndim == 3:
+        def unbatch(a: np.ndarray, _back=back):
+            return _back(a[0])
+        return arr[None], unbatch
+    return arr, back
+
+
+def _max_value(arr: np.ndarray, max_value: float | None) -> float:
+    if max_value is not None:
+        return float(max_value)
+    if np.issubdtype(arr.dtype, np.integer):
+        return float(np.iinfo(arr.dtype).max)
+    return 1.0
+
+
+def strip_noise(images: Any, rate: float, rng: SeedLike = None, *, axis: str = "rows", mode: str = "max",
+                max_value: float | None = None, sigma: float = 50.0 / 255.0) -> Any:
+    """Horizontal (``axis="rows"``) or vertical (``"columns"``) stripes.
+
+    Chooses ⌊rate·H⌋ rows (⌊rate·W⌋ columns) without replacement, the same for all bands of an
+    image. ``mode="max"`` sets them to ``max_value``; ``mode="offset"`` adds N(0, ``sigma``) per
+    stripe and band (default sigma = 50/255, i.e. 50 grey levels on 0..1 images; pass
+    ``sigma=50`` for 8-bit images) and clips to [0, max_value].
+
+    images: (C, H, W) or (B, C, H, W). Returns a corrupted copy of the same type and shape.
+    """
+    rate = _check_rate(rate, "strip_noise")
+    if axis not in ("rows", "columns"):
+        raise ConfigError(f"strip_noise: axis must be 'rows' or 'columns', got {axis!r}")
+    if mode not in ("max", "offset"):
+        raise ConfigError(f"strip_noise: mode must be 'max' or 'offset', got {mode!r}")
+    arr, back = _to_numpy(images, "strip_noise")
+    gen = as_generator(rng)
+    top = _max_value(arr, max_value)
+    length = arr.shape[2] if axis == "rows" else arr.shape[3]
+    n = _n_of(rate, length)
+    for b in range(arr.shape[0]):
+        if n == 0:
+            continue
+        lines = gen.choice(length, size=n, replace=False)
+        view = arr[b] if axis == "rows" else np.swapaxes(arr[b], 1, 2)  # (C, lines, other)
+        if mode == "max":
+            view[:, lines, :] = top
+        else:
+            offsets = gen.normal(0.0, sigma, size=(arr.shape[1], n, 1))
+            view[:, lines, :] = np.clip(view[:, lines, :] + offsets, 0.0, top).astype(arr.dtype)
+    return back(arr)
+
+
+def _pixel_choice(gen: np.random.Generator, h: int, w: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    flat = gen.choice(h * w, size=n, replace=False)
+    return flat // w, flat % w
+
+
+def salt_noise(images: Any, rate: float, rng: SeedLike = None, *, max_value: float | None = None) -> Any:
+    """Salt noise: ⌊rate·H·W⌋ pixel locations (without replacement) set to ``max_value`` on all bands.
+
+    images: (C, H, W) or (B, C, H, W). Returns a corrupted copy of the same type and shape.
+    """
+    rate = _check_rate(rate, "salt_noise")
+    arr, back = _to_numpy(images, "salt_noise")
+    gen = as_generator(rng)
+    top = _max_value(arr, max_value)
+    h, w = arr.shape[2:]
+    n = _n_of(rate, h * w)
+    for b in range(arr.shape[0]):
+        if n:
+            rows, cols = _pixel_choice(gen, h, w, n)
+            arr[b][:, rows, cols] = top
+    return back(arr)
+
+
+def salt_and_pepper_noise(images: Any, rate: float, rng: SeedLike = None, *, max_value: float | None = None,
+                          min_value: float = 0.0) -> Any:
+    """Salt-and-pepper: ⌊rate·H·W⌋ locations; ⌊n/2⌋ of them set to ``min_value`` (pepper) and
+    the other n - ⌊n/2⌋ to ``max_value`` (salt), on all bands.
+
+    images: (C, H, W) or (B, C, H, W). Returns a corrupted copy of the same type and shape.
+    """
+    rate = _check_rate(rate, "salt_and_pepper_noise")
+    arr, back = _to_numpy(images, "salt_and_pepper_noise")
+    gen = as_generator(rng)
+    top = _max_value(arr, max_value)
+    h, w = arr.shape[2:]
+    n = _n_of(rate, h * w)
+    for b in range(arr.shape[0]):
+        if n:
+            rows, cols = _pixel_choice(gen, h, w, n)
+            k = n // 2
+            arr[b][:, rows[:k], cols[:k]] = min_value
+            arr[b][:, rows[k:], cols[k:]] = top
+    return back(arr)
+
+
+def speckle_noise(images: Any, rate: float, rng: SeedLike = None, *, max_value: float | None = None,
+                  clip: bool = True) -> Any:
+    """Multiplicative gamma speckle: x * g with g ~ Gamma(L, 1/L), L = 1/rate² looks.
+
+    The factor has mean 1 and standard deviation ``rate`` (rate 1 = single-look intensity).
+    One independent factor per pixel and band. With ``clip`` the result is clipped to
+    [0, max_value]. NaN stays NaN. images: (C, H, W) or (B, C, H, W); returns a copy.
+    """
+    rate = _check_rate(rate, "speckle_noise")
+    arr, back = _to_numpy(images, "speckle_noise")
+    if rate == 0:
+        return back(arr)
+    gen = as_generator(rng)
+    top = _max_value(arr, max_value)
+    looks = 1.0 / rate**2
+    for b in range(arr.shape[0]):
+        factor = gen.gamma(looks, 1.0 / looks, size=arr.shape[1:])
+        out = arr[b].astype(np.float64) * factor
+        if clip:
+            out = np.clip(out, 0.0, top)
+        arr[b] = out.astype(arr.dtype) if not np.issubdtype(arr.dtype, np.integer) else np.rint(out).astype(arr.dtype)
+    return back(arr)
+
+
+def cloud_mask(shape: tuple[int, int], rate: float, rng: SeedLike = None, *, blob: int = 16) -> np.ndarray:
+    """A boolean (H, W) mask with exactly ⌊rate·H·W⌋ True pixels forming smooth blobs.
+
+    A random field on a coarse grid (one node every ``blob`` pixels) is bilinearly upsampled to
+    (H, W) (plus a tiny pixel-level jitter that breaks ties); the ⌊rate·H·W⌋ highest pixels are
+    the cloud.
+    """
+    rate = _check_rate(rate, "cloud_mask")
+    gen = as_generator(rng)
+    h, w = (int(shape[0]), int(shape[1]))
+    if h < 1 or w < 1 or blob < 1:
+        raise ConfigError(f"cloud_mask: shape and blob must be positive, got {shape}, blob={blob}")
+    gh, gw = h // blob + 2, w // blob + 2
+    coarse = gen.random((gh, gw))
+    yy = np.linspace(0, gh - 1.000001, h)
+    xx = np.linspace(0, gw - 1.000001, w)
+    y0, x0 = np.floor(yy).astype(int), np.floor(xx).astype(int)
+    fy, fx = (yy - y0)[:, None], (xx - x0)[None, :]
+    field = (coarse[y0][:, x0] * (1 - fy) * (1 - fx) + coarse[y0 + 1][:, x0] * fy * (1 - fx)
+             + coarse[y0][:, x0 + 1] * (1 - fy) * fx + coarse[y0 + 1][:, x0 + 1] * fy * fx)
+    field = field + 1e-6 * gen.random((h, w))
+    n = _n_of(rate, h * w)
+    mask = np.zeros(h * w, dtype=bool)
+    if n:
+        mask[np.argsort(field, axis=None, kind="stable")[-n:]] = True
+    return mask.reshape(h, w)
+
+
+def cloud_noise(images: Any, rate: float, rng: SeedLike = None, *, fill: str | float = "max",
+                max_value: float | None = None, blob: int = 16) -> Any:
+    """Clouds / missing data: ⌊rate·H·W⌋ pixels in smooth blobs (:func:`cloud_mask`), all bands.
+
+    ``fill="max"``: bright opaque cloud (``max_value``); ``fill="nan"``: missing data (NaN, float
+    images only); a number: that value. images: (C, H, W) or (B, C, H, W); returns a copy.
+    """
+    rate = _check_rate(rate, "cloud_noise")
+    arr, back = _to_numpy(images, "cloud_noise")
+    if fill == "max":
+        value = _max_value(arr, max_value)
+    elif fill == "nan":
+        if not np.issubdtype(arr.dtype, np.floating):
+            raise ConfigError(f"cloud_noise: fill='nan' needs float images, got dtype {arr.dtype}")
+        value = np.nan
+    elif isinstance(fill, (int, float)):
+        value = float(fill)
+    else:
+        raise ConfigError(f"cloud_noise: fill must be 'max', 'nan' or a number, got {fill!r}")
+    gen = as_generator(rng)
+    for b in range(arr.shape[0]):
+        mask = cloud_mask(arr.shape[2:], rate, gen, blob=blob)
+        arr[b][:, mask] = value
+    return back(arr)
+
+
+#: name -> corruption ``fn(images, rate, rng)``, the names :func:`corrupt` and
+#: :func:`robustness_sweep` accept.
+CORRUPTIONS: dict[str, Callable[..., Any]] = {
+    "strip": strip_noise,
+    "salt": salt_noise,
+    "salt_and_pepper": salt_and_pepper_noise,
+    "speckle": speckle_noise,
+    "cloud": cloud_noise,
+}
+
+
+def corrupt(images: Any, kind: str, rate: float, rng: SeedLike = None, **options: Any) -> Any:
+    """Apply the corruption named ``kind`` (a key of :data:`CORRUPTIONS`) at ``rate``."""
+    try:
+        fn = CORRUPTIONS[kind]
+    except KeyError:
+        raise ConfigError(f"corrupt: unknown corruption {kind!r}; choose one of {sorted(CORRUPTIONS)}") from None
+    return fn(images, rate, rng, **options)
+
+
+def _scene_sample(scene: Any, keys: Sequence[str], label_key: str) -> dict[str, np.ndarray]:
+    """{key: (C, H, W), label_key: (H, W)} from a scene (xarray.Dataset) of the scene schema."""
+    out: dict[str, np.ndarray] = {}
+    for key in keys:
+        var, _, date = key.rpartition("_")
+        if var not in scene.data_vars or date not in ("t1", "t2"):
+            raise ConfigError(f"robustness_sweep: scene {scene.attrs.get('site', '?')!r} cannot give {key!r}")
+        da = scene[var].isel(time=0 if date == "t1" else -1)
+        out[key] = np.asarray(da.transpose(da.dims[0], "y", "x").values, dtype=np.float32)
+    if label_key not in scene.data_vars:
+        raise ConfigError(f"robustness_sweep: scene {scene.attrs.get('site', '?')!r} has no {label_key!r}")
+    out[label_key] = np.asarray(scene[label_key].values)
+    return out
+
+
+def robustness_sweep(predict_fn: Callable[[dict[str, Any]], Any], scenes: Iterable[Any],
+                     corruptions: Sequence[str] | Mapping[str, Callable[..., Any]] = ("strip", "salt"),
+                     rates: Sequence[float] = (0.0, 0.1, 0.5), *, keys: Sequence[str] = ("optical_t1", "optical_t2"),
+                     label_key: str = "change", threshold: float = 0.5, seed: int = 0):
+    """F1/IoU of ``predict_fn`` on corrupted test images, per corruption and rate.
+
+    Args:
+        predict_fn: ``predict_fn(sample) -> probability (H, W)`` (or (1, H, W)), where ``sample``
+            is ``{key: (C, H, W) array for each of keys}``.
+        scenes: test samples: dicts ``{key: (C, H, W), label_key: (H, W)}`` (arrays or tensors)
+            or scenes (``xarray.Dataset``; ``optical_t1`` = first date, ``optical_t2`` = last).
+        corruptions: names from :data:`CORRUPTIONS`, or ``{name: fn(images, rate, rng)}``.
+        rates: corruption rates; 0 gives the clean reference (computed once, shared).
+        keys: the inputs that are corrupted (each date independently) and passed on.
+        threshold: probability threshold of the change map.
+        seed: every (corruption, rate) draws from ``default_rng([seed, i, j])`` (i, j: positions
+            in ``corruptions`` and ``rates``), so a row does not depend on which others are run.
+
+    Returns:
+        A pandas DataFrame with one row per (corruption, rate): ``corruption``, ``rate``, ``tp``,
+        ``fp``, ``fn``, ``tn``, ``precision``, ``recall``, ``f1``, ``iou`` (pooled over all
+        scenes), ``f1_drop`` and ``iou_drop`` = (clean - corrupted) / clean.
+    """
+    import pandas as pd
+
+    from .metrics import scores_from_counts
+
+    if isinstance(corruptions, Mapping):
+        fns = dict(corruptions)
+    else:
+        fns = {}
+        for name in corruptions:
+            if name not in CORRUPTIONS:
+                raise ConfigError(f"robustness_sweep: unknown corruption {name!r}; choose from {sorted(CORRUPTIONS)}")
+            fns[name] = CORRUPTIONS[name]
+    rates = [_check_rate(r, "robustness_sweep") for r in rates]
+    if not fns or not rates:
+        raise ConfigError("robustness_sweep: give at least one corruption and one rate")
+
+    samples = []
+    for n, item in enumerate(scenes):
+        if hasattr(item, "data_vars"):
+            samples.append(_scene_sample(item, keys, label_key))
+            continue
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"robustness_sweep: item {n} is a {type(item).__name__}; expected a dict or a scene")
+        missing = [k for k in (*keys, label_key) if k not in item]
+        if missing:
+            raise ConfigError(f"robustness_sweep: item {n} lacks {missing} (has {sorted(item)})")
+        samples.append({k: (item[k].detach().cpu().numpy() if hasattr(item[k], "detach") else np.asarray(item[k]))
+                        for k in (*keys, label_key)})
+    if not samples:
+        raise ConfigError("robustness_sweep: no test samples")
+
+    def counts(fn, rate, gen) -> tuple[int, int, int, int]:
+        tp = fp = fn_ = tn = 0
+        for s in samples:
+            inputs = {k: (s[k] if fn is None else fn(s[k], rate, gen)) for k in keys}
+            prob = np.asarray(predict_fn(inputs), dtype=np.float64).squeeze()
+            truth = np.asarray(s[label_key]).squeeze() > 0.5
+            if prob.shape != truth.shape:
+                raise ConfigError(f"robustness_sweep: prediction shape {prob.shape} != label shape {truth.shape}")
+            pred = prob > threshold
+            tp += int(np.sum(pred & truth))
+            fp += int(np.sum(pred & ~truth))
+            fn_ += int(np.sum(~pred & truth))
+            tn += int(np.sum(~pred & ~truth))
+        return tp, fp, fn_, tn
+
+    clean = counts(None, 0.0, None)
+    rows = []
+    for i, (name, fn) in enumerate(fns.items()):
+        for j, rate in enumerate(rates):
+            c = clean if rate == 0 else counts(fn, rate, np.random.default_rng([seed, i, j]))
+            rows.append({"corruption": name, "rate": rate, **dict(zip(("tp", "fp", "fn", "tn"), c)),
+                         **{k: v for k, v in scores_from_counts(*c).items() if k in ("precision", "recall", "f1", "iou")}})
+    df = pd.DataFrame(rows)
+    ref = scores_from_counts(*clean)
+    for metric in ("f1", "iou"):
+        base = ref[metric]
+        df[f"{metric}_drop"] = (base - df[metric]) / base if base and not math.isnan(base) else math.nan
+    return df
