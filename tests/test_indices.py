@@ -107,3 +107,25 @@ def test_first_change_years():
     # pixel 0: 1,1,0 -> loss 2021; pixel 1: 1,0,1 -> loss 2020, gain 2021; pixel 2: none; pixel 3: gain 2020
     assert loss[:, 0].tolist() == [2021, 2020, 0, 0]
     assert gain[:, 0].tolist() == [0, 2021, 0, 2020]
+
+
+def test_change_vector_analysis_finds_the_changed_block_and_names_missing_bands():
+    import xarray as xr
+
+    from urbankit.errors import ConfigError
+    from urbankit.indices import change_vector_analysis
+
+    rng = np.random.default_rng(0)
+    bands = ["B02", "B03", "B04", "B08", "B11", "B12"]
+    optical = 0.1 + 0.005 * rng.standard_normal((2, len(bands), 40, 40))
+    optical[1, :, 10:16, 20:30] += 0.2  # a new bright block: 60 of 1600 pixels (3.75 %)
+    scene = xr.Dataset({"optical": (("time", "band", "y", "x"), optical.astype("float32"))},
+                       coords={"band": bands}, attrs={"site": "toy"})
+    magnitude, mask = change_vector_analysis(scene)
+    assert magnitude.shape == (40, 40) and mask.dtype == bool
+    assert mask.sum() == 48  # the 97th percentile calls exactly 3 % of 1600 pixels change
+    assert mask[10:16, 20:30].sum() == 48  # ... and all of them lie in the new block
+    _, otsu_mask = change_vector_analysis(scene, threshold="otsu")
+    assert otsu_mask[10:16, 20:30].all() and otsu_mask.sum() == 60
+    with pytest.raises(ConfigError, match="toy.*B8A"):
+        change_vector_analysis(scene, bands=("B8A",))
