@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .data.normalize import db_to_unit
+from .data.normalize import model_input
 from .errors import ConfigError, SceneValidationError
 
 __all__ = [
@@ -465,11 +465,10 @@ class SceneDataset(Dataset):
         out = _Scene(site, shape, n_dates)
         if "optical" in self.modalities:
             opt = _select(scene["optical"], "band", self.optical_bands, site, "optical")
-            out.optical = np.ascontiguousarray(np.nan_to_num(opt.astype(np.float32), nan=0.0, copy=False))
+            out.optical = model_input(opt, "optical")
         if "sar" in self.modalities:
             sar = _select(scene["sar"], "polarisation", self.sar_pols, site, "sar")
-            sar = db_to_unit(sar.astype(np.float32), db_range=self.sar_db_range, clip=True)
-            out.sar = np.ascontiguousarray(np.nan_to_num(np.asarray(sar, dtype=np.float32), nan=0.0, copy=False))
+            out.sar = model_input(sar, "sar", self.sar_db_range)
         if "buildings" in scene.data_vars:
             out.buildings = np.ascontiguousarray(
                 scene["buildings"].transpose("time", "y", "x").values.astype(np.float32))

@@ -57,7 +57,7 @@ def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Seq
     NaN -> 0). ``_t1`` is the date ``dates[0]``, ``_t2`` the date ``dates[1]`` (first and last
     by default). ``keys`` defaults to every optical/SAR key the scene can give.
     """
-    from .data.normalize import db_to_unit
+    from .data.normalize import model_input
 
     site = _site_of(scene, "scene")
     if keys is None:
@@ -81,11 +81,8 @@ def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Seq
         if "time" in da.dims:
             idx = dates[0] if date == "t1" else dates[1]
             da = da.isel(time=idx)
-        arr = np.asarray(da.transpose(dim, "y", "x").values, dtype=np.float32)
-        if modality == "sar":
-            arr = np.asarray(db_to_unit(arr, db_range=sar_db_range, clip=True), dtype=np.float32)
-        arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
-        out[key] = torch.from_numpy(np.ascontiguousarray(arr))[None]
+        arr = model_input(da.transpose(dim, "y", "x").values, modality, sar_db_range)
+        out[key] = torch.from_numpy(arr)[None]
     if not out:
         raise SceneValidationError(site, None, f"gives none of the input keys {list(keys)}")
     return out

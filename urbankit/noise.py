@@ -139,22 +139,30 @@ def _pixel_choice(gen: np.random.Generator, h: int, w: int, n: int) -> tuple[np.
     return flat // w, flat % w
 
 
+def _impulse_noise(images: Any, rate: float, rng: SeedLike, name: str, max_value: float | None,
+                   min_value: float, pepper: bool) -> Any:
+    """⌊rate·H·W⌋ locations per image; with ``pepper`` the first ⌊n/2⌋ go to ``min_value``."""
+    rate = _check_rate(rate, name)
+    arr, back = _to_numpy(images, name)
+    gen = as_generator(rng)
+    top = _max_value(arr, max_value)
+    h, w = arr.shape[2:]
+    n = _n_of(rate, h * w)
+    k = n // 2 if pepper else 0
+    for b in range(arr.shape[0]):
+        if n:
+            rows, cols = _pixel_choice(gen, h, w, n)
+            arr[b][:, rows[:k], cols[:k]] = min_value
+            arr[b][:, rows[k:], cols[k:]] = top
+    return back(arr)
+
+
 def salt_noise(images: Any, rate: float, rng: SeedLike = None, *, max_value: float | None = None) -> Any:
     """Salt noise: ⌊rate·H·W⌋ pixel locations (without replacement) set to ``max_value`` on all bands.
 
     images: (C, H, W) or (B, C, H, W). Returns a corrupted copy of the same type and shape.
     """
-    rate = _check_rate(rate, "salt_noise")
-    arr, back = _to_numpy(images, "salt_noise")
-    gen = as_generator(rng)
-    top = _max_value(arr, max_value)
-    h, w = arr.shape[2:]
-    n = _n_of(rate, h * w)
-    for b in range(arr.shape[0]):
-        if n:
-            rows, cols = _pixel_choice(gen, h, w, n)
-            arr[b][:, rows, cols] = top
-    return back(arr)
+    return _impulse_noise(images, rate, rng, "salt_noise", max_value, 0.0, pepper=False)
 
 
 def salt_and_pepper_noise(images: Any, rate: float, rng: SeedLike = None, *, max_value: float | None = None,
@@ -164,19 +172,7 @@ def salt_and_pepper_noise(images: Any, rate: float, rng: SeedLike = None, *, max
 
     images: (C, H, W) or (B, C, H, W). Returns a corrupted copy of the same type and shape.
     """
-    rate = _check_rate(rate, "salt_and_pepper_noise")
-    arr, back = _to_numpy(images, "salt_and_pepper_noise")
-    gen = as_generator(rng)
-    top = _max_value(arr, max_value)
-    h, w = arr.shape[2:]
-    n = _n_of(rate, h * w)
-    for b in range(arr.shape[0]):
-        if n:
-            rows, cols = _pixel_choice(gen, h, w, n)
-            k = n // 2
-            arr[b][:, rows[:k], cols[:k]] = min_value
-            arr[b][:, rows[k:], cols[k:]] = top
-    return back(arr)
+    return _impulse_noise(images, rate, rng, "salt_and_pepper_noise", max_value, min_value, pepper=True)
 
 
 def speckle_noise(images: Any, rate: float, rng: SeedLike = None, *, max_value: float | None = None,

@@ -20,7 +20,7 @@ import xarray as xr
 
 __all__ = [
     "DEFAULT_DB_RANGE", "DS_UNET_DB_RANGE", "MMCR_DB_RANGE", "s2_to_reflectance", "db_to_linear",
-    "linear_to_db", "db_to_unit", "unit_to_db", "percentile_stretch",
+    "linear_to_db", "db_to_unit", "unit_to_db", "model_input", "percentile_stretch",
 ]
 
 #: urbankit's default dB range for scaling SAR to [0, 1] (MMCR's choice).
@@ -124,6 +124,21 @@ def db_to_unit(db: Any, db_range: tuple[float, float] = DEFAULT_DB_RANGE, clip: 
     if clip:
         out = out.clip(np.float32(0.0), np.float32(1.0))
     return _finish(out, db, units="1")
+
+
+def model_input(values: Any, modality: str, db_range: tuple[float, float] = DEFAULT_DB_RANGE) -> np.ndarray:
+    """Scene values -> model-ready float32 numpy (the one rule shared by training and inference).
+
+    ``optical`` reflectance is kept as is; ``sar`` dB is scaled to [0, 1] with
+    :func:`db_to_unit` (clipped). NaN/inf (no data) become 0 afterwards, i.e. reflectance 0 or
+    the bottom of the dB range. Returns a C-contiguous array of the input's shape.
+    """
+    arr = np.asarray(getattr(values, "values", values), dtype=np.float32)
+    if modality == "sar":
+        arr = np.asarray(db_to_unit(arr, db_range=db_range, clip=True), dtype=np.float32)
+    elif modality != "optical":
+        raise ValueError(f"model_input: modality must be 'optical' or 'sar', got {modality!r}")
+    return np.ascontiguousarray(np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0))
 
 
 def unit_to_db(unit: Any, db_range: tuple[float, float] = DEFAULT_DB_RANGE) -> Any:
