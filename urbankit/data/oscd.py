@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +49,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
+from .raster import RESAMPLING as _RESAMPLING
+from .raster import Grid, read_raster, require_coverage, same_grid, warp_to_grid
 
 __all__ = [
     "LICENCE",
@@ -111,7 +112,6 @@ _LABEL_DIRS = ("Onera Satellite Change Detection dataset - Train Labels",
                "train_labels", "test_labels", "Train Labels", "Test Labels")
 _BAND_RE = re.compile(r"(?:^|[_\-.])(B(?:0[1-9]|1[0-2]|8A))\.tiff?$", re.IGNORECASE)
 _DATE_RE = re.compile(r"date[_\s]*([12])\s*[:=]\s*(\d{4})-?(\d{2})-?(\d{2})", re.IGNORECASE)
-_RESAMPLING = ("nearest", "bilinear", "cubic", "average", "lanczos")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -249,92 +249,9 @@ def _band_paths(city_dir: Path, date: int, bands: Sequence[str]) -> dict[str, Pa
 
 
 # ----------------------------------------------------------------------------------------------
-# raster helpers (shared with the SpaceNet7 reader and the samples writer)
+# raster helpers: urbankit.data.raster (Grid, read_raster, same_grid and warp_to_grid stay
+# importable from here for chapter 04 and older code)
 # ----------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Grid:
-    """A pixel grid: shape (rows, cols), affine transform and CRS (rasterio objects)."""
-
-    shape: tuple[int, int]
-    transform: object
-    crs: object
-
-    def coords(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel-centre coordinates (y, x) in the CRS, as float64 arrays."""
-        t = self.transform
-        rows, cols = self.shape
-        x = t.c + t.a * (np.arange(cols) + 0.5)
-        y = t.f + t.e * (np.arange(rows) + 0.5)
-        return y, x
-
-
-def read_raster(path: str | os.PathLike, bands: Sequence[int] | None = None) -> tuple[np.ndarray, Grid, dict]:
-    """Read a GeoTIFF (all bands or 1-based ``bands``) as (count, rows, cols) with its grid.
-
-    Returns ``(array, grid, info)`` where ``info`` holds ``nodata``, ``descriptions`` and
-    ``dtype``. Any GDAL/rasterio failure (missing, truncated, not a raster) becomes a
-    DataFormatError naming the file.
-    """
-    import rasterio
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=rasterio.errors.NotGeoreferencedWarning)
-            with rasterio.open(path) as src:
-                idx = list(bands) if bands is not None else list(range(1, src.count + 1))
-                if any(i < 1 or i > src.count for i in idx):
-                    raise DataFormatError(f"{path}: has {src.count} band(s), asked for bands {idx}")
-                arr = src.read(idx)
-                grid = Grid((src.height, src.width), src.transform, src.crs)
-                info = {"nodata": src.nodata, "descriptions": src.descriptions, "dtype": src.dtypes[0],
-                        "count": src.count}
-    except DataFormatError:
-        raise
-    except Exception as exc:  # noqa: BLE001  (rasterio/GDAL raise many types: one clear error)
-        raise DataFormatError(f"{path}: cannot be read as a GeoTIFF ({type(exc).__name__}: {exc})") from None
-    return arr, grid, info
-
-
-def _resampling(name: str):
-    from rasterio.enums import Resampling
-
-    if name not in _RESAMPLING:
-        raise ConfigError(f"resampling must be one of {_RESAMPLING}, got {name!r}")
-    return getattr(Resampling, name)
-
-
-def same_grid(a: Grid, b: Grid, tol: float = 1e-9) -> bool:
-    """True when two grids have the same shape, CRS and (to ``tol``) the same transform."""
-    if a.shape != b.shape or (a.crs != b.crs):
-        return False
-    return bool(np.allclose(tuple(a.transform)[:6], tuple(b.transform)[:6], rtol=0, atol=tol))
-
-
-def warp_to_grid(arr: np.ndarray, src: Grid, dst: Grid, resampling: str = "bilinear") -> np.ndarray:
-    """Resample a float32 array (rows, cols) or (n, rows, cols) from grid ``src`` onto ``dst``.
-
-    NaN marks no data on input and output (pixels of ``dst`` outside ``src`` become NaN).
-    Identical grids are copied without resampling.
-    """
-    from rasterio.warp import reproject
-
-    arr = np.asarray(arr, dtype=np.float32)
-    if same_grid(src, dst):
-        return arr.copy()
-    squeeze = arr.ndim == 2
-    a3 = arr[None] if squeeze else arr
-    out = np.full((a3.shape[0], *dst.shape), np.nan, dtype=np.float32)
-    src_crs = src.crs if src.crs is not None else dst.crs
-    for i in range(a3.shape[0]):
-        reproject(source=a3[i], destination=out[i], src_transform=src.transform, src_crs=src_crs,
-                  src_nodata=np.nan, dst_transform=dst.transform, dst_crs=dst.crs, dst_nodata=np.nan,
-                  resampling=_resampling(resampling))
-    return out[0] if squeeze else out
-
-
 def _to_reflectance(dn: np.ndarray) -> np.ndarray:
     """uint16 DN -> float32 reflectance (DN / 10000, clipped to [0, 1]); DN 0 (no data) -> NaN."""
     from .normalize import s2_to_reflectance

@@ -133,7 +133,7 @@ def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
 
 
 def _grid(transform, shape, crs):
-    from .oscd import Grid
+    from .raster import Grid
 
     return Grid(tuple(shape), transform, crs)
 
@@ -152,7 +152,8 @@ _RES = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07":
 def _oscd_city(out: Path, city: str, region: str, seed: int, shrink: int, png_mode: str, labelled: bool) -> None:
     from affine import Affine
 
-    from .oscd import OSCD_BANDS, warp_to_grid
+    from .oscd import OSCD_BANDS
+    from .raster import warp_to_grid
     from .synthetic import make_site
 
     scene = make_site(site=city, size=_OSCD_SIZE, n_dates=12, region=region, seed=seed, growth=0.06,

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
-from .oscd import Grid, read_raster, same_grid, warp_to_grid
+from .raster import Grid, read_raster, same_grid, warp_to_grid
 
 __all__ = [
     "LICENCE",
