@@ -69,7 +69,9 @@ def test_second_date_on_coarser_shifted_grid_is_aligned(tmp_path, ref_s2):
 
 def test_nodata_and_outside_footprint_become_nan(tmp_path, ref_s2):
     small = _s2_on_grid(tmp_path / "small.tif", X0, Y0, RES, 32)  # covers only the top-left quarter
-    scene = read_time_series(s2_paths=[ref_s2, small], dates=["2019-01-01", "2019-02-01"])
+    with pytest.raises(DataFormatError, match=r"small\.tif: its footprint .* covers only 25.0 %"):
+        read_time_series(s2_paths=[ref_s2, small], dates=["2019-01-01", "2019-02-01"])
+    scene = read_time_series(s2_paths=[ref_s2, small], dates=["2019-01-01", "2019-02-01"], min_coverage=0.2)
     d2 = scene.optical.values[1, 0]
     assert np.isfinite(d2[:30, :30]).all()
     assert np.isnan(d2[40:, 40:]).all()
@@ -121,7 +123,7 @@ def test_change_label_on_other_grid_nearest(tmp_path, ref_s2):
     lab[:, 64:] = 255
     lp = _write(tmp_path / "cm.tif", lab, from_origin(X0, Y0, 5.0, 5.0))
     t2 = _s2_on_grid(tmp_path / "t2.tif", X0, Y0, RES, N)
-    scene = read_geotiff_pair(ref_s2, t2, lp, dates=["2018-06-01", "2020-06-01"])
+    scene = read_geotiff_pair(ref_s2, t2, lp, dates=["2018-06-01", "2020-06-01"], label_coding="0/255")
     assert scene.change.dtype == np.uint8
     assert scene.change.values[:, :32].sum() == 0 and scene.change.values[:, 32:].all()
     assert scene.attrs["split"] == "test"
@@ -171,7 +173,7 @@ def test_unpaired_s1_s2_and_bad_labels(tmp_path, ref_s2):
     with pytest.raises(DataFormatError, match="paired by position"):
         read_time_series(s2_paths=[ref_s2], s1_paths=[s1, s1])
     bad = _write(tmp_path / "bad.tif", np.full((N, N), 3, np.int16) * 100, from_origin(X0, Y0, RES, RES))
-    with pytest.raises(DataFormatError, match=r"bad\.tif: change label values"):
+    with pytest.raises(DataFormatError, match=r"bad\.tif: label values \[300\] do not fit"):
         read_time_series(s2_paths=[ref_s2], label_path=bad)
     two = _write(tmp_path / "two.tif", np.zeros((2, N, N), np.uint8), from_origin(X0, Y0, RES, RES))
     with pytest.raises(DataFormatError, match="1 band"):
@@ -184,6 +186,83 @@ def test_reference_without_crs(tmp_path):
         dst.write(np.ones((13, 8, 8), np.uint16))
     with pytest.raises(DataFormatError, match="no CRS"):
         read_time_series(s2_paths=[p])
+
+
+# ------------------------------------------------------------------ issue 13: nothing guessed from values
+def _label(tmp_path, values, name="cm.tif", dtype=np.uint8):
+    lab = np.full((N, N), values[0], dtype)
+    lab[:, N // 2:] = values[1]
+    return _write(tmp_path / name, lab, from_origin(X0, Y0, RES, RES))
+
+
+def test_label_coded_1_2_is_refused_by_default_and_read_when_told(tmp_path, ref_s2):
+    lp = _label(tmp_path, (1, 2))          # 1 = no change, 2 = change (the old code read "no change")
+    with pytest.raises(DataFormatError, match=r"cm\.tif: label values \[1, 2\].*label_coding='1/2'"):
+        read_time_series(s2_paths=[ref_s2], label_path=lp)
+    scene = read_time_series(s2_paths=[ref_s2], label_path=lp, label_coding="1/2")
+    assert scene.change.values[:, N // 2:].all() and not scene.change.values[:, :N // 2].any()
+    assert scene.attrs["label_coding"] == "1/2"
+    # an all-1 file in the 1/2 coding is "no change" everywhere, not "all change"
+    ones = _label(tmp_path, (1, 1), name="ones.tif")
+    assert read_time_series(s2_paths=[ref_s2], label_path=ones, label_coding="1/2").change.values.sum() == 0
+
+
+def test_uint8_s2_band_refused_unless_scale_given(tmp_path):
+    p = _s2_on_grid(tmp_path / "q.tif", X0, Y0, RES, 16, dtype=np.uint8)
+    with pytest.raises(DataFormatError, match=r"q\.tif: Sentinel-2 band stored as uint8"):
+        read_time_series(s2_paths=[p])
+    scene = read_time_series(s2_paths=[p], s2_scale=255)
+    assert float(scene.optical.max()) > 0.5
+
+
+def test_inf_is_refused(tmp_path):
+    data = np.full((13, 16, 16), 0.2, np.float32)
+    data[3, 2, 2] = np.inf
+    p = _write(tmp_path / "inf.tif", data, from_origin(X0, Y0, RES, RES))
+    with pytest.raises(DataFormatError, match=r"inf\.tif: 1 pixel\(s\) of S2 are \+/-inf"):
+        read_time_series(s2_paths=[p])
+
+
+def test_reversed_dates_are_refused(tmp_path, ref_s2):
+    t2 = _s2_on_grid(tmp_path / "S2_20180101.tif", X0, Y0, RES, N)
+    with pytest.raises(DataFormatError, match=r"S2_20180101\.tif is dated 2018-01-01, not after 2019-01-05"):
+        read_time_series(s2_paths=[ref_s2, t2])
+    with pytest.raises(DataFormatError, match="dates must increase"):
+        read_time_series(s2_paths=[ref_s2, t2], dates=["2020-01-01", "2020-01-01"])
+
+
+def test_negative_class_needs_nodata_or_classes(tmp_path, ref_s2):
+    lab = np.zeros((N, N), np.int16)
+    lab[:4] = -1
+    lab[10:20] = 1
+    lp = _write(tmp_path / "LabelHand.tif", lab, from_origin(X0, Y0, RES, RES))
+    with pytest.raises(DataFormatError, match=r"LabelHand\.tif: class label holds negative values.*label_nodata=-1"):
+        read_time_series(s2_paths=[ref_s2], label_path=lp, label_var="label")
+    scene = read_time_series(s2_paths=[ref_s2], label_path=lp, label_var="label", label_nodata=-1)
+    assert np.isnan(scene.label.values[:4]).all() and np.nanmax(scene.label.values) == 1
+    kept = read_time_series(s2_paths=[ref_s2], label_path=lp, label_var="label", label_classes=[-1, 0, 1])
+    assert float(kept.label.values.min()) == -1
+    with pytest.raises(DataFormatError, match=r"label values \[1.0\] are not among"):
+        read_time_series(s2_paths=[ref_s2], label_path=lp, label_var="label", label_classes=[-1, 0])
+
+
+@pytest.mark.parametrize("unit, values, looks", [("unit", -12.0, "s1_unit='db'"), ("linear", -12.0, "s1_unit='db'"),
+                                                 ("db", 0.4, "s1_unit='unit'")])
+def test_s1_values_that_do_not_fit_the_unit(tmp_path, unit, values, looks):
+    s1 = _write(tmp_path / "S1_x.tif", np.full((2, N, N), values, np.float32), from_origin(X0, Y0, RES, RES))
+    with pytest.raises(DataFormatError, match=rf"S1_x\.tif: Sentinel-1 values .*{looks}"):
+        read_time_series(s1_paths=[s1], s1_unit=unit)
+
+
+def test_date2_cropped_or_wrong_crs_raises(tmp_path, ref_s2):
+    crop = _s2_on_grid(tmp_path / "crop.tif", X0, Y0, RES, 10)            # 10x10 px of 64x64
+    with pytest.raises(DataFormatError, match=r"crop\.tif: .*covers only 2.4 %"):
+        read_time_series(s2_paths=[ref_s2, crop], dates=["2019-01-01", "2020-01-01"])
+    wrong = _s2_on_grid(tmp_path / "wrong.tif", X0, Y0, RES, N)
+    with rasterio.open(wrong, "r+") as dst:
+        dst.crs = "EPSG:4326"
+    with pytest.raises(DataFormatError, match=r"wrong\.tif: its footprint \(CRS EPSG:4326\) does not overlap"):
+        read_time_series(s2_paths=[ref_s2, wrong], dates=["2019-01-01", "2020-01-01"])
 
 
 # ------------------------------------------------------------------ real data

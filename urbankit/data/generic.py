@@ -17,21 +17,30 @@ file name, else placeholders (monthly from 2000-01-01, noted in ``attrs['time_no
 S2 and S1 files are paired by position (the i-th S1 file goes with the i-th S2 date; its own
 date rides along as ``sar_date``).
 
+Nothing is guessed from the values: a change label follows ``label_coding`` (``"0/1"`` by
+default, ``"1/2"``, ``"0/255"`` or a pair), and values that do not fit raise; a class label
+with negative values (Sen1Floods11's -1) needs ``label_nodata=`` (or ``label_classes=`` listing
+the negative class); S1 values must fit ``s1_unit``; an 8-bit S2 file is refused unless
+``s2_scale`` says how to read it; +/-inf is refused.
+
 Errors (:class:`~urbankit.errors.DataFormatError`) name the file: missing files, unreadable
-files, wrong band counts, a file whose footprint does not overlap the reference grid
-(different CRS without overlap included), a reference without CRS.
+files, wrong band counts, a file whose footprint does not overlap the reference grid or covers
+less than ``min_coverage`` of it (different CRS included: see :mod:`urbankit.data.raster`), a
+reference without CRS, dates that do not increase.
 """
 from __future__ import annotations
 
 import os
 import re
-import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from ..errors import DataFormatError
+from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
+from .raster import DEFAULT_MIN_COVERAGE, RESAMPLING, Grid, read_grid, read_raster, require_coverage, same_grid
+from .raster import warp_to_grid
 
 __all__ = ["read_time_series", "read_geotiff_pair", "S2_L2A_BAND_NAMES"]
 
@@ -56,20 +65,6 @@ def _as_list(paths) -> list[Path]:
     return [Path(p) for p in paths]
 
 
-def _open(path: Path, role: str):
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-    if not path.is_file():
-        raise DataFormatError(f"{path}: {role} file not found")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
-    except (RasterioError, OSError) as exc:
-        raise DataFormatError(f"{path}: cannot read {role} GeoTIFF ({exc})") from exc
-
-
 def _norm_band_name(name: str | None) -> str | None:
     """'B1' -> 'B01', 'b8a' -> 'B8A'; None for anything that is not an S2 band name."""
     if not name:
@@ -81,15 +76,15 @@ def _norm_band_name(name: str | None) -> str | None:
     return out if out in _s2_names() else None
 
 
-def _s2_band_names(src, path: Path, s2_bands: Sequence[str] | None) -> list[str]:
-    n = src.count
+def _s2_band_names(info: dict, path: Path, s2_bands: Sequence[str] | None) -> list[str]:
+    n = info["count"]
     if s2_bands is not None:
         names = [_norm_band_name(b) or b for b in s2_bands]
         if len(names) != n:
             raise DataFormatError(f"{path}: the file has {n} bands but s2_bands names {len(names)} "
                                   f"({', '.join(names)}); name every band of the file in file order")
         return names
-    desc = [_norm_band_name(d) for d in (src.descriptions or ())]
+    desc = [_norm_band_name(d) for d in (info["descriptions"] or ())]
     if len(desc) == n and all(desc) and len(set(desc)) == n:
         return desc  # type: ignore[return-value]
     if n == 13:
@@ -117,109 +112,138 @@ def _dates(paths: list[Path], given, role: str):
             raise DataFormatError(f"{len(given)} {role} dates given for {len(paths)} {role} files")
         import pandas as pd
 
-        return pd.to_datetime(given).values.astype("datetime64[ns]"), True
-    parsed = [_date_from_name(p) for p in paths]
-    if all(d is not None for d in parsed):
-        return np.array(parsed, dtype="datetime64[ns]"), True
-    return None, False
+        times = pd.to_datetime(given).values.astype("datetime64[ns]")
+    else:
+        parsed = [_date_from_name(p) for p in paths]
+        if not all(d is not None for d in parsed):
+            return None, False
+        times = np.array(parsed, dtype="datetime64[ns]")
+    steps = np.diff(times)
+    if (steps <= np.timedelta64(0, "ns")).any():
+        i = int(np.argmax(steps <= np.timedelta64(0, "ns")))
+        raise DataFormatError(
+            f"{role} dates must increase with the file order: {paths[i + 1]} is dated "
+            f"{str(times[i + 1])[:10]}, not after {str(times[i])[:10]} of {paths[i]} (reversed or "
+            "repeated dates; list the files from first to last date)")
+    return times, True
 
 
-def _bounds_overlap(src, ref_crs, ref_bounds) -> bool:
-    from rasterio.warp import transform_bounds
+class _Reference:
+    """The reference grid of a read and the per-file checks against it."""
 
-    b = src.bounds
-    if src.crs is not None and ref_crs is not None and src.crs != ref_crs:
-        try:
-            b = transform_bounds(src.crs, ref_crs, *b, densify_pts=21)
-        except Exception:  # noqa: BLE001 - projection failure = no usable overlap
-            return False
-    left, bottom, right, top = b
-    rl, rb, rr, rt = ref_bounds
-    return left < rr and right > rl and bottom < rt and top > rb
+    def __init__(self, path: Path, min_coverage: float):
+        grid, _ = read_grid(path)
+        if grid.crs is None:
+            raise DataFormatError(f"{path}: the reference file has no CRS; a georeferenced GeoTIFF is "
+                                  "needed to align the files")
+        self.path, self.grid, self.min_coverage = path, grid, min_coverage
 
+    def load(self, path: Path, role: str) -> tuple[np.ndarray, Grid, dict]:
+        """Read ``path`` as float32 (nodata -> NaN) after checking its coverage of the reference."""
+        if not path.is_file():
+            raise DataFormatError(f"{path}: {role} file not found")
+        arr, grid, info = read_raster(path)
+        if grid.crs is not None:
+            require_coverage(grid, self.grid, path, ref_name=str(self.path), min_coverage=self.min_coverage)
+        check_finite(arr, path, role)
+        data = arr.astype(np.float32)
+        nodata = info["nodata"]
+        if nodata is not None and not np.isnan(nodata):
+            data[arr == nodata] = np.nan
+        return data, grid, info
 
-def _same_grid(src: dict, ref: dict) -> bool:
-    return (src["crs"] == ref["crs"] and src["transform"].almost_equals(ref["transform"])
-            and (src["height"], src["width"]) == (ref["height"], ref["width"]))
-
-
-def _warp(src: dict, path: Path, ref, data: np.ndarray, resampling: str) -> np.ndarray:
-    """``data`` (bands, h, w) float32 on src's grid -> (bands, H, W) float32 on the reference grid."""
-    from rasterio.enums import Resampling
-    from rasterio.warp import reproject
-
-    if _same_grid(src, ref):
-        return data
-    if src["crs"] is None:
-        raise DataFormatError(f"{path}: has no CRS, so it cannot be aligned by georeference onto the "
-                              f"reference grid ({ref['path']})")
-    out = np.full((data.shape[0], ref["height"], ref["width"]), np.nan, np.float32)
-    reproject(source=data, destination=out, src_transform=src["transform"], src_crs=src["crs"],
-              src_nodata=np.nan, dst_transform=ref["transform"], dst_crs=ref["crs"], dst_nodata=np.nan,
-              resampling=getattr(Resampling, resampling))
-    return out
+    def warp(self, data: np.ndarray, grid: Grid, path: Path, resampling: str) -> np.ndarray:
+        """``data`` (bands, h, w) on ``grid`` -> (bands, H, W) float32 on the reference grid."""
+        if same_grid(grid, self.grid, tol=1e-9 * max(abs(self.grid.transform.a), 1.0)):
+            return data
+        if grid.crs is None:
+            raise DataFormatError(f"{path}: has no CRS, so it cannot be aligned by georeference onto the "
+                                  f"reference grid ({self.path})")
+        return warp_to_grid(data, grid, self.grid, resampling)
 
 
-def _read_float(src, path: Path) -> np.ndarray:
-    data = src.read().astype(np.float32)
-    nodata = src.nodata
-    if nodata is not None and not np.isnan(nodata):
-        data[data == np.float32(nodata)] = np.nan
-    data[~np.isfinite(data)] = np.nan
-    return data
+def _read_s2(ref: _Reference, s2: list[Path], s2_bands, s2_scale: float, s2_offset: float, resampling: str):
+    from .normalize import s2_to_reflectance
+
+    stack, band_names = [], None
+    for p in s2:
+        data, grid, info = ref.load(p, "S2")
+        names = _s2_band_names(info, p, s2_bands)
+        if band_names is None:
+            band_names = names
+        elif names != band_names:
+            raise DataFormatError(f"{p}: bands {names} differ from {band_names} of {s2[0]}")
+        check_dn_dtype(info["dtype"], p, s2_scale)
+        refl = np.asarray(s2_to_reflectance(data, scale=s2_scale, clip=True, offset=s2_offset), np.float32)
+        stack.append(ref.warp(refl, grid, p, resampling))
+    return np.stack(stack).astype(np.float32), band_names
 
 
-def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
-                     s1_paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
-                     label_path: str | os.PathLike | None = None, *,
-                     s2_bands: Sequence[str] | None = None, s1_pols: Sequence[str] = ("VV", "VH"),
-                     s1_unit: str = "db", db_range: tuple[float, float] = (-25.0, 0.0),
-                     s2_scale: float = 10000.0, s2_offset: float = 0.0,
-                     reference: str | os.PathLike | None = None,
-                     dates: Sequence | None = None, s1_dates: Sequence | None = None,
-                     label_var: str = "change", label_nodata: float | None = None,
-                     resampling: str = "bilinear", site: str | None = None, region: str = "unknown",
-                     dataset: str = "user GeoTIFFs", split: str | None = None, source: str = "",
-                     licence: str = "", validate: bool = True):
-    """Read S2 and/or S1 GeoTIFF time series (+ label) into one scene on a common grid.
+def _read_s1(ref: _Reference, s1: list[Path], s1_pols, s1_unit: str, db_range, resampling: str):
+    from .normalize import linear_to_db, unit_to_db
 
-    Args:
-        s2_paths: one GeoTIFF per date with all S2 bands (DN). Bands named by ``s2_bands``, else
-            by the file's band descriptions (``B1``/``B01``...), else 13 bands = L1C order
-            B01..B12 with B8A after B08, 12 bands = L2A order (no B10).
-        s1_paths: one GeoTIFF per date with the polarisations ``s1_pols`` (in file order).
-        label_path: one single-band raster on any grid. ``label_var="change"``: 0/1 (or 0/255)
-            change label -> ``change`` uint8 (nodata pixels -> 0, and ``label_valid`` (y, x) uint8
-            marks valid pixels); ``label_var="label"``: any class raster -> ``label`` (y, x)
-            float32 with NaN for nodata (e.g. Sen1Floods11's -1).
-        s1_unit: ``"db"``, ``"linear"`` (power) or ``"unit"`` ([0, 1] scaled from ``db_range``).
-        s2_scale, s2_offset: DN -> reflectance ``(dn + offset) / scale``, clipped to [0, 1].
-        reference: the file whose grid (CRS, transform, size) the scene uses; default the first
-            S2 file, else the first S1 file.
-        dates, s1_dates: acquisition dates (else parsed from the file names, else placeholders).
-        label_nodata: label value meaning "no data" (default: the file's nodata).
-        resampling: rasterio resampling name for optical/SAR (``"bilinear"``, ``"nearest"``, ...).
-        site, region, dataset, split, source, licence: provenance attrs (``split`` defaults to
-            ``"test"`` with a label and ``"unlabelled"`` without).
+    stack = []
+    for p in s1:
+        data, grid, info = ref.load(p, "S1")
+        if info["count"] != len(s1_pols):
+            raise DataFormatError(f"{p}: the file has {info['count']} band(s) but s1_pols names "
+                                  f"{len(s1_pols)} ({', '.join(s1_pols)}); pass s1_pols= naming "
+                                  "every band in file order")
+        check_s1_unit(data, s1_unit, p)
+        if s1_unit == "db":
+            db = data
+        elif s1_unit == "linear":
+            db = np.asarray(linear_to_db(data), np.float32)
+        else:
+            db = np.asarray(unit_to_db(data, db_range=db_range), np.float32)
+        if same_grid(grid, ref.grid):
+            stack.append(np.asarray(db, np.float32))
+            continue
+        # resample in linear power (averaging dB values would bias dark pixels), then back to dB
+        linear = np.power(np.float32(10.0), db / np.float32(10.0), dtype=np.float32)
+        warped = ref.warp(linear, grid, p, resampling)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            back = np.asarray(linear_to_db(warped), np.float32)
+            stack.append(np.where(np.isfinite(warped), back, np.nan).astype(np.float32))
+    return np.stack(stack).astype(np.float32)
 
-    Returns:
-        an ``xarray.Dataset`` scene (``optical`` and/or ``sar``, plus the label), validated.
-    """
-    from rasterio.enums import Resampling
 
-    from .normalize import linear_to_db, s2_to_reflectance, unit_to_db
-    from .schema import make_scene
+def _read_label(ref: _Reference, lp: Path, label_var: str, label_nodata, label_coding, label_classes):
+    data, grid, info = ref.load(lp, "label")
+    if info["count"] != 1:
+        raise DataFormatError(f"{lp}: a label raster must have 1 band, this one has {info['count']}")
+    lab = data[0]
+    if label_nodata is not None and not np.isnan(label_nodata):
+        lab[lab == np.float32(label_nodata)] = np.nan
+    lab = ref.warp(lab[None], grid, lp, "nearest")[0]
+    valid = np.isfinite(lab)
+    if label_var == "change":
+        change = decode_binary_label(np.where(valid, lab, 0), label_coding, lp, valid=valid)
+        return change, {"label_valid": (("y", "x"), valid.astype(np.uint8))}
+    values = set(np.unique(lab[valid]).tolist())
+    if label_classes is not None:
+        extra = sorted(values - {float(c) for c in label_classes})
+        if extra:
+            raise DataFormatError(f"{lp}: label values {extra[:8]} are not among label_classes="
+                                  f"{list(label_classes)} (pass label_nodata= for a no-data code)")
+    elif any(v < 0 for v in values):
+        raise DataFormatError(
+            f"{lp}: class label holds negative values {sorted(v for v in values if v < 0)[:4]} and no "
+            "no-data code is known: pass label_nodata=-1 when -1 means no data (Sen1Floods11), or "
+            "label_classes=[...] to keep negative values as classes")
+    return None, {"label": (("y", "x"), lab.astype(np.float32))}
 
-    s2 = _as_list(s2_paths)
-    s1 = _as_list(s1_paths)
+
+def _check_args(s2, s1, label_path, s1_unit: str, label_var: str, resampling: str, label_coding) -> None:
     if not s2 and not s1:
         raise DataFormatError("read_time_series needs at least one S2 or S1 GeoTIFF (s2_paths / s1_paths)")
     if s1_unit not in _S1_UNITS:
         raise DataFormatError(f"s1_unit must be one of {_S1_UNITS}, not {s1_unit!r}")
     if label_var not in ("change", "label"):
         raise DataFormatError(f"label_var must be 'change' or 'label', not {label_var!r}")
-    if not hasattr(Resampling, resampling):
-        raise DataFormatError(f"unknown resampling {resampling!r}")
+    if resampling not in RESAMPLING:
+        raise DataFormatError(f"unknown resampling {resampling!r} (one of {', '.join(RESAMPLING)})")
+    parse_label_coding(label_coding)
     for p, role in [(p, "S2") for p in s2] + [(p, "S1") for p in s1] + (
             [(Path(label_path), "label")] if label_path is not None else []):
         if not p.is_file():
@@ -228,74 +252,11 @@ def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike |
         raise DataFormatError(f"{len(s2)} S2 files but {len(s1)} S1 files: S1 and S2 are paired by position "
                               "(one S1 file per S2 date); give as many of each")
 
-    # ---- the reference grid
-    ref_path = Path(reference) if reference is not None else (s2[0] if s2 else s1[0])
-    with _open(ref_path, "reference") as r:
-        if r.crs is None:
-            raise DataFormatError(f"{ref_path}: the reference file has no CRS; a georeferenced GeoTIFF is "
-                                  "needed to align the files")
-        ref = dict(path=ref_path, crs=r.crs, transform=r.transform, height=r.height, width=r.width,
-                   bounds=r.bounds)
 
-    def load(path: Path, role: str):
-        with _open(path, role) as src:
-            if src.crs is not None and not _bounds_overlap(src, ref["crs"], ref["bounds"]):
-                raise DataFormatError(
-                    f"{path}: its footprint (CRS {src.crs}) does not overlap the reference grid of "
-                    f"{ref_path} "
-                    f"(CRS {ref['crs']}); the files must cover the same area")
-            meta = dict(crs=src.crs, transform=src.transform, height=src.height, width=src.width)
-            return meta, _read_float(src, path)
-
-    # ---- Sentinel-2
-    optical = band_names = None
-    if s2:
-        stack = []
-        for i, p in enumerate(s2):
-            with _open(p, "S2") as src:
-                names = _s2_band_names(src, p, s2_bands)
-                if band_names is None:
-                    band_names = names
-                elif names != band_names:
-                    raise DataFormatError(f"{p}: bands {names} differ from {band_names} of {s2[0]}")
-            src, data = load(p, "S2")
-            refl = s2_to_reflectance(data, scale=s2_scale, clip=True, offset=s2_offset)
-            stack.append(_warp(src, p, ref, np.asarray(refl, np.float32), resampling))
-        optical = np.stack(stack).astype(np.float32)
-
-    # ---- Sentinel-1
-    sar = None
-    if s1:
-        stack = []
-        for p in s1:
-            with _open(p, "S1") as src:
-                if src.count != len(s1_pols):
-                    raise DataFormatError(f"{p}: the file has {src.count} band(s) but s1_pols names "
-                                          f"{len(s1_pols)} ({', '.join(s1_pols)}); pass s1_pols= naming "
-                                          "every band in file order")
-            src, data = load(p, "S1")
-            if s1_unit == "db":
-                db = data
-            elif s1_unit == "linear":
-                db = np.asarray(linear_to_db(data), np.float32)
-            else:
-                db = np.asarray(unit_to_db(data, db_range=db_range), np.float32)
-            if _same_grid(src, ref):
-                stack.append(np.asarray(db, np.float32))
-                continue
-            # resample in linear power (averaging dB values would bias dark pixels), then back to dB
-            linear = np.power(np.float32(10.0), db / np.float32(10.0), dtype=np.float32)
-            warped = _warp(src, p, ref, linear, resampling)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                back = np.asarray(linear_to_db(warped), np.float32)
-                stack.append(np.where(np.isfinite(warped), back, np.nan).astype(np.float32))
-        sar = np.stack(stack).astype(np.float32)
-
-    # ---- dates
-    notes = []
+def _times(s2, s1, dates, s1_dates, notes: list[str]):
     n_dates = len(s2) if s2 else len(s1)
-    s2_times, ok2 = _dates(s2, dates, "S2") if s2 else (None, False)
-    s1_times, ok1 = _dates(s1, s1_dates if s2 else (s1_dates if s1_dates is not None else dates), "S1") \
+    s2_times, _ = _dates(s2, dates, "S2") if s2 else (None, False)
+    s1_times, _ = _dates(s1, s1_dates if s2 else (s1_dates if s1_dates is not None else dates), "S1") \
         if s1 else (None, False)
     times = s2_times if s2 else s1_times
     if times is None:
@@ -307,51 +268,80 @@ def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike |
     if s2 and s1 and s1_times is None:
         s1_times = times
         notes.append("S1 dates unknown: sar_date = the S2 dates")
+    return times, s1_times
 
-    # ---- label
-    change = None
-    extra = {}
+
+def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
+                     s1_paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
+                     label_path: str | os.PathLike | None = None, *,
+                     s2_bands: Sequence[str] | None = None, s1_pols: Sequence[str] = ("VV", "VH"),
+                     s1_unit: str = "db", db_range: tuple[float, float] = (-25.0, 0.0),
+                     s2_scale: float = 10000.0, s2_offset: float = 0.0,
+                     reference: str | os.PathLike | None = None,
+                     dates: Sequence | None = None, s1_dates: Sequence | None = None,
+                     label_var: str = "change", label_nodata: float | None = None,
+                     label_coding: str | tuple[int, int] = "0/1", label_classes: Sequence[float] | None = None,
+                     min_coverage: float = DEFAULT_MIN_COVERAGE,
+                     resampling: str = "bilinear", site: str | None = None, region: str = "unknown",
+                     dataset: str = "user GeoTIFFs", split: str | None = None, source: str = "",
+                     licence: str = "", validate: bool = True):
+    """Read S2 and/or S1 GeoTIFF time series (+ label) into one scene on a common grid.
+
+    Args:
+        s2_paths: one GeoTIFF per date with all S2 bands (DN). Bands named by ``s2_bands``, else
+            by the file's band descriptions (``B1``/``B01``...), else 13 bands = L1C order
+            B01..B12 with B8A after B08, 12 bands = L2A order (no B10).
+        s1_paths: one GeoTIFF per date with the polarisations ``s1_pols`` (in file order).
+        label_path: one single-band raster on any grid. ``label_var="change"``: a binary change
+            label coded as ``label_coding`` -> ``change`` uint8 (nodata pixels -> 0, and
+            ``label_valid`` (y, x) uint8 marks valid pixels); ``label_var="label"``: any class
+            raster -> ``label`` (y, x) float32 with NaN for nodata.
+        s1_unit: ``"db"``, ``"linear"`` (power) or ``"unit"`` ([0, 1] scaled from ``db_range``);
+            values that do not fit raise.
+        s2_scale, s2_offset: DN -> reflectance ``(dn + offset) / scale``, clipped to [0, 1]; an
+            8-bit file needs a scale of at most 255.
+        reference: the file whose grid (CRS, transform, size) the scene uses; default the first
+            S2 file, else the first S1 file.
+        dates, s1_dates: acquisition dates, increasing (else parsed from the file names, else
+            placeholders).
+        label_nodata: label value meaning "no data" (default: the file's nodata).
+        label_coding: coding of a change label: ``"0/1"`` (default), ``"1/2"`` (1 = no change,
+            2 = change), ``"0/255"`` or a (no-change, change) pair; other values raise.
+        label_classes: for ``label_var="label"``: the allowed class values (others raise);
+            default: any non-negative value (a negative value needs ``label_nodata``).
+        min_coverage: minimum fraction (0..1) of the reference grid that every file must cover.
+        resampling: rasterio resampling name for optical/SAR (``"bilinear"``, ``"nearest"``, ...).
+        site, region, dataset, split, source, licence: provenance attrs (``split`` defaults to
+            ``"test"`` with a label and ``"unlabelled"`` without).
+
+    Returns:
+        an ``xarray.Dataset`` scene (``optical`` and/or ``sar``, plus the label), validated.
+    """
+    from .schema import make_scene
+
+    s2, s1 = _as_list(s2_paths), _as_list(s1_paths)
+    _check_args(s2, s1, label_path, s1_unit, label_var, resampling, label_coding)
+    ref = _Reference(Path(reference) if reference is not None else (s2[0] if s2 else s1[0]), min_coverage)
+    optical, band_names = _read_s2(ref, s2, s2_bands, s2_scale, s2_offset, resampling) if s2 else (None, None)
+    sar = _read_s1(ref, s1, s1_pols, s1_unit, db_range, resampling) if s1 else None
+    notes: list[str] = []
+    times, s1_times = _times(s2, s1, dates, s1_dates, notes)
+    change, extra = None, {}
     if label_path is not None:
-        lp = Path(label_path)
-        with _open(lp, "label") as src:
-            if src.count != 1:
-                raise DataFormatError(f"{lp}: a label raster must have 1 band, this one has {src.count}")
-            nod = label_nodata if label_nodata is not None else src.nodata
-            if src.crs is not None and not _bounds_overlap(src, ref["crs"], ref["bounds"]):
-                raise DataFormatError(f"{lp}: its footprint (CRS {src.crs}) does not overlap the reference "
-                                      f"grid of {ref_path} (CRS {ref['crs']})")
-            lab = src.read(1).astype(np.float32)
-            meta = dict(crs=src.crs, transform=src.transform, height=src.height, width=src.width)
-        if nod is not None and not np.isnan(nod):
-            lab[lab == np.float32(nod)] = np.nan
-        lab = _warp(meta, lp, ref, lab[None], "nearest")[0]
-        if label_var == "change":
-            valid = np.isfinite(lab)
-            vals = lab[valid]
-            hi = float(vals.max()) if vals.size else 0.0
-            if vals.size and (vals.min() < 0 or hi > 255):
-                raise DataFormatError(f"{lp}: change label values in [{vals.min():g}, {hi:g}]; "
-                                      "expected 0/1 or "
-                                      "0/255 (pass label_nodata= for a no-data code)")
-            thr = 128 if hi > 1 else 0.5
-            change = np.where(valid & (lab >= thr), 1, 0).astype(np.uint8)
-            extra["label_valid"] = (("y", "x"), valid.astype(np.uint8))
-        else:
-            extra["label"] = (("y", "x"), lab.astype(np.float32))
-
+        change, extra = _read_label(ref, Path(label_path), label_var, label_nodata, label_coding, label_classes)
     if split is None:
         split = "test" if label_path is not None else "unlabelled"
-    attrs = {"reference_grid": str(ref_path), "files_s2": [str(p) for p in s2],
-             "files_s1": [str(p) for p in s1]}
-    attrs = {k: (", ".join(v) if isinstance(v, list) else v) for k, v in attrs.items()}
+    attrs = {"reference_grid": str(ref.path), "files_s2": ", ".join(str(p) for p in s2),
+             "files_s1": ", ".join(str(p) for p in s1), "min_coverage": float(min_coverage)}
+    if label_path is not None and label_var == "change":
+        attrs["label_coding"] = "/".join(str(v) for v in parse_label_coding(label_coding))
     if notes:
         attrs["time_note"] = "; ".join(notes)
-    scene = make_scene(optical=optical, sar=sar, change=change, times=times, bands=band_names,
-                       polarisations=tuple(s1_pols), transform=ref["transform"], crs=ref["crs"],
-                       sar_dates=s1_times if s1 else None, site=site or (s2[0] if s2 else s1[0]).stem,
-                       region=region, dataset=dataset, split=split, source=source or "user-provided GeoTIFFs",
-                       licence=licence, extra_vars=extra, attrs=attrs, validate=validate)
-    return scene
+    return make_scene(optical=optical, sar=sar, change=change, times=times, bands=band_names,
+                      polarisations=tuple(s1_pols), transform=ref.grid.transform, crs=ref.grid.crs,
+                      sar_dates=s1_times if s1 else None, site=site or (s2[0] if s2 else s1[0]).stem,
+                      region=region, dataset=dataset, split=split, source=source or "user-provided GeoTIFFs",
+                      licence=licence, extra_vars=extra, attrs=attrs, validate=validate)
 
 
 def read_geotiff_pair(t1: str | os.PathLike, t2: str | os.PathLike,

@@ -265,8 +265,8 @@ def require_coverage(src: Grid, ref: Grid, path: str | os.PathLike, *, ref_name:
     if frac < min_coverage or frac == 0.0:
         what = "does not overlap" if frac == 0.0 else f"covers only {100 * frac:.1f} % of"
         raise DataFormatError(
-            f"{path}: its footprint (CRS {src.crs}, {src.shape[0]}x{src.shape[1]} px) {what} the reference "
-            f"grid {ref_name} (CRS {ref.crs}, {ref.shape[0]}x{ref.shape[1]} px); at least "
+            f"{path}: its footprint (CRS {src.crs}) {what} the reference grid {ref_name} (CRS {ref.crs}, "
+            f"{ref.shape[0]}x{ref.shape[1]} px; the file is {src.shape[0]}x{src.shape[1]} px); at least "
             f"{100 * min_coverage:.0f} % is required (min_coverage=). Check that the file belongs to "
             "the same site and that its CRS is right")
     return frac
