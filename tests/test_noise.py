@@ -189,3 +189,110 @@ def test_counts_robust_to_float_round_off():
     x = np.full((1, 100, 1), 0.5, dtype=np.float32)
     assert int((noise.strip_noise(x, 0.29, 0) == 1.0).sum()) == 29
     assert int(np.all(noise.salt_noise(np.full((2, 10, 10), 0.5), 0.29, 0) == 1.0, axis=0).sum()) == 29
+
+
+# ----------------------------------------------------------------------------- Sentinel corruptions
+def test_sar_speckle_db_mean_matches_gamma_log_moment():
+    from scipy.special import digamma
+
+    x = np.full((1, 200, 200), -10.0)
+    out = noise.sar_speckle(x, 4.0, 0, db_range=None)
+    # E[10 log10 g] for g ~ Gamma(L, 1/L) is 10 / ln 10 * (digamma(L) - ln L) = -0.565 dB at L = 4
+    expected = -10.0 + 10.0 / np.log(10.0) * (digamma(4.0) - np.log(4.0))
+    assert abs(out.mean() - expected) < 0.02
+    assert noise.sar_speckle(x, 1.0, 0, db_range=None).std() > out.std() * 1.5   # fewer looks, more noise
+    assert np.array_equal(noise.sar_speckle(x, np.inf, 0, db_range=None), x)
+
+
+def test_sar_speckle_scaled_units_and_clipping():
+    x = np.full((2, 50, 50), 0.6, dtype=np.float32)       # -10 dB on the [-25, 0] scale
+    out = noise.sar_speckle(x, 1.0, 1)
+    assert out.dtype == np.float32 and out.min() >= 0.0 and out.max() <= 1.0
+    db = noise.sar_speckle(x * 25.0 - 25.0, 1.0, 1, db_range=None)
+    assert np.allclose(out, np.clip((db + 25.0) / 25.0, 0, 1), atol=1e-5)
+    with pytest.raises(ConfigError, match="looks"):
+        noise.sar_speckle(x, 0.0)
+    with pytest.raises(ConfigError, match="float"):
+        noise.sar_speckle(np.zeros((1, 4, 4), np.uint8), 4.0)
+
+
+def test_haze_bounds_reach_both_ends():
+    x = np.full((3, 40, 40), 0.1)
+    out = noise.haze_noise(x, 0.6, 2, airlight=0.3)
+    lo, hi = 0.1 * (1 - 0.3) + 0.3 * 0.3, 0.1 * (1 - 0.6) + 0.3 * 0.6   # t = r/2 and t = r
+    assert np.isclose(out.min(), lo) and np.isclose(out.max(), hi)
+    assert np.array_equal(out[0], out[2])                                   # same t on all bands
+    weighted = noise.haze_noise(x, 0.6, 2, band_weights=[1.0, 0.5, 0.0])
+    assert np.array_equal(weighted[2], x[2]) and np.allclose(weighted[0], out[0])
+    assert np.array_equal(noise.haze_noise(x, 0.0, 2), x)
+    with pytest.raises(ConfigError, match="band_weights"):
+        noise.haze_noise(x, 0.5, 0, band_weights=[1.0])
+
+
+def test_shift_image_exact_and_edges():
+    x = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
+    out = noise.shift_image(x, 1, -2)
+    assert out[0, 1, 0] == x[0, 0, 2] and out[0, 3, 1] == x[0, 2, 3]
+    assert np.array_equal(out[0, 0], out[0, 1])                   # top row replicated
+    assert np.array_equal(out[0, :, 2], out[0, :, 3])             # right column replicated
+    assert np.array_equal(noise.shift_image(x, 0, 0), x)
+    with pytest.raises(ConfigError, match="smaller than the image"):
+        noise.shift_image(x, 4, 0)
+
+
+def test_misregistration_is_a_shift_of_the_given_length():
+    x = np.random.default_rng(0).random((2, 1, 20, 20))
+    out = noise.misregistration(x, 3.0, 5)
+    for b in range(2):
+        matches = [(dy, dx) for dy in range(-3, 4) for dx in range(-3, 4)
+                   if np.array_equal(out[b], noise.shift_image(x[b], dy, dx))]
+        assert len(matches) == 1
+        dy, dx = matches[0]
+        assert 2.0 <= np.hypot(dy, dx) <= 3.0 * np.sqrt(2) and max(abs(dy), abs(dx)) <= 3
+    assert np.array_equal(noise.misregistration(x, 0, 5), x)
+
+
+def test_drop_modality_and_missing_corruption():
+    import torch
+
+    s = {"optical_t1": np.ones((3, 4, 4)), "optical_t2": np.ones((3, 4, 4)),
+         "sar_t1": torch.ones(2, 4, 4), "sar_t2": torch.ones(2, 4, 4), "change": np.ones((4, 4))}
+    out = noise.drop_modality(s, "sar")
+    assert torch.is_tensor(out["sar_t1"]) and float(out["sar_t1"].abs().sum()) == 0.0
+    assert out["optical_t1"] is s["optical_t1"] and float(s["sar_t1"].sum()) == 32.0   # input untouched
+    assert noise.corrupt_sample(s, "missing", "optical")["optical_t2"].sum() == 0
+    only_optical = {k: v for k, v in s.items() if not k.startswith("sar")}
+    assert noise.corrupt_sample(only_optical, "missing", "sar").keys() == only_optical.keys()
+    with pytest.raises(ConfigError, match="no sar input"):
+        noise.drop_modality(only_optical, "sar")
+    with pytest.raises(ConfigError, match="unknown corruption"):
+        noise.corrupt_sample(s, "fog", 0.1)
+
+
+def test_robustness_table_known_answers():
+    samples = _samples()
+
+    def bright_t2(s):
+        return (s["optical_t2"].mean(0) > 0.7).astype(np.float32)
+
+    def sar_t2(s):
+        return (s["sar_t2"][0] > 0.5).astype(np.float32)
+
+    for s in samples:
+        s["sar_t2"] = np.repeat(s["optical_t2"][:1], 2, axis=0)
+    df = noise.robustness_table({"opt": bright_t2, "sar": sar_t2}, samples,
+                                [("clean", None), ("missing", "optical"), ("misregistration", 0), ("salt", 0.1)])
+    clean = df[(df.corruption == "clean") & (df.model == "opt")].iloc[0]
+    truth = np.concatenate([s["change"].ravel() > 0 for s in samples])
+    pred = np.concatenate([bright_t2(s).ravel() > 0.5 for s in samples])
+    assert clean["tp"] == int(np.sum(pred & truth)) and clean["fp"] == int(np.sum(pred & ~truth))
+    missing = df[df.corruption == "missing"].set_index("model")
+    assert missing.loc["opt", "f1"] == 0.0                    # no optical input, no prediction
+    assert missing.loc["sar", "f1"] == df[(df.corruption == "clean") & (df.model == "sar")]["f1"].iloc[0]
+    shift0 = df[(df.corruption == "misregistration") & (df.model == "opt")].iloc[0]
+    assert shift0["f1"] == clean["f1"]
+    salt = df[df.corruption == "salt"].set_index("model")
+    assert salt.loc["opt", "fp"] > clean["fp"]                 # salt on t2 adds false bright pixels
+    assert {"precision", "recall", "f1", "iou", "kappa"} <= set(df.columns)
+    with pytest.raises(ConfigError, match="unknown corruption"):
+        noise.robustness_table({"opt": bright_t2}, samples, [("fog", 0.1)])

@@ -19,6 +19,22 @@ Definitions (METHODS.md §7.6; HDANet's exact protocol is [UNVERIFIED]):
   bilinearly upsampled random field), set to the maximum (bright cloud) or to NaN
   (``fill="nan"``: missing data, as in the scene schema).
 
+Sentinel-specific corruptions (for the model inputs of the kit, see CONTRIBUTING.md: optical
+reflectance 0..1, SAR dB scaled to [0, 1] with a dB range):
+
+- :func:`sar_speckle`: extra multiplicative gamma speckle with ``looks`` equivalent looks on the
+  linear backscatter, i.e. ``+10·log10(g)`` dB with g ~ Gamma(L, 1/L), on dB or scaled-dB images.
+- :func:`haze_noise`: thin haze, ``x' = (1 - t)·x + t·airlight`` with a smooth transmission
+  loss t in [r/2, r] per pixel (the same for all bands unless ``band_weights`` are given).
+- :func:`shift_image` / :func:`misregistration`: a translation by whole pixels (edges
+  replicated), the co-registration error between two acquisitions.
+- :func:`drop_modality`: a sample whose SAR or optical inputs are absent (filled with a value).
+
+Sample-level corruptions (:data:`SAMPLE_CORRUPTIONS`, :func:`corrupt_sample`) apply one of these
+to the right keys of a sample dict (``optical_t1``, ``sar_t2``, ...); :func:`robustness_table`
+runs several predictors over corrupted samples and reports P/R/F1/IoU/kappa per model,
+corruption and level.
+
 "Maximum value" defaults to 1.0 for float images (the kit's reflectance 0..1) and to the
 dtype's maximum for integer images (255 for uint8); pass ``max_value`` to override.
 
@@ -37,8 +53,10 @@ import numpy as np
 from .errors import ConfigError
 
 __all__ = [
-    "CORRUPTIONS", "as_generator", "cloud_mask", "cloud_noise", "corrupt", "robustness_sweep",
-    "salt_and_pepper_noise", "salt_noise", "speckle_noise", "strip_noise",
+    "CORRUPTIONS", "SAMPLE_CORRUPTIONS", "as_generator", "cloud_mask", "cloud_noise", "corrupt",
+    "corrupt_sample", "drop_modality", "haze_noise", "misregistration", "robustness_sweep",
+    "robustness_table", "salt_and_pepper_noise", "salt_noise", "sar_speckle", "shift_image",
+    "speckle_noise", "strip_noise",
 ]
 
 SeedLike = int | np.random.Generator | None
@@ -370,3 +388,260 @@ def robustness_sweep(predict_fn: Callable[[dict[str, Any]], Any], scenes: Iterab
         base = ref[metric]
         df[f"{metric}_drop"] = (base - df[metric]) / base if base and not math.isnan(base) else math.nan
     return df
+
+
+# ----------------------------------------------------------------------------- Sentinel corruptions
+def sar_speckle(images: Any, looks: float, rng: SeedLike = None, *,
+                db_range: tuple[float, float] | None = (-25.0, 0.0)) -> Any:
+    """Extra multiplicative speckle with ``looks`` equivalent looks on SAR backscatter.
+
+    Speckle multiplies the linear intensity by g ~ Gamma(L, 1/L) (mean 1, variance 1/L); in dB
+    that is an additive ``10·log10(g)``. One independent draw per pixel and polarisation.
+
+    Args:
+        images: (C, H, W) or (B, C, H, W) SAR images; in dB when ``db_range`` is None, else dB
+            scaled to [0, 1] with ``db_range`` (the kit's model input; the result is clipped to
+            [0, 1] like the torch layer does). NaN stays NaN.
+        looks: equivalent number of looks L > 0 (1 = single look, very noisy; ``math.inf`` =
+            no extra speckle, an exact copy).
+        rng: seed or Generator.
+        db_range: (low, high) dB of the [0, 1] scaling, or None for images in dB.
+
+    Returns:
+        A corrupted copy of the same type and shape.
+    """
+    looks = float(looks)
+    if not looks > 0 or math.isnan(looks):
+        raise ConfigError(f"sar_speckle: looks must be > 0 (math.inf for none), got {looks!r}")
+    arr, back = _to_numpy(images, "sar_speckle")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise ConfigError(f"sar_speckle: images must be float (dB or scaled dB), got dtype {arr.dtype}")
+    if math.isinf(looks):
+        return back(arr)
+    gen = as_generator(rng)
+    span = 1.0 if db_range is None else float(db_range[1] - db_range[0])
+    if span <= 0:
+        raise ConfigError(f"sar_speckle: db_range must be (low, high) with low < high, got {db_range!r}")
+    for b in range(arr.shape[0]):
+        gain_db = 10.0 * np.log10(gen.gamma(looks, 1.0 / looks, size=arr.shape[1:]))
+        out = arr[b].astype(np.float64) + gain_db / span
+        arr[b] = np.clip(out, 0.0, 1.0) if db_range is not None else out
+    return back(arr)
+
+
+def haze_noise(images: Any, rate: float, rng: SeedLike = None, *, airlight: float = 0.3,
+               blob: int = 32, band_weights: Sequence[float] | None = None) -> Any:
+    """Thin haze: ``x' = (1 - t)·x + t·airlight`` with a smooth transmission loss t.
+
+    t varies smoothly over the image between ``rate/2`` and ``rate`` (a bilinearly upsampled
+    random field, one node every ``blob`` pixels), the same for all bands, times
+    ``band_weights[c]`` when given (e.g. more haze in the blue than in the near infrared).
+
+    Args:
+        images: (C, H, W) or (B, C, H, W) reflectance (0..1); NaN stays NaN.
+        rate: the largest haze opacity, in [0, 1] (0: an exact copy; 1: pure airlight at the
+            thickest point).
+        rng: seed or Generator.
+        airlight: reflectance of the haze (0..1).
+        blob: spatial scale of the haze field (pixels).
+        band_weights: C factors in [0, 1] on t, or None (all 1).
+
+    Returns:
+        A corrupted copy of the same type and shape.
+    """
+    rate = _check_rate(rate, "haze_noise")
+    arr, back = _to_numpy(images, "haze_noise")
+    if rate == 0:
+        return back(arr)
+    weights = np.ones(arr.shape[1]) if band_weights is None else np.asarray(band_weights, dtype=np.float64)
+    if weights.shape != (arr.shape[1],) or np.any(weights < 0) or np.any(weights > 1):
+        raise ConfigError(f"haze_noise: band_weights must be {arr.shape[1]} values in [0, 1], got {band_weights!r}")
+    gen = as_generator(rng)
+    h, w = arr.shape[2:]
+    for b in range(arr.shape[0]):
+        field = _smooth_field(gen, h, w, blob)
+        t = rate * (0.5 + 0.5 * field)[None] * weights[:, None, None]
+        arr[b] = ((1.0 - t) * arr[b] + t * airlight).astype(arr.dtype)
+    return back(arr)
+
+
+def _smooth_field(gen: np.random.Generator, h: int, w: int, blob: int) -> np.ndarray:
+    """A smooth (H, W) random field rescaled to [0, 1] (bilinear upsampling of a coarse grid)."""
+    from scipy.ndimage import zoom
+
+    coarse = gen.random((h // blob + 2, w // blob + 2))
+    field = zoom(coarse, (h / coarse.shape[0], w / coarse.shape[1]), order=1, grid_mode=True,
+                 mode="nearest")[:h, :w]
+    lo, hi = float(field.min()), float(field.max())
+    return (field - lo) / (hi - lo) if hi > lo else np.zeros((h, w))
+
+
+def shift_image(images: Any, dy: int, dx: int) -> Any:
+    """Translate images by (dy, dx) whole pixels (down / right positive), replicating the edges.
+
+    images: (C, H, W) or (B, C, H, W). Returns a shifted copy of the same type and shape;
+    (0, 0) is an exact copy.
+    """
+    dy, dx = int(dy), int(dx)
+    arr, back = _to_numpy(images, "shift_image")
+    h, w = arr.shape[2:]
+    if abs(dy) >= h or abs(dx) >= w:
+        raise ConfigError(f"shift_image: shift ({dy}, {dx}) px must be smaller than the image ({h}x{w})")
+    rows = np.clip(np.arange(h) - dy, 0, h - 1)
+    cols = np.clip(np.arange(w) - dx, 0, w - 1)
+    return back(np.ascontiguousarray(arr[:, :, rows][:, :, :, cols]))
+
+
+def misregistration(images: Any, pixels: float, rng: SeedLike = None) -> Any:
+    """Shift images by ``pixels`` in a random direction (rounded to whole pixels per axis).
+
+    The direction angle is uniform in [0, 2π); the shift is ``(round(p·sin a), round(p·cos a))``,
+    one draw per image of a batch. images: (C, H, W) or (B, C, H, W); returns a copy.
+    """
+    pixels = float(pixels)
+    if pixels < 0 or math.isnan(pixels):
+        raise ConfigError(f"misregistration: pixels must be >= 0, got {pixels!r}")
+    arr, back = _to_numpy(images, "misregistration")
+    gen = as_generator(rng)
+    for b in range(arr.shape[0]):
+        angle = gen.uniform(0.0, 2.0 * math.pi)
+        arr[b] = shift_image(arr[b], round(pixels * math.sin(angle)), round(pixels * math.cos(angle)))
+    return back(arr)
+
+
+def drop_modality(sample: Mapping[str, Any], modality: str, fill: float = 0.0) -> dict[str, Any]:
+    """A copy of ``sample`` whose ``<modality>_t1``/``_t2`` inputs are replaced by ``fill``.
+
+    This is what a pipeline sees when a sensor has no acquisition and the gap is filled with a
+    constant (0 = reflectance 0 / the bottom of the SAR dB range, the torch layer's NaN fill).
+
+    Args:
+        sample: ``{key: (C, H, W) array or tensor}`` (labels are passed through).
+        modality: ``"sar"`` or ``"optical"``.
+        fill: the constant.
+
+    Returns:
+        A new dict; raises ConfigError when the sample has no input of that modality.
+    """
+    if modality not in ("sar", "optical"):
+        raise ConfigError(f"drop_modality: modality must be 'sar' or 'optical', got {modality!r}")
+    keys = [k for k in sample if k in (f"{modality}_t1", f"{modality}_t2")]
+    if not keys:
+        raise ConfigError(f"drop_modality: the sample has no {modality} input (keys {sorted(sample)})")
+    out = dict(sample)
+    for k in keys:
+        arr, back = _to_numpy(sample[k], "drop_modality")
+        arr[...] = fill
+        out[k] = back(arr)
+    return out
+
+
+# ----------------------------------------------------------------------------- sample level
+def _on_keys(fn: Callable[..., Any], keys: Sequence[str]) -> Callable[..., dict[str, Any]]:
+    """A sample corruption that applies ``fn(image, level, gen)`` to each of ``keys`` present."""
+    def apply(sample: Mapping[str, Any], level: float, gen: np.random.Generator) -> dict[str, Any]:
+        out = dict(sample)
+        for k in keys:
+            if k in out:
+                out[k] = fn(out[k], level, gen)
+        return out
+    return apply
+
+
+def _missing(sample: Mapping[str, Any], level: Any, gen: np.random.Generator) -> dict[str, Any]:
+    """level: ``"none"``, ``"sar"`` or ``"optical"`` (the absent sensor); no-op when the sample lacks it."""
+    if level == "none" or not any(k.startswith(f"{level}_") for k in sample):
+        return dict(sample)
+    return drop_modality(sample, str(level))
+
+
+_OPTICAL = ("optical_t1", "optical_t2")
+_SAR = ("sar_t1", "sar_t2")
+
+#: name -> ``fn(sample, level, gen) -> corrupted sample``; the level of each:
+#: ``strip``/``salt``/``cloud``/``haze``: rate on both optical dates; ``speckle``: looks on both
+#: SAR dates; ``misregistration``: pixels, on every input of the second date; ``missing``:
+#: ``"none"``, ``"sar"`` or ``"optical"``.
+SAMPLE_CORRUPTIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "strip": _on_keys(strip_noise, _OPTICAL),
+    "salt": _on_keys(salt_noise, _OPTICAL),
+    "cloud": _on_keys(cloud_noise, _OPTICAL),
+    "haze": _on_keys(haze_noise, _OPTICAL),
+    "speckle": _on_keys(sar_speckle, _SAR),
+    "misregistration": _on_keys(misregistration, ("optical_t2", "sar_t2")),
+    "missing": _missing,
+}
+
+
+def corrupt_sample(sample: Mapping[str, Any], kind: str, level: Any, rng: SeedLike = None) -> dict[str, Any]:
+    """Apply the sample corruption ``kind`` (a key of :data:`SAMPLE_CORRUPTIONS`) at ``level``."""
+    try:
+        fn = SAMPLE_CORRUPTIONS[kind]
+    except KeyError:
+        raise ConfigError(f"corrupt_sample: unknown corruption {kind!r}; choose one of "
+                          f"{sorted(SAMPLE_CORRUPTIONS)}") from None
+    return fn(sample, level, as_generator(rng))
+
+
+def _pooled_counts(predict_fn: Callable[[dict[str, Any]], Any], samples: Sequence[Mapping[str, Any]],
+                   label_key: str, threshold: float) -> tuple[int, int, int, int]:
+    tp = fp = fn_ = tn = 0
+    for s in samples:
+        prob = np.asarray(predict_fn({k: v for k, v in s.items() if k != label_key}), dtype=np.float64).squeeze()
+        truth = np.asarray(s[label_key]).squeeze() > 0.5
+        if prob.shape != truth.shape:
+            raise ConfigError(f"robustness_table: prediction shape {prob.shape} != label shape {truth.shape}")
+        pred = prob > threshold
+        tp += int(np.sum(pred & truth))
+        fp += int(np.sum(pred & ~truth))
+        fn_ += int(np.sum(~pred & truth))
+        tn += int(np.sum(~pred & ~truth))
+    return tp, fp, fn_, tn
+
+
+def robustness_table(predict_fns: Mapping[str, Callable[[dict[str, Any]], Any]],
+                     samples: Sequence[Mapping[str, Any]], plan: Sequence[tuple[str, Any]], *,
+                     label_key: str = "change", threshold: float = 0.5, seed: int = 0):
+    """Scores of several predictors on corrupted copies of the same test samples.
+
+    Every (corruption, level) of ``plan`` corrupts each sample once, with the generator
+    ``default_rng([seed, i, n])`` (i: position in ``plan``, n: sample index), and every model
+    sees the *same* corrupted inputs; scores pool the pixels of all samples.
+
+    Args:
+        predict_fns: model name -> ``fn(sample) -> probability (H, W)``; the sample holds the
+            input keys (``optical_t1`` ... as (C, H, W)) without the label.
+        samples: dicts of inputs (C, H, W) and ``label_key`` (H, W).
+        plan: ``(corruption, level)`` pairs, corruption from :data:`SAMPLE_CORRUPTIONS` or
+            ``"clean"`` (level ignored).
+        label_key, threshold: the label and the probability threshold.
+        seed: base seed of the corruptions.
+
+    Returns:
+        A pandas DataFrame, one row per (model, corruption, level): ``model``, ``corruption``,
+        ``level``, ``tp``, ``fp``, ``fn``, ``tn``, ``precision``, ``recall``, ``f1``, ``iou``,
+        ``kappa``.
+    """
+    import pandas as pd
+
+    from .metrics import scores_from_counts
+
+    if not predict_fns or not samples or not plan:
+        raise ConfigError("robustness_table: give at least one model, one sample and one (corruption, level)")
+    for n, s in enumerate(samples):
+        if label_key not in s:
+            raise ConfigError(f"robustness_table: sample {n} has no {label_key!r} (keys {sorted(s)})")
+    rows = []
+    for i, (kind, level) in enumerate(plan):
+        if kind != "clean" and kind not in SAMPLE_CORRUPTIONS:
+            raise ConfigError(f"robustness_table: unknown corruption {kind!r}; choose 'clean' or one of "
+                              f"{sorted(SAMPLE_CORRUPTIONS)}")
+        corrupted = samples if kind == "clean" else [
+            corrupt_sample(s, kind, level, np.random.default_rng([seed, i, n])) for n, s in enumerate(samples)]
+        for name, fn in predict_fns.items():
+            counts = _pooled_counts(fn, corrupted, label_key, threshold)
+            scores = scores_from_counts(*counts, undefined=0.0)
+            rows.append({"model": name, "corruption": kind, "level": level,
+                         **dict(zip(("tp", "fp", "fn", "tn"), counts)),
+                         **{k: scores[k] for k in ("precision", "recall", "f1", "iou", "kappa")}})
+    return pd.DataFrame(rows)
