@@ -192,8 +192,10 @@ def test_s1_orbits_and_variable(s1_root, riverton):
 
 
 def test_s1_decoding_is_the_ds_unet_scaling():
-    np.testing.assert_allclose(oscd._unit_to_db(np.array([0.0, 0.5, 1.0], np.float32)), [-25.0, -10.0, 5.0],
-                               atol=1e-5)
+    from urbankit.data.normalize import unit_to_db
+
+    np.testing.assert_allclose(unit_to_db(np.array([0.0, 0.5, 1.0], np.float32), db_range=oscd.S1_DB_RANGE),
+                               [-25.0, -10.0, 5.0], atol=1e-5)
 
 
 def test_s1_mean_of_orbits_is_taken_in_linear_power(root, s1_root, riverton):
@@ -254,7 +256,7 @@ def test_label_with_unknown_values(broken):
 
     path = root / LABELS / "riverton" / "cm" / "riverton-cm.tif"
     _write_tif(path, np.full((120, 120), 7, np.uint8))
-    with pytest.raises(DataFormatError, match=r"riverton-cm\.tif.*unexpected label values"):
+    with pytest.raises(DataFormatError, match=r"riverton-cm\.tif: label values \[7\] do not fit"):
         oscd.read_city(root, "riverton")
 
 
@@ -295,6 +297,156 @@ def test_truncated_s1_file(broken):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(DataFormatError, match=path.name):
         oscd.read_city(root, "lakeside", bands="rgb", s1_root=s1)
+
+
+# --------------------------------------------------------------------------------------------
+# issue 13: label codings are stated, alignment is checked, nothing silently wrong
+# --------------------------------------------------------------------------------------------
+def _write(path: Path, arr, transform=None, crs=None):
+    from urbankit.data.samples import _write_tif
+
+    _write_tif(path, np.asarray(arr), transform, crs)
+    return path
+
+
+def test_all_one_tif_label_is_no_change(broken):
+    root, _ = broken
+    _write(root / LABELS / "riverton" / "cm" / "riverton-cm.tif", np.ones((120, 120), np.uint8))
+    s = oscd.read_city(root, "riverton", bands="rgb")          # the old reader: 100 % change
+    assert int(s.change.sum()) == 0 and s.attrs["label_coding"] == "1/2"
+
+
+def test_tif_label_coded_0_1_needs_label_coding(broken):
+    root, _ = broken
+    lab = np.zeros((120, 120), np.uint8)
+    lab[:30] = 1
+    _write(root / LABELS / "riverton" / "cm" / "riverton-cm.tif", lab)
+    with pytest.raises(DataFormatError, match=r"riverton-cm\.tif: label values \[0, 1\].*label_coding='0/1'"):
+        oscd.read_city(root, "riverton", bands="rgb")
+    s = oscd.read_city(root, "riverton", bands="rgb", label_coding="0/1")
+    assert int(s.change.sum()) == 30 * 120
+
+
+def test_png_label_coded_0_1_is_refused(broken):
+    from PIL import Image
+
+    root, _ = broken
+    cm = root / LABELS / "lakeside" / "cm"
+    (cm / "lakeside-cm.tif").unlink()
+    v = np.zeros((120, 120), np.uint8)
+    v[60:] = 1
+    Image.fromarray(np.stack([v, v, v], -1)).save(cm / "cm.png")
+    with pytest.raises(DataFormatError, match=r"cm\.png: label values \[0, 1\] do not fit the coding 0 = no change, "
+                                              r"255 = change"):
+        oscd.read_city(root, "lakeside", bands="rgb")              # the old reader: no change
+    assert int(oscd.read_city(root, "lakeside", bands="rgb", label_coding="0/1").change.sum()) == 60 * 120
+    with pytest.raises(ConfigError, match="label_coding"):
+        oscd.read_city(root, "lakeside", bands="rgb", label_coding="1-2")
+
+
+def _rewrite_band(path: Path, *, crs=None, shift=(0.0, 0.0), crop=None, dtype=None, values=None):
+    with rasterio.open(path) as src:
+        arr, t, c = src.read(1), src.transform, src.crs
+    from affine import Affine
+
+    t = Affine(t.a, 0, t.c + shift[0], 0, t.e, t.f + shift[1])
+    if crop:
+        arr = arr[:crop, :crop]
+    if values is not None:
+        arr = values(arr)
+    path.unlink()
+    _write(path, arr.astype(dtype or arr.dtype), t, crs or c)
+
+
+def test_band_with_wrong_crs_raises(broken):
+    root, _ = broken
+    path = _band_file(root, "riverton", 1, "B03")
+    _rewrite_band(path, crs="EPSG:4326")                            # UTM numbers labelled as degrees
+    with pytest.raises(DataFormatError, match=rf"{path.name}: its footprint \(CRS EPSG:4326\) does not overlap"):
+        oscd.read_city(root, "riverton", bands="rgb")              # the old reader: 100 % NaN
+
+
+@pytest.mark.parametrize("how, match", [({"shift": (50000.0, 0.0)}, "does not overlap"),
+                                        ({"crop": 10}, r"covers only 0.7 %")])
+def test_date2_without_overlap_or_cropped_raises(broken, how, match):
+    root, _ = broken
+    path = _band_file(root, "lakeside", 2, "B04")
+    _rewrite_band(path, **how)
+    with pytest.raises(DataFormatError, match=rf"{path.name}: .*{match}"):
+        oscd.read_city(root, "lakeside", bands="rgb")
+    if "crop" in how:  # told explicitly (min_coverage=0), the NaN outside the crop is accepted
+        s = oscd.read_city(root, "lakeside", bands="rgb", min_coverage=0.0)
+        assert np.isnan(s.optical.sel(band="B04").isel(time=1).values).mean() > 0.9
+
+
+def test_s1_of_another_city_raises(broken):
+    root, s1 = broken
+    for f in sorted((s1 / "data").glob("sentinel1_riverton_8_t*.tif")):
+        _rewrite_band(f, shift=(0.0, 300000.0))
+    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_8_t1\.tif: its footprint .* does not overlap the "
+                                              r"reference grid the date-1 B02 grid"):
+        oscd.read_city(root, "riverton", bands="rgb", s1_root=s1, orbit=8)
+
+
+def test_s1_in_db_error_names_the_file_and_the_right_function(broken):
+    root, s1 = broken
+    path = s1 / "data" / "sentinel1_riverton_8_t1.tif"
+    _rewrite_band(path, values=lambda a: a * 30 - 25)               # dB instead of the [0, 1] export
+    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_8_t1\.tif: Sentinel-1 values .* look like sigma0 "
+                                              r"in dB.*read_time_series\(s1_paths=\.\.\., s1_unit='db'\)"):
+        oscd.read_city(root, "riverton", bands="rgb", s1_root=s1, orbit=8)
+
+
+def test_uint8_band_and_inf_band_raise(broken):
+    root, _ = broken
+    b03 = _band_file(root, "riverton", 1, "B03")
+    _rewrite_band(b03, dtype=np.uint8, values=lambda a: (a // 40))
+    with pytest.raises(DataFormatError, match=rf"{b03.name}: Sentinel-2 band stored as uint8"):
+        oscd.read_city(root, "riverton", bands="rgb")
+    root2 = root
+    b04 = _band_file(root2, "lakeside", 1, "B04")
+
+    def with_inf(a):
+        a = a.astype(np.float32)
+        a[5, 5] = np.inf
+        return a
+
+    _rewrite_band(b04, values=with_inf)
+    with pytest.raises(DataFormatError, match=rf"{b04.name}: 1 pixel\(s\) of the band are \+/-inf"):
+        oscd.read_city(root, "lakeside", bands="rgb")
+
+
+def test_duplicate_band_file_raises(broken):
+    root, _ = broken
+    path = _band_file(root, "riverton", 1, "B04")
+    shutil.copy(path, path.with_name("zzz_copy_B04.tif"))
+    with pytest.raises(DataFormatError, match=r"imgs_1: two files for band B04"):
+        oscd.read_city(root, "riverton", bands="rgb")
+
+
+def test_orbit_missing_its_t2_file_raises(broken):
+    root, s1 = broken
+    (s1 / "data" / "sentinel1_riverton_59_t2.tif").unlink()
+    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_59_t2\.tif: missing, but orbit 59 has its other date"):
+        oscd.read_city(root, "riverton", bands="rgb", s1_root=s1)   # the old reader: orbit 59 silently dropped
+    assert oscd.read_city(root, "riverton", bands="rgb", s1_root=s1, orbit=8).attrs["sar_orbits"] == "8"
+
+
+def test_reversed_dates_raise(broken):
+    root, _ = broken
+    (root / IMAGES / "riverton" / "dates.txt").write_text("date_1: 20190402\ndate_2: 20170310\n")
+    with pytest.raises(DataFormatError, match=r"dates\.txt: date_2 \(2017-03-10\) is not after date_1"):
+        oscd.read_city(root, "riverton", bands="rgb")
+
+
+def test_binary_split_file_raises(broken):
+    root, _ = broken
+    (root / IMAGES / "train.txt").write_bytes(bytes(range(256)))
+    with pytest.raises(DataFormatError, match=r"train\.txt: not a text file"):
+        oscd.list_cities(root, "train")                             # the old reader: []
+    (root / IMAGES / "train.txt").write_bytes(b"riverton,lake\x00side")
+    with pytest.raises(DataFormatError, match=r"train\.txt: 'lake\\x00side' is not a city name"):
+        oscd.list_cities(root, "train")
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,9 +23,14 @@ What the reader does (see :func:`read_city`):
   rasterio/GDAL ``reproject`` (bilinear by default; ``resampling=`` changes it);
 - date 2 is aligned onto the same date-1 grid by georeference, not by array shape (abudhabi,
   saclay_e and others have date-2 rasters a few pixels smaller than date 1);
+- every band file, date 2 and each Sentinel-1 file must cover at least ``min_coverage`` (90 %)
+  of the date-1 B02 grid (see :func:`urbankit.data.raster.require_coverage`): a band with a
+  wrong CRS, a date 2 without overlap or cropped to a corner, or S1 files of another city raise
+  a DataFormatError naming the file instead of filling the scene with NaN;
 - labels come from ``cm/<city>-cm.tif`` (coded 1 = no change, 2 = change in the real files,
-  although the README says 0/1: both codings are accepted) or, when the TIFF is absent, from
-  ``cm/cm.png`` (RGBA or RGB, 0/255: channel 0, > 127 = change). The label rasters carry no
+  although the README says 0/1) or, when the TIFF is absent, from ``cm/cm.png`` (RGBA or RGB,
+  0 / 255 in channel 0). The coding is stated, not guessed (:data:`LABEL_CODING`); other
+  values raise, and ``label_coding=`` states another coding. The label rasters carry no
   georeference; their grid is the date-1 B02 grid, so their shape must match it;
 - Sentinel-1 VV from the DS U-Net export {cite}`hafner2022dsunet`
   (``sentinel1_<city>_<orbit>_t{1,2}.tif``: a 3-month mean before t1 / after t2 per relative
@@ -50,7 +55,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataFormatError
 from .raster import RESAMPLING as _RESAMPLING
-from .raster import Grid, read_raster, require_coverage, same_grid, warp_to_grid
+from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
+from .raster import DEFAULT_MIN_COVERAGE, Grid, read_raster, require_coverage, same_grid, warp_to_grid
 
 __all__ = [
     "LICENCE",
@@ -69,6 +75,7 @@ __all__ = [
     "read_city",
     "read_dates",
     "read_label",
+    "LABEL_CODING",
     "read_raster",
     "same_grid",
     "warp_to_grid",
@@ -105,6 +112,9 @@ SOURCE = ("OSCD, Onera Satellite Change Detection dataset (Daudt et al., IGARSS 
           "Sentinel-1 VV from the DS U-Net repository (Hafner et al., IEEE GRSL 2021)")
 LICENCE = ("Contains modified Copernicus Sentinel data 2015-2018; OSCD change labels CC BY-NC-SA 4.0; "
            "Sentinel-1 export from SebastianHafner/DS_UNet (GPL-2.0 repository)")
+
+#: The label coding of each OSCD label file type: (no change, change).
+LABEL_CODING: dict[str, str] = {".tif": "1/2", ".png": "0/255"}
 
 _IMAGES_DIRS = ("Onera Satellite Change Detection dataset - Images", "images", "Images")
 _LABEL_DIRS = ("Onera Satellite Change Detection dataset - Train Labels",
@@ -152,12 +162,22 @@ def find_layout(root: str | os.PathLike) -> OSCDPaths:
     return OSCDPaths(root=root, images=images, labels=tuple(labels))
 
 
+_CITY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+
+
 def _read_split_file(path: Path) -> list[str]:
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_bytes().decode("utf-8")
     except OSError as exc:
         raise DataFormatError(f"{path}: cannot read the OSCD split file ({exc})") from None
+    except UnicodeDecodeError:
+        raise DataFormatError(f"{path}: not a text file (expected comma-separated city names such as "
+                              "'abudhabi,aguasclaras,...')") from None
     names = [n.strip() for n in re.split(r"[,\s]+", text) if n.strip()]
+    bad = [n for n in names if not _CITY_RE.fullmatch(n)]
+    if bad:
+        raise DataFormatError(f"{path}: {bad[0]!r} is not a city name (expected comma-separated names of "
+                              "letters, digits, '_' and '-')")
     if not names:
         raise DataFormatError(f"{path}: the split file is empty (expected comma-separated city names)")
     return names
@@ -215,6 +235,9 @@ def read_dates(city_dir: str | os.PathLike) -> tuple[np.datetime64, np.datetime6
         raise DataFormatError(
             f"{path}: expected two lines 'date_1: YYYYMMDD' and 'date_2: YYYYMMDD', got {text.strip()!r}"
         )
+    if found["2"] <= found["1"]:
+        raise DataFormatError(f"{path}: date_2 ({str(found['2'])[:10]}) is not after date_1 "
+                              f"({str(found['1'])[:10]}); the dates are reversed or equal")
     return found["1"], found["2"]
 
 
@@ -224,7 +247,11 @@ def _band_files(folder: Path) -> dict[str, Path]:
         for f in sorted(folder.iterdir()):
             m = _BAND_RE.search(f.name)
             if m and f.is_file():
-                out[m.group(1).upper()] = f
+                band = m.group(1).upper()
+                if band in out:
+                    raise DataFormatError(f"{folder}: two files for band {band} ({out[band].name} and "
+                                          f"{f.name}); keep one")
+                out[band] = f
     return out
 
 
@@ -252,10 +279,15 @@ def _band_paths(city_dir: Path, date: int, bands: Sequence[str]) -> dict[str, Pa
 # raster helpers: urbankit.data.raster (Grid, read_raster, same_grid and warp_to_grid stay
 # importable from here for chapter 04 and older code)
 # ----------------------------------------------------------------------------------------------
-def _to_reflectance(dn: np.ndarray) -> np.ndarray:
-    """uint16 DN -> float32 reflectance (DN / 10000, clipped to [0, 1]); DN 0 (no data) -> NaN."""
+def _to_reflectance(dn: np.ndarray, path: Path, dtype) -> np.ndarray:
+    """uint16 DN -> float32 reflectance (DN / 10000, clipped to [0, 1]); DN 0 (no data) -> NaN.
+
+    An 8-bit band (not DN x 10000) or +/-inf values raise a DataFormatError naming ``path``.
+    """
     from .normalize import s2_to_reflectance
 
+    check_dn_dtype(dtype, path, 10000)
+    check_finite(dn, path, "the band")
     refl = np.asarray(s2_to_reflectance(np.asarray(dn, dtype=np.float32), scale=10000, clip=True),
                       dtype=np.float32)
     refl[np.asarray(dn) == 0] = np.nan
@@ -270,40 +302,45 @@ def _label_candidates(paths: OSCDPaths, city: str) -> list[Path]:
     return [d / city / "cm" for d in dirs if (d / city / "cm").is_dir()]
 
 
-def read_label(path: str | os.PathLike, shape: tuple[int, int] | None = None) -> np.ndarray:
+def _read_png_channel(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found")
+    try:
+        with Image.open(path) as im:
+            img = np.asarray(im)
+    except Exception as exc:  # noqa: BLE001
+        raise DataFormatError(f"{path}: cannot be read as a PNG ({type(exc).__name__}: {exc})") from None
+    return img[..., 0] if img.ndim == 3 else img
+
+
+def read_label(path: str | os.PathLike, shape: tuple[int, int] | None = None,
+               label_coding: str | tuple[int, int] | None = None) -> np.ndarray:
     """Read an OSCD change label (``<city>-cm.tif`` or ``cm.png``) as uint8 0/1 (rows, cols).
 
-    TIFF: values {1, 2} (1 = no change, 2 = change, the real coding) or {0, 1} (the README's).
-    PNG: RGBA/RGB/L with 0/255, channel 0, > 127 = change. ``shape`` (rows, cols) is checked.
+    Args:
+        path: the label file.
+        shape: expected (rows, cols) (the date-1 B02 grid); checked when given.
+        label_coding: the file's coding (``"1/2"``, ``"0/1"``, ``"0/255"`` or a (no change,
+            change) pair); default the dataset's (:data:`LABEL_CODING`): TIFF 1 = no change,
+            2 = change; PNG channel 0, 0 = no change, 255 = change.
+
+    Raises:
+        DataFormatError: naming the file when a value does not fit the coding (an all-1 TIFF is
+            "no change" in the 1/2 coding; a PNG coded 0/1 does not fit 0/255), or on a shape
+            mismatch.
     """
     path = Path(path)
-    if path.suffix.lower() in (".tif", ".tiff"):
-        arr, _, _ = read_raster(path, bands=[1])
-        arr = arr[0]
-        values = set(np.unique(arr).tolist())
-        if values <= {0, 1}:
-            label = arr.astype(np.uint8)
-        elif values <= {1, 2}:
-            label = (arr == 2).astype(np.uint8)
-        else:
-            raise DataFormatError(
-                f"{path}: unexpected label values {sorted(values)[:10]} (expected 1 = no change, "
-                f"2 = change, or 0/1)"
-            )
-    elif path.suffix.lower() == ".png":
-        from PIL import Image
-
-        if not path.is_file():
-            raise DataFormatError(f"{path}: file not found")
-        try:
-            with Image.open(path) as im:
-                img = np.asarray(im)
-        except Exception as exc:  # noqa: BLE001
-            raise DataFormatError(f"{path}: cannot be read as a PNG ({type(exc).__name__}: {exc})") from None
-        channel = img[..., 0] if img.ndim == 3 else img
-        label = (channel > 127).astype(np.uint8)
+    suffix = path.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        arr = read_raster(path, bands=[1])[0][0]
+        suffix = ".tif"
+    elif suffix == ".png":
+        arr = _read_png_channel(path)
     else:
         raise DataFormatError(f"{path}: unknown label format (expected <city>-cm.tif or cm.png)")
+    label = decode_binary_label(arr, label_coding or LABEL_CODING[suffix], path)
     if shape is not None and label.shape != tuple(shape):
         raise DataFormatError(
             f"{path}: label is {label.shape[0]}x{label.shape[1]} pixels but the date-1 B02 grid is "
@@ -327,6 +364,8 @@ def _find_label(paths: OSCDPaths, city: str) -> Path | None:
 # Sentinel-1 (DS U-Net export)
 # ----------------------------------------------------------------------------------------------
 S1_DB_RANGE = (-25.0, 5.0)  # DS U-Net export: value = (dB + 25) / 30, clipped to [0, 1]
+_S1_DB_HINT = ("the DS U-Net export holds (dB + 25) / 30 in [0, 1]; for Sentinel-1 GeoTIFFs in dB use "
+               "urbankit.data.generic.read_time_series(s1_paths=..., s1_unit='db')")
 
 
 def _s1_dir(s1_root: str | os.PathLike) -> Path:
@@ -342,45 +381,71 @@ def _s1_dir(s1_root: str | os.PathLike) -> Path:
     return s1_root
 
 
-def list_s1_orbits(s1_root: str | os.PathLike, city: str) -> list[int]:
-    """Relative orbits with both ``_t1`` and ``_t2`` files for ``city`` in a DS U-Net S1 folder."""
-    folder = _s1_dir(s1_root)
+def _s1_files(folder: Path, city: str) -> dict[int, set[str]]:
     pattern = re.compile(rf"^sentinel1_{re.escape(city)}_(\d+)_t([12])\.tif$")
     found: dict[int, set[str]] = {}
     for f in folder.iterdir():
         m = pattern.match(f.name)
         if m:
             found.setdefault(int(m.group(1)), set()).add(m.group(2))
-    return sorted(o for o, ts in found.items() if ts == {"1", "2"})
+    return found
 
 
-def _unit_to_db(v: np.ndarray) -> np.ndarray:
-    from .normalize import unit_to_db
+def list_s1_orbits(s1_root: str | os.PathLike, city: str) -> list[int]:
+    """Relative orbits with both ``_t1`` and ``_t2`` files for ``city`` in a DS U-Net S1 folder."""
+    return sorted(o for o, ts in _s1_files(_s1_dir(s1_root), city).items() if ts == {"1", "2"})
 
-    return np.asarray(unit_to_db(v, db_range=S1_DB_RANGE), dtype=np.float32)
 
-
-def _read_s1(s1_root, city: str, orbit, grid: Grid, resampling: str) -> tuple[np.ndarray, list[int], list[Path]]:
-    """VV in dB on ``grid`` for t1 and t2: (2, rows, cols), the orbits used and the files read."""
-    from .normalize import db_to_linear, linear_to_db
-
-    folder = _s1_dir(s1_root)
-    available = list_s1_orbits(folder, city)
-    if not available:
+def _choose_orbits(folder: Path, city: str, orbit) -> list[int]:
+    found = _s1_files(folder, city)
+    available = sorted(o for o, ts in found.items() if ts == {"1", "2"})
+    if not found:
         raise DataFormatError(
             f"{folder}: no Sentinel-1 files for {city!r} (expected sentinel1_{city}_<orbit>_t1.tif and _t2.tif)"
         )
     if orbit == "mean":
-        orbits = available
+        orbits = sorted(found)
     elif isinstance(orbit, (int, np.integer)):
         orbits = [int(orbit)]
     elif isinstance(orbit, (list, tuple)) and orbit and all(isinstance(o, (int, np.integer)) for o in orbit):
         orbits = [int(o) for o in orbit]
     else:
         raise ConfigError(f"orbit must be 'mean', an orbit number or a list of them, got {orbit!r}")
+    for o in orbits:
+        if o in found and found[o] != {"1", "2"}:
+            t = ({"1", "2"} - found[o]).pop()
+            raise DataFormatError(
+                f"{folder / f'sentinel1_{city}_{o}_t{t}.tif'}: missing, but orbit {o} has its other date; "
+                f"an orbit needs both dates (restore the file, or choose orbit={available or 'another'})")
     missing = [o for o in orbits if o not in available]
     if missing:
         raise ConfigError(f"Sentinel-1 orbit(s) {missing} not available for {city!r}; available: {available}")
+    return orbits
+
+
+def _s1_linear_on_grid(path: Path, grid: Grid, resampling: str, min_coverage: float) -> np.ndarray:
+    """One DS U-Net export file -> linear power on ``grid`` (NaN outside its footprint)."""
+    from .normalize import db_to_linear, unit_to_db
+
+    arr, src_grid, _ = read_raster(path, bands=[1])
+    unit = arr[0].astype(np.float32)
+    if src_grid.crs is None:
+        raise DataFormatError(f"{path}: has no CRS; cannot warp it onto the OSCD grid")
+    require_coverage(src_grid, grid, path, ref_name="the date-1 B02 grid", min_coverage=min_coverage)
+    check_finite(unit, path, "Sentinel-1")
+    check_s1_unit(unit, "unit", path, fix=_S1_DB_HINT)
+    lin = np.asarray(db_to_linear(np.asarray(unit_to_db(unit, db_range=S1_DB_RANGE), np.float32)),
+                     dtype=np.float32)
+    return warp_to_grid(lin, src_grid, grid, resampling)
+
+
+def _read_s1(s1_root, city: str, orbit, grid: Grid, resampling: str,
+             min_coverage: float = DEFAULT_MIN_COVERAGE) -> tuple[np.ndarray, list[int], list[Path]]:
+    """VV in dB on ``grid`` for t1 and t2: (2, rows, cols), the orbits used and the files read."""
+    from .normalize import linear_to_db
+
+    folder = _s1_dir(s1_root)
+    orbits = _choose_orbits(folder, city, orbit)
     out = np.empty((2, *grid.shape), dtype=np.float32)
     files = []
     for t in (1, 2):
@@ -389,12 +454,7 @@ def _read_s1(s1_root, city: str, orbit, grid: Grid, resampling: str) -> tuple[np
         for o in orbits:
             path = folder / f"sentinel1_{city}_{o}_t{t}.tif"
             files.append(path)
-            arr, src_grid, _ = read_raster(path, bands=[1])
-            unit = arr[0].astype(np.float32)
-            if src_grid.crs is None:
-                raise DataFormatError(f"{path}: has no CRS; cannot warp it onto the OSCD grid")
-            lin = np.asarray(db_to_linear(_unit_to_db(unit)), dtype=np.float32)
-            warped = warp_to_grid(lin, src_grid, grid, resampling)
+            warped = _s1_linear_on_grid(path, grid, resampling, min_coverage)
             ok = np.isfinite(warped)
             acc[ok] += warped[ok]
             count[ok] += 1
@@ -422,21 +482,22 @@ def _source_files(paths: OSCDPaths, city: str, names: Sequence[str], s1_root, or
     city_dir = paths.images / city
     files = [city_dir / "dates.txt", *(_band_paths(city_dir, 1, ("B02", *names)).values()),
              *(_band_paths(city_dir, 2, names).values())]
+    files += [p for p in (paths.images / "train.txt", paths.images / "test.txt") if p.is_file()]  # the split
     label = _find_label(paths, city)
     if label is not None:
         files.append(label)
     if s1_root is not None:
         folder = _s1_dir(s1_root)
-        orbits = list_s1_orbits(folder, city) if orbit == "mean" else (
-            [orbit] if isinstance(orbit, (int, np.integer)) else list(orbit))
+        orbits = _choose_orbits(folder, city, orbit)
         files += [folder / f"sentinel1_{city}_{o}_t{t}.tif" for o in orbits for t in (1, 2)]
     return files
 
 
 def read_city(root: str | os.PathLike, city: str, bands: str | Iterable[str] = "all", *,
               s1_root: str | os.PathLike | None = None, orbit: str | int | Sequence[int] = "mean",
-              resampling: str = "bilinear", cache: bool = False, cache_dir: str | os.PathLike | None = None,
-              validate: bool = True) -> object:
+              resampling: str = "bilinear", label_coding: str | tuple[int, int] | None = None,
+              min_coverage: float = DEFAULT_MIN_COVERAGE, cache: bool = False,
+              cache_dir: str | os.PathLike | None = None, validate: bool = True) -> object:
     """Read one OSCD city as a schema scene (an ``xarray.Dataset``).
 
     Args:
@@ -450,8 +511,13 @@ def read_city(root: str | os.PathLike, city: str, bands: str | Iterable[str] = "
             or a list of orbit numbers (averaged in linear power).
         resampling: GDAL resampling used to bring 20/60 m bands, date 2 and S1 onto the date-1
             B02 grid (``"bilinear"`` default; ``"nearest"``, ``"cubic"``, ``"average"``, ``"lanczos"``).
+        label_coding: coding of the label file (default the dataset's, :data:`LABEL_CODING`:
+            TIFF 1 = no change / 2 = change, PNG 0 / 255); values that do not fit raise.
+        min_coverage: minimum fraction (0..1) of the date-1 B02 grid that every band file, date 2
+            and each Sentinel-1 file must cover (less raises a DataFormatError naming the file).
         cache: store the scene in the scene cache (:mod:`urbankit.data.cache`) and load it from
-            there next time (key = options + source file sizes/mtimes).
+            there next time (key = options + content fingerprints of the source files, split
+            files included).
         cache_dir: cache folder (default: :func:`urbankit.data.cache.default_cache_dir`).
         validate: run :func:`urbankit.data.schema.validate_scene` on the result.
 
@@ -464,6 +530,10 @@ def read_city(root: str | os.PathLike, city: str, bands: str | Iterable[str] = "
     names = _resolve_bands(bands)
     if resampling not in _RESAMPLING:
         raise ConfigError(f"resampling must be one of {_RESAMPLING}, got {resampling!r}")
+    if label_coding is not None:
+        parse_label_coding(label_coding)
+    if not 0.0 <= float(min_coverage) <= 1.0:
+        raise ConfigError(f"min_coverage must be in [0, 1], got {min_coverage!r}")
     paths = find_layout(root)
     city_dir = paths.images / city
     if not city_dir.is_dir():
@@ -471,51 +541,65 @@ def read_city(root: str | os.PathLike, city: str, bands: str | Iterable[str] = "
             f"{city_dir}: no such OSCD city folder (cities here: {', '.join(list_cities(root, 'all')) or 'none'})"
         )
 
+    opts = {"resampling": resampling, "label_coding": label_coding, "min_coverage": float(min_coverage)}
+
     def build():
-        return _read_city_uncached(paths, city, names, s1_root, orbit, resampling, validate)
+        return _read_city_uncached(paths, city, names, s1_root, orbit, opts, validate)
 
     if not cache:
         return build()
     from . import cache as scene_cache
 
     options = {"bands": list(names), "s1_root": str(Path(s1_root).resolve()) if s1_root else None,
-               "orbit": orbit if not isinstance(orbit, tuple) else list(orbit), "resampling": resampling}
+               "orbit": orbit if not isinstance(orbit, tuple) else list(orbit), "resampling": resampling,
+               "label_coding": list(parse_label_coding(label_coding)) if label_coding else None,
+               "min_coverage": float(min_coverage)}
     files = _source_files(paths, city, names, s1_root, orbit)
     return scene_cache.cached_scene("oscd", city, options, files, build, cache_dir=cache_dir)
 
 
-def _read_city_uncached(paths: OSCDPaths, city: str, names: tuple[str, ...], s1_root, orbit,
-                        resampling: str, validate: bool):
-    city_dir = paths.images / city
-    d1, d2 = read_dates(city_dir)
+def _read_optical(city_dir: Path, names: tuple[str, ...], opts: dict) -> tuple[np.ndarray, Grid]:
+    """Both dates of every band as reflectance on the date-1 B02 grid: (2, bands, rows, cols)."""
     files1 = _band_paths(city_dir, 1, ("B02", *names))
     files2 = _band_paths(city_dir, 2, names)
-
-    ref_arr, ref, _ = read_raster(files1["B02"], bands=[1])
+    ref_arr, ref, ref_info = read_raster(files1["B02"], bands=[1])
     if ref.crs is None:
         raise DataFormatError(f"{files1['B02']}: has no CRS; the date-1 B02 raster defines the OSCD grid")
     optical = np.empty((2, len(names), *ref.shape), dtype=np.float32)
     for t, files in enumerate((files1, files2)):
         for i, band in enumerate(names):
             if t == 0 and band == "B02":
-                dn, grid = ref_arr, ref
+                dn, grid, info = ref_arr, ref, ref_info
             else:
-                dn, grid, _ = read_raster(files[band], bands=[1])
+                dn, grid, info = read_raster(files[band], bands=[1])
             if grid.crs is None:
                 raise DataFormatError(f"{files[band]}: has no CRS; cannot align it by georeference")
-            optical[t, i] = warp_to_grid(_to_reflectance(dn[0]), grid, ref, resampling)
+            require_coverage(grid, ref, files[band], ref_name=f"of date-1 B02 ({files1['B02'].name})",
+                             min_coverage=opts["min_coverage"])
+            refl = _to_reflectance(dn[0], files[band], info["dtype"])
+            optical[t, i] = warp_to_grid(refl, grid, ref, opts["resampling"])
+    return optical, ref
+
+
+def _read_city_uncached(paths: OSCDPaths, city: str, names: tuple[str, ...], s1_root, orbit,
+                        opts: dict, validate: bool):
+    city_dir = paths.images / city
+    d1, d2 = read_dates(city_dir)
+    optical, ref = _read_optical(city_dir, names, opts)
 
     from .schema import make_scene
 
-    attrs = {"grid": "date-1 B02 (10 m)", "resampling": resampling}
+    attrs = {"grid": "date-1 B02 (10 m)", "resampling": opts["resampling"]}
     change = None
     label_path = _find_label(paths, city)
     if label_path is not None:
-        change = read_label(label_path, shape=ref.shape)
+        change = read_label(label_path, shape=ref.shape, label_coding=opts["label_coding"])
         attrs["label_file"] = label_path.name
+        coding = opts["label_coding"] or LABEL_CODING[".png" if label_path.suffix.lower() == ".png" else ".tif"]
+        attrs["label_coding"] = "/".join(str(v) for v in parse_label_coding(coding))
     sar = None
     if s1_root is not None:
-        sar_db, orbits, _ = _read_s1(s1_root, city, orbit, ref, resampling)
+        sar_db, orbits, _ = _read_s1(s1_root, city, orbit, ref, opts["resampling"], opts["min_coverage"])
         sar = sar_db[:, None]
         attrs["sar_orbits"] = ",".join(str(o) for o in orbits)
         attrs["sar_processing"] = ("DS U-Net export: 3-month mean before t1 / after t2 per relative orbit; "
