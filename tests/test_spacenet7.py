@@ -236,3 +236,32 @@ def test_download_spacenet7_finds_the_root_inside_the_archive(root, tmp_path, mo
     found = sn7.download_spacenet7(tmp_path, allow_unverified=True)
     assert found == tmp_path / "sen12_mtum" / "spacenet7_s1s2"
     assert sn7.list_sites(tmp_path / "sen12_mtum") == SITES
+
+
+# ------------------------------------------------------------------ issue 13: no silent wrong values
+def _rewrite(path: Path, values=None, shift=0.0):
+    from affine import Affine
+
+    with rasterio.open(path) as src:
+        arr, t, profile = src.read(), src.transform, src.profile
+    if values is not None:
+        arr = values(arr).astype(np.float32)
+        profile["dtype"] = "float32"
+    profile["transform"] = Affine(t.a, 0, t.c + shift, 0, t.e, t.f)
+    profile.pop("predictor", None)
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(arr)
+
+
+def test_s1_in_db_raises_naming_the_file(copy):
+    path = _file(copy, SITES[0], "sentinel1", 2018, 3)
+    _rewrite(path, values=lambda a: a * 25.0 - 25.0)        # the old reader clipped dB to 0 -> -25 dB
+    with pytest.raises(DataFormatError, match=rf"{path.name}: Sentinel-1 values .* look like sigma0 in dB"):
+        sn7.read_site(copy, SITES[0])
+
+
+def test_raster_of_another_place_raises(copy):
+    path = _file(copy, SITES[0], "sentinel2", 2018, 3)
+    _rewrite(path, shift=1.0e5)
+    with pytest.raises(DataFormatError, match=rf"{path.name}: its footprint .* does not overlap"):
+        sn7.read_site(copy, SITES[0])

@@ -49,7 +49,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
-from .raster import Grid, read_raster, same_grid, warp_to_grid
+from .checks import check_dn_dtype, check_finite, check_s1_unit
+from .raster import Grid, read_raster, require_coverage, same_grid, warp_to_grid
 
 __all__ = [
     "LICENCE",
@@ -447,6 +448,7 @@ def _read_on_grid(path: Path, grid: Grid | None, expect_bands: int, what: str,
     arr, g, info = read_raster(path)
     if arr.shape[0] != expect_bands:
         raise DataFormatError(f"{path}: has {arr.shape[0]} band(s), expected {expect_bands} ({what})")
+    check_finite(arr, path, what)
     arr = arr.astype(np.float32)
     if grid is None or same_grid(g, grid, tol=1e-6 * max(abs(grid.transform.a), 1e-12)):
         if grid is not None and g.shape != grid.shape:
@@ -456,6 +458,7 @@ def _read_on_grid(path: Path, grid: Grid | None, expect_bands: int, what: str,
         raise DataFormatError(
             f"{path}: grid {g.shape} differs from the site grid {grid.shape} and there is no CRS to align it"
         )
+    require_coverage(g, grid, path, ref_name="of the site (its first raster)")
     return warp_to_grid(arr, g, grid, resampling), grid, info
 
 
@@ -574,11 +577,14 @@ def _read_site_uncached(root: Path, site: str, stamps: list[Timestamp], mods: tu
         if "s1" in mods:
             path = _modality_file(root, site, "s1", ts.year, ts.month)
             arr, grid, _ = _read_on_grid(path, grid, 2, "Sentinel-1 VV, VH scaled to [0, 1]")
+            check_s1_unit(arr, "unit", path, fix="SpaceNet7-S1S2 stores VV, VH as (dB + 25) / 25 in [0, 1]; "
+                          "for S1 GeoTIFFs in dB use urbankit.data.generic.read_time_series(s1_unit='db')")
             s1_list.append(np.asarray(unit_to_db(np.clip(arr, 0, 1), db_range=S1_DB_RANGE), dtype=np.float32))
         if "s2" in mods:
             path = _modality_file(root, site, "s2", ts.year, ts.month)
             arr, grid, info = _read_on_grid(path, grid, len(S2_BANDS), "Sentinel-2 B02..B12 reflectance")
             if np.dtype(info["dtype"]).kind in "ui":
+                check_dn_dtype(info["dtype"], path, 10000)
                 refl = s2_to_reflectance(arr, scale=10000, clip=True)
             else:
                 refl = np.clip(arr, 0, 1)
