@@ -352,17 +352,20 @@ def test_registry_entries_are_consistent():
             assert len(s.md5) == 32 and int(s.md5, 16) >= 0
         if s.sha256:
             assert len(s.sha256) == 64
-    assert get_source("oscd_images").manual
+    oscd = get_source("oscd_images")       # the pinned public mirror torchgeo uses, with its md5
+    assert not oscd.manual and oscd.url.startswith("https://partage.imt.fr/") and oscd.md5
+    assert get_source("whu_cd").manual
+    assert get_source("sen12_mtum").zenodo_record == "7794693" and get_source("sen12_mtum").verified
     with pytest.raises(ConfigError, match="known"):
         get_source("nope")
 
 
-def test_login_source_raises_instructions(tmp_path):
+def test_manual_source_raises_instructions(tmp_path):
     with pytest.raises(DownloadError) as info:
-        fetch("oscd_images", tmp_path, progress=False)
+        fetch("whu_cd", tmp_path, progress=False)
     msg = str(info.value)
-    assert "login" in msg and "ieee-dataport.org" in msg
-    assert str(tmp_path / "oscd") in msg and "Images.zip" in msg
+    assert "cannot be downloaded automatically" in msg and "gpcv.whu.edu.cn" in msg
+    assert str(tmp_path / "whu_cd") in msg and "Building change detection dataset_add.zip" in msg
 
 
 def test_manual_source_already_in_place_is_verified_and_extracted(tmp_path):
@@ -420,8 +423,8 @@ def test_cli_list_and_error(capsys, tmp_path):
     assert main(["download", "--list"]) == 0
     out = capsys.readouterr().out
     assert "oscd_images" in out and "levir_cd_train" in out
-    assert main(["download", "oscd_images", "--root", str(tmp_path)]) == 1
-    assert "login" in capsys.readouterr().err
+    assert main(["download", "whu_cd", "--root", str(tmp_path)]) == 1
+    assert "cannot be downloaded automatically" in capsys.readouterr().err
 
 
 def test_no_network_at_import():

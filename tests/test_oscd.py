@@ -473,15 +473,34 @@ def test_cache_second_read_loads_the_same_scene(root, s1_root, tmp_path):
     assert scene_cache.clear_cache(cache_dir, "oscd") == 2
 
 
+def _rewrite_uncompressed(path: Path, fn) -> None:
+    with rasterio.open(path) as src:
+        arr, profile = src.read(), src.profile
+    profile.update(compress=None)
+    profile.pop("predictor", None)
+    path.unlink()
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(fn(arr).astype(arr.dtype))
+
+
 def test_cache_misses_when_a_source_file_changes(broken, tmp_path):
     root, _ = broken
     cache_dir = tmp_path / "cache"
-    oscd.read_city(root, "lakeside", bands="rgb", cache=True, cache_dir=cache_dir)
     path = _band_file(root, "lakeside", 2, "B04")
+    _rewrite_uncompressed(path, lambda a: a)
+    first = oscd.read_city(root, "lakeside", bands="rgb", cache=True, cache_dir=cache_dir)
     st = path.stat()
-    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))     # touched, same content: a hit
+    assert oscd.read_city(root, "lakeside", bands="rgb", cache=True, cache_dir=cache_dir).attrs["cache"] == "hit"
+    # rewritten with other values, same size, old mtime restored: the old code served it stale (issue 13)
+    st = path.stat()
+    _rewrite_uncompressed(path, lambda a: a // 2)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
     again = oscd.read_city(root, "lakeside", bands="rgb", cache=True, cache_dir=cache_dir)
     assert again.attrs["cache"] == "miss"
+    b04 = again.optical.sel(band="B04").isel(time=1).values
+    assert float(np.nanmean(b04)) < 0.6 * float(np.nanmean(first.optical.sel(band="B04").isel(time=1).values))
 
 
 def test_cache_write_is_atomic_and_damaged_entries_are_rebuilt(root, tmp_path, monkeypatch):

@@ -28,6 +28,12 @@ def _add_book(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-execute", action="store_true",
                    help="build the HTML book from the committed notebooks without executing them")
     p.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    p.add_argument("--recipe", nargs="+", default=None, metavar="FIELD=VALUE",
+                   help="override recipe fields of every trained model, e.g. --recipe lr=1e-4 epochs=20 "
+                        "(see urbankit.recipes)")
+    p.add_argument("--rehearsal", action="store_true",
+                   help="with --profile full: every chapter at the papers' sizes and recipes, capped at a "
+                        "few steps on --data-root (checks shapes, recipes and data paths before a GPU run)")
 
 
 def _run_book(args: argparse.Namespace) -> int:
@@ -35,7 +41,8 @@ def _run_book(args: argparse.Namespace) -> int:
 
     run_book(profile=args.profile, device=args.device, chapters=args.chapters,
              inplace=args.inplace, build=not args.no_build, data_root=args.data_root,
-             timeout=args.timeout, execute=not args.no_execute)
+             timeout=args.timeout, execute=not args.no_execute, recipe_overrides=args.recipe,
+             rehearsal=args.rehearsal)
     return 0
 
 
@@ -77,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(run(args) or 0)
     except UrbankitError as exc:
         print(f"urbankit {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a read-only or full folder: say which file, without a traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"urbankit {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -41,3 +41,7 @@ class DownloadError(UrbankitError, RuntimeError):
 
 class BookError(UrbankitError, RuntimeError):
     """Executing or building the book failed."""
+
+
+class UrbankitWarning(UserWarning):
+    """A condition the user should know about that does not stop the call (e.g. cache disabled)."""

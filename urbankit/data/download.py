@@ -14,8 +14,11 @@ What happens on each call of :func:`download`:
 2. Bytes go to ``<dest>/<filename>.part``. An existing ``.part`` file (an interrupted earlier
    run, or a connection dropped in this run) is resumed with an HTTP ``Range`` request; a server
    that ignores ``Range`` (answers 200) makes the download start again from zero.
-3. Network errors (connection refused/reset, timeouts, HTTP 5xx, 408, 429, a truncated body)
-   are retried ``retries`` times with exponential backoff (``backoff * 2**attempt`` seconds).
+3. Network errors (connection refused/reset, timeouts, HTTP 5xx, 408, 429, a truncated body,
+   a transfer slower than ``min_rate`` bytes/s over ``rate_window`` seconds) are retried
+   ``retries`` times with exponential backoff (``backoff * 2**attempt`` seconds). The whole
+   call (all attempts) stops at the overall ``deadline`` (seconds): a server that trickles
+   bytes can no longer keep a download alive forever (the socket timeout is per read).
    HTTP 4xx errors are not retried. A host that cannot be reached at all gives a
    :class:`~urbankit.errors.DownloadError` that names the URL and says the machine seems to be
    offline or the host unreachable.
@@ -27,13 +30,22 @@ What happens on each call of :func:`download`:
 6. ``.zip``, ``.tar``, ``.tar.gz``/``.tgz``, ``.tar.bz2``, ``.tar.xz`` archives are extracted
    when ``extract=True`` by :func:`safe_extract`, which inspects *every* member first and refuses
    the whole archive (writing nothing) if any member has an absolute path, a ``..`` component,
-   a symlink or hardlink pointing outside the target, or is a device file / FIFO.
+   a symlink or hardlink pointing outside the target, or is a device file / FIFO. A marker
+   ``.<archive>.extracted`` lists every extracted file with its size; an archive is extracted
+   again when any of them is missing or has another size (the marker alone is not trusted).
+7. A destination that cannot be written (read-only data folder) gives a ``DownloadError`` that
+   names the folder and says how to choose another (``root=`` / ``--root`` / ``$URBANKIT_DATA``).
+
+Zenodo records (:func:`fetch_zenodo`) are fetched file by file with the md5 and size that the
+record's metadata (``/api/records/<id>``) publishes, not as the unverifiable on-the-fly
+"download all" archive.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
 import http.client
+import json
 import os
 import posixpath
 import shutil
@@ -51,14 +63,19 @@ from typing import Iterable
 
 from ..errors import ConfigError, DownloadError
 
-__all__ = ["download", "fetch", "safe_extract", "file_hash", "default_root", "is_archive",
-           "CLI_COMMAND", "USER_AGENT"]
+__all__ = ["download", "fetch", "fetch_zenodo", "safe_extract", "file_hash", "default_root", "is_archive",
+           "CLI_COMMAND", "USER_AGENT", "DEFAULT_DEADLINE", "DEFAULT_MIN_RATE"]
 
 USER_AGENT = "urbankit-downloader/0.1 (+https://github.com/eo-ai4urban/urbankit)"
 _CHUNK = 1 << 16
 _ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
 #: HTTP status codes that are worth retrying.
 _RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
+#: Overall time limit of one download (all attempts), seconds.
+DEFAULT_DEADLINE = 6 * 3600.0
+#: Minimum average transfer rate (bytes/s) over each ``rate_window`` seconds of a transfer.
+DEFAULT_MIN_RATE = 1024.0
+_RATE_WINDOW = 60.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -135,6 +152,52 @@ class _Retryable(Exception):
         self.timed_out = timed_out
 
 
+class _Budget:
+    """Overall deadline and minimum-rate watch of one :func:`download` call."""
+
+    def __init__(self, deadline: float | None, min_rate: float | None, window: float):
+        self.deadline = deadline
+        self.end = time.monotonic() + deadline if deadline else None
+        self.min_rate, self.window = min_rate, window
+
+    def left(self, timeout: float) -> float:
+        """The socket timeout to use now (never past the deadline); raises when the deadline passed."""
+        if self.end is None:
+            return timeout
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise _DeadlineExceeded()
+        return max(0.05, min(timeout, left))
+
+    def pause(self, seconds: float) -> float:
+        """``seconds``, shortened so that a backoff pause never runs past the deadline."""
+        if self.end is None:
+            return seconds
+        return max(0.0, min(seconds, self.end - time.monotonic()))
+
+    def watch(self):
+        """A callable fed the size of each chunk; raises when the transfer is too slow or too late."""
+        start, got = time.monotonic(), 0
+
+        def feed(n: int) -> None:
+            nonlocal start, got
+            now = time.monotonic()
+            if self.end is not None and now > self.end:
+                raise _DeadlineExceeded()
+            got += n
+            if self.min_rate and now - start >= self.window:
+                rate = got / (now - start)
+                if rate < self.min_rate:
+                    raise _Retryable(f"transfer too slow: {rate:.0f} B/s over {now - start:.1f} s, below the "
+                                     f"minimum of {self.min_rate:.0f} B/s (min_rate=)", timed_out=True)
+                start, got = now, 0
+        return feed
+
+
+class _DeadlineExceeded(Exception):
+    """Internal: the overall deadline of a download passed."""
+
+
 def _check_digest(path: Path, sha256: str | None, md5: str | None, size: int | None) -> str | None:
     """Return None when ``path`` verifies, else a description of the mismatch."""
     if size is not None:
@@ -155,7 +218,7 @@ def _check_digest(path: Path, sha256: str | None, md5: str | None, size: int | N
 # --------------------------------------------------------------------------------------------
 # one HTTP attempt
 # --------------------------------------------------------------------------------------------
-def _attempt(url: str, part: Path, timeout: float, progress: bool, desc: str) -> None:
+def _attempt(url: str, part: Path, timeout: float, progress: bool, desc: str, budget: _Budget) -> None:
     """Fetch ``url`` into ``part``, resuming from its current size. Raises _Retryable/DownloadError."""
     offset = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
@@ -163,7 +226,7 @@ def _attempt(url: str, part: Path, timeout: float, progress: bool, desc: str) ->
         headers["Range"] = f"bytes={offset}-"
     request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = urllib.request.urlopen(request, timeout=budget.left(timeout))
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and offset:
             # Range not satisfiable: the partial file is probably complete already.
@@ -198,11 +261,13 @@ def _attempt(url: str, part: Path, timeout: float, progress: bool, desc: str) ->
         total = offset + int(length) if length and length.isdigit() else None
         bar = _progress(total, offset, desc, progress)
         received = 0
+        feed = budget.watch()
+        read = getattr(response, "read1", response.read)  # read1: what has arrived, not a full chunk
         try:
             with open(part, mode) as out:
                 while True:
                     try:
-                        chunk = response.read(_CHUNK)
+                        chunk = read(_CHUNK)
                     except (socket.timeout, TimeoutError) as exc:
                         raise _Retryable(f"timed out after {timeout} s while reading {url}",
                                          timed_out=True) from exc
@@ -213,6 +278,7 @@ def _attempt(url: str, part: Path, timeout: float, progress: bool, desc: str) ->
                     out.write(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    feed(len(chunk))
         finally:
             bar.close()
         if length and length.isdigit() and received < int(length):
@@ -222,38 +288,10 @@ def _attempt(url: str, part: Path, timeout: float, progress: bool, desc: str) ->
 # --------------------------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------------------------
-def download(source_or_url, dest_dir: str | os.PathLike, *, filename: str | None = None,
-             sha256: str | None = None, md5: str | None = None, size: int | None = None,
-             extract: bool = True, retries: int = 3, timeout: float = 30, backoff: float = 1.0,
-             allow_unverified: bool = False, progress: bool = True, mirror: bool = False) -> Path:
-    """Download a URL or a registry :class:`~urbankit.data.sources.Source` into ``dest_dir``.
-
-    Parameters
-    ----------
-    source_or_url:
-        ``"https://..."`` or a ``Source`` (its url/filename/size/checksums are used unless given
-        here). A source that needs a login or a manual step raises ``DownloadError`` with
-        instructions, unless the file is already in ``dest_dir`` (then it is verified and used).
-    sha256, md5, size:
-        Expected checksum(s) / size in bytes. Without a checksum the download is refused unless
-        ``allow_unverified=True``.
-    extract:
-        Extract archives (zip/tar) into ``dest_dir`` with :func:`safe_extract`.
-    retries, timeout, backoff:
-        Attempts after the first one, the socket timeout in seconds, and the base of the
-        exponential backoff in seconds.
-    mirror:
-        For a ``Source`` with ``mirrors``: download from the first mirror instead of refusing a
-        login-only source.
-
-    Returns
-    -------
-    Path
-        The downloaded file, or ``dest_dir`` when an archive was extracted into it.
-    """
+def _resolve(source_or_url, filename, sha256, md5, size, mirror, dest: Path):
+    """(url, filename, sha256, md5, size, manual_note) for a URL string or a Source."""
     from .sources import Source
 
-    dest = Path(dest_dir).expanduser()
     manual_note = None
     if isinstance(source_or_url, Source):
         src = source_or_url
@@ -275,17 +313,100 @@ def download(source_or_url, dest_dir: str | os.PathLike, *, filename: str | None
     filename = filename or _filename_from_url(url)
     if "/" in filename or "\\" in filename or filename in (".", ".."):
         raise ConfigError(f"filename {filename!r} must be a plain file name")
-    target = dest / filename
-    part = dest / (filename + ".part")
+    return url, filename, sha256, md5, size, manual_note
 
-    # 1. already there?
-    if target.is_file():
+
+def _require_writable(dest: Path) -> None:
+    """Create ``dest`` and check that files can be written there, else a DownloadError that says what to do."""
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".urbankit-probe-", dir=dest)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot write to the data folder {dest} ({type(exc).__name__}: {exc.strerror or exc}); choose a "
+            "writable folder with root=... (CLI: --root DIR) or the URBANKIT_DATA environment variable"
+        ) from None
+
+
+def _fetch_with_retries(url: str, part: Path, dest: Path, retries: int, timeout: float, backoff: float,
+                        progress: bool, desc: str, budget: _Budget) -> None:
+    last: _Retryable | None = None
+    n = retries + 1
+    for attempt in range(n):
+        try:
+            _attempt(url, part, timeout, progress, desc, budget)
+            return
+        except _DeadlineExceeded:
+            kept = f"; the partial file {part} is kept and a later call resumes it" if _nonempty(part) else ""
+            raise DownloadError(f"download of {url} did not finish within the overall deadline of "
+                                f"{budget.deadline:g} s (deadline=){kept}") from None
+        except _Retryable as exc:
+            last = exc
+            if attempt < retries:
+                time.sleep(budget.pause(backoff * (2 ** attempt)))
+    assert last is not None
+    if last.unreachable:
+        raise DownloadError(
+            f"cannot reach the host of {url} ({last}); the machine seems to be offline or the "
+            f"host cannot be reached (gave up after {n} attempts). Check the network connection "
+            f"or download the file by hand into {dest}") from last
+    if last.timed_out:
+        raise DownloadError(f"download of {url} timed out or was too slow ({timeout} s per read, {n} "
+                            f"attempts): {last}. The server is slow or unreachable; try again later or "
+                            "raise timeout= / lower min_rate=") from last
+    kept = (f" The partial file {part} ({part.stat().st_size} bytes) is kept and a later call resumes it."
+            if _nonempty(part) else " Nothing was written.")
+    raise DownloadError(f"download of {url} failed after {n} attempts: {last}.{kept}") from last
+
+
+def _nonempty(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
+def download(source_or_url, dest_dir: str | os.PathLike, *, filename: str | None = None,
+             sha256: str | None = None, md5: str | None = None, size: int | None = None,
+             extract: bool = True, retries: int = 3, timeout: float = 30, backoff: float = 1.0,
+             allow_unverified: bool = False, progress: bool = True, mirror: bool = False,
+             deadline: float | None = DEFAULT_DEADLINE, min_rate: float | None = DEFAULT_MIN_RATE,
+             rate_window: float = _RATE_WINDOW) -> Path:
+    """Download a URL or a registry :class:`~urbankit.data.sources.Source` into ``dest_dir``.
+
+    Args:
+        source_or_url: ``"https://..."`` or a ``Source`` (its url/filename/size/checksums are used
+            unless given here). A source that needs a login or a manual step raises
+            ``DownloadError`` with instructions, unless the file is already in ``dest_dir`` (then it
+            is verified and used).
+        dest_dir: folder that receives the file (created; must be writable).
+        filename: file name in ``dest_dir`` (default: from the source or the URL).
+        sha256, md5, size: expected checksum(s) / size in bytes. Without a checksum the download
+            is refused unless ``allow_unverified=True``.
+        extract: extract archives (zip/tar) into ``dest_dir`` with :func:`safe_extract`.
+        retries, timeout, backoff: attempts after the first one, the socket timeout per read in
+            seconds, and the base of the exponential backoff in seconds.
+        allow_unverified: accept a download without a known checksum.
+        progress: show a tqdm progress bar.
+        mirror: for a ``Source`` with ``mirrors``: download from the first mirror.
+        deadline: overall time limit in seconds for all attempts (None: none).
+        min_rate: minimum average rate in bytes/s over each ``rate_window`` seconds (None: none).
+        rate_window: length of the rate-measuring window in seconds.
+
+    Returns:
+        The downloaded file, or ``dest_dir`` when an archive was extracted into it.
+    """
+    dest = Path(dest_dir).expanduser()
+    url, filename, sha256, md5, size, manual_note = _resolve(source_or_url, filename, sha256, md5, size,
+                                                             mirror, dest)
+    target, part = dest / filename, dest / (filename + ".part")
+    if target.is_file():  # 1. already there?
         problem = _check_digest(target, sha256, md5, size)
         if problem is None:
             return _maybe_extract(target, dest, extract)
         if manual_note is not None:
             raise DownloadError(f"{target} exists but does not verify ({problem}); replace it with a "
                                 f"fresh copy. {manual_note}")
+        _require_writable(dest)
         target.unlink()
     if manual_note is not None:
         raise DownloadError(manual_note)
@@ -294,55 +415,63 @@ def download(source_or_url, dest_dir: str | os.PathLike, *, filename: str | None
             f"refusing to download {url} without a checksum: its sha256/md5 is not known, so the file "
             "could not be verified. Pass allow_unverified=True (CLI: --allow-unverified) to download it "
             "anyway, or pass sha256=... / md5=...")
-    if retries < 0 or timeout <= 0:
-        raise ConfigError("retries must be >= 0 and timeout > 0")
-
-    # 2./3. download with resume and retries
-    dest.mkdir(parents=True, exist_ok=True)
-    last: _Retryable | None = None
-    for attempt in range(retries + 1):
-        try:
-            _attempt(url, part, timeout, progress, filename)
-            last = None
-            break
-        except _Retryable as exc:
-            last = exc
-            if attempt < retries:
-                time.sleep(backoff * (2 ** attempt))
-    if last is not None:
-        n = retries + 1
-        if last.unreachable:
-            raise DownloadError(
-                f"cannot reach the host of {url} ({last}); the machine seems to be offline or the "
-                f"host cannot be reached (gave up after {n} attempts). Check the network connection "
-                f"or download the file by hand into {dest}") from last
-        if last.timed_out:
-            raise DownloadError(f"download of {url} timed out ({timeout} s per attempt, {n} attempts): "
-                                f"{last}. The server is slow or unreachable; try again later or raise "
-                                "timeout=") from last
-        raise DownloadError(f"download of {url} failed after {n} attempts: {last}. The partial file "
-                            f"{part} is kept and a later call resumes it") from last
+    if retries < 0 or timeout <= 0 or (deadline is not None and deadline <= 0) or rate_window <= 0:
+        raise ConfigError("retries must be >= 0, and timeout, deadline and rate_window > 0")
+    _require_writable(dest)
+    budget = _Budget(deadline, min_rate, rate_window)
+    _fetch_with_retries(url, part, dest, retries, timeout, backoff, progress, filename, budget)  # 2./3.
     if not part.exists():
         part.touch()
-
-    # 4. verify
-    problem = _check_digest(part, sha256, md5, size)
+    problem = _check_digest(part, sha256, md5, size)  # 4. verify
     if problem is not None:
         part.unlink(missing_ok=True)
         target.unlink(missing_ok=True)
         raise DownloadError(f"checksum mismatch for {url}: got {problem}; the file was deleted "
                             "(corrupt download, or the file changed on the server)")
-    # 5. atomic rename
-    os.replace(part, target)
+    os.replace(part, target)  # 5. atomic rename
     return _maybe_extract(target, dest, extract)
+
+
+def _archive_files(path: Path) -> dict[str, int]:
+    """Regular files of an archive: member name -> size in bytes."""
+    if path.name.lower().endswith(".zip"):
+        with zipfile.ZipFile(path) as zf:
+            return {i.filename: i.file_size for i in zf.infolist() if not i.is_dir()}
+    with tarfile.open(path) as tf:
+        return {m.name: m.size for m in tf.getmembers() if m.isfile()}
+
+
+def _extracted_ok(marker: Path, dest: Path, archive: Path) -> bool:
+    """True when the marker lists this archive's files and every one is present with its size."""
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        files = info["files"]
+        if info.get("archive_size") != archive.stat().st_size:
+            return False
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    for name, n in files.items():
+        f = dest / name
+        if not f.is_file() or f.stat().st_size != n:
+            return False
+    return True
 
 
 def _maybe_extract(path: Path, dest: Path, extract: bool) -> Path:
     if extract and is_archive(path):
         marker = dest / f".{path.name}.extracted"
-        if not marker.exists():
+        if not _extracted_ok(marker, dest, path):
+            _require_writable(dest)
+            try:
+                files = _archive_files(path)
+            except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+                raise DownloadError(f"{path} is not a valid archive ({exc}); delete it and download again"
+                                    ) from exc
             safe_extract(path, dest)
-            marker.write_text("extracted by urbankit.data.download\n")
+            tmp = marker.with_name(marker.name + ".tmp")
+            tmp.write_text(json.dumps({"archive_size": path.stat().st_size, "files": files}, indent=0),
+                           encoding="utf-8")
+            os.replace(tmp, marker)
         return dest
     return path
 
@@ -461,22 +590,98 @@ def safe_extract(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> Pat
 # --------------------------------------------------------------------------------------------
 # registry entries
 # --------------------------------------------------------------------------------------------
+def _get_json(url: str, timeout: float, max_bytes: int = 16 << 20):
+    """GET a JSON document (a Zenodo record) with a clear DownloadError on any failure."""
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body = response.read(max_bytes + 1)
+    except urllib.error.HTTPError as exc:
+        raise DownloadError(f"HTTP {exc.code} {exc.reason} for the record metadata {url}") from exc
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise DownloadError(f"cannot fetch the record metadata {url} ({exc}); the machine seems to be "
+                            "offline or the host cannot be reached") from exc
+    if len(body) > max_bytes:
+        raise DownloadError(f"{url}: the record metadata is larger than {max_bytes} bytes")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise DownloadError(f"{url}: the record metadata is not JSON ({exc})") from exc
+
+
+def _zenodo_files(record: dict, url: str) -> list[tuple[str, str, str | None, int | None]]:
+    """(name, url, md5, size) of every file of a Zenodo record (legacy and InvenioRDM forms)."""
+    files = record.get("files")
+    if isinstance(files, dict):  # InvenioRDM: {"entries": {...}} or {"entries": [...]}
+        files = files.get("entries")
+        files = list(files.values()) if isinstance(files, dict) else files
+    if not isinstance(files, list) or not files:
+        raise DownloadError(f"{url}: the record metadata lists no files")
+    out = []
+    for f in files:
+        links = f.get("links") or {}
+        link = links.get("self") or links.get("content") or links.get("download")
+        name = f.get("key") or f.get("filename")
+        checksum = str(f.get("checksum") or "")
+        if not name or not link:
+            raise DownloadError(f"{url}: a file entry has no name or link ({f!r:.200})")
+        md5 = checksum.split(":", 1)[1] if checksum.startswith("md5:") else None
+        out.append((str(name), str(link), md5, f.get("size")))
+    return out
+
+
+def fetch_zenodo(record_url: str, dest_dir: str | os.PathLike, *, extract: bool = True, **kwargs) -> Path:
+    """Download every file of a Zenodo record, each verified with the md5 and size the record publishes.
+
+    Args:
+        record_url: the record's API URL (``https://zenodo.org/api/records/<id>``).
+        dest_dir: folder that receives the files (archives are extracted into it).
+        extract: extract archives with :func:`safe_extract`.
+        **kwargs: passed to :func:`download` (retries, timeout, deadline, min_rate, progress ...).
+
+    Returns:
+        ``dest_dir``.
+    """
+    dest = Path(dest_dir).expanduser()
+    timeout = float(kwargs.get("timeout", 30))
+    for name, link, md5, size in _zenodo_files(_get_json(record_url, timeout), record_url):
+        if md5 is None:
+            raise DownloadError(f"{record_url}: file {name!r} has no md5 in the record metadata; it cannot "
+                                "be verified")
+        download(link, dest, filename=name, md5=md5, size=size, extract=extract, **kwargs)
+    return dest
+
+
 def fetch(name: str, root: str | os.PathLike | None = None, *, allow_unverified: bool = False,
           mirror: bool = False, extract: bool = True, retries: int = 3, timeout: float = 30,
-          progress: bool = True) -> Path:
+          progress: bool = True, deadline: float | None = DEFAULT_DEADLINE,
+          min_rate: float | None = DEFAULT_MIN_RATE) -> Path:
     """Download (or find) the registry entry ``name`` under ``root/<entry.target>``.
 
-    ``root`` defaults to :func:`default_root`. Entries that need a login (IEEE DataPort) or a
-    manual download raise ``DownloadError`` explaining where to get the file and where to put
-    it; once the file is there, ``fetch`` verifies it (when a checksum is known) and extracts it.
-    See :mod:`urbankit.data.sources` for the entries.
+    ``root`` defaults to :func:`default_root`. Entries that need a login or a manual download
+    raise ``DownloadError`` explaining where to get the file and where to put it; once the file
+    is there, ``fetch`` verifies it (when a checksum is known) and extracts it. Zenodo entries
+    are fetched file by file with the record's md5s (:func:`fetch_zenodo`). See
+    :mod:`urbankit.data.sources` for the entries and :data:`~urbankit.data.sources.GROUPS` for
+    names that stand for several entries (``"oscd"``): a group returns the last entry's folder.
     """
-    from .sources import get_source
+    from .sources import GROUPS, get_source
 
+    if name in GROUPS:
+        out = None
+        for member in GROUPS[name]:
+            out = fetch(member, root, allow_unverified=allow_unverified, mirror=mirror, extract=extract,
+                        retries=retries, timeout=timeout, progress=progress, deadline=deadline,
+                        min_rate=min_rate)
+        assert out is not None
+        return out
     src = get_source(name)
     base = Path(root).expanduser() if root is not None else default_root()
-    return download(src, base / src.target, extract=extract and src.extract, retries=retries,
-                    timeout=timeout, allow_unverified=allow_unverified, progress=progress, mirror=mirror)
+    common = dict(retries=retries, timeout=timeout, progress=progress, deadline=deadline, min_rate=min_rate)
+    if src.zenodo_record and not mirror:
+        return fetch_zenodo(src.url, base / src.target, extract=extract and src.extract, **common)
+    return download(src, base / src.target, extract=extract and src.extract,
+                    allow_unverified=allow_unverified, mirror=mirror, **common)
 
 
 # --------------------------------------------------------------------------------------------
@@ -491,7 +696,11 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mirror", action="store_true", help="use the source's mirror (e.g. OSCD without login)")
     p.add_argument("--no-extract", action="store_true", help="keep archives packed")
     p.add_argument("--retries", type=int, default=3)
-    p.add_argument("--timeout", type=float, default=30.0)
+    p.add_argument("--timeout", type=float, default=30.0, help="socket timeout per read (s)")
+    p.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
+                   help="overall time limit per file, all attempts (s)")
+    p.add_argument("--min-rate", type=float, default=DEFAULT_MIN_RATE,
+                   help="minimum average transfer rate (bytes/s) over each minute")
 
 
 def _format_size(n: int | None) -> str:
@@ -505,7 +714,7 @@ def _format_size(n: int | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .sources import SOURCES
+    from .sources import GROUPS, SOURCES
 
     if args.list or not args.names:
         rows = [(s.name, s.checksum_kind, "manual" if s.manual else "auto", _format_size(s.size), s.title)
@@ -514,11 +723,14 @@ def _run(args: argparse.Namespace) -> int:
         print(f"{'name':<{w}}  verify  access  size       title")
         for r in rows:
             print(f"{r[0]:<{w}}  {r[1]:<6}  {r[2]:<6}  {r[3]:<9}  {r[4]}")
+        for group, members in GROUPS.items():
+            print(f"{group:<{w}}  group of {', '.join(members)}")
         if not args.names:
             return 0
     for name in args.names:
         path = fetch(name, args.root, allow_unverified=args.allow_unverified, mirror=args.mirror,
-                     extract=not args.no_extract, retries=args.retries, timeout=args.timeout)
+                     extract=not args.no_extract, retries=args.retries, timeout=args.timeout,
+                     deadline=args.deadline, min_rate=args.min_rate)
         print(f"{name}: {path}")
     return 0
 

@@ -623,11 +623,11 @@ def download_oscd(data_root: str | os.PathLike | None = None, *, include_s1: boo
                   allow_unverified: bool = False, **kwargs) -> tuple[Path, Path | None]:
     """Fetch OSCD (and the DS U-Net Sentinel-1 export) with :func:`urbankit.data.download.fetch`.
 
-    The OSCD files sit on IEEE DataPort behind a login: ``fetch`` then raises a DownloadError
-    that says where to get the three zip files and where to put them; once they are there it
-    verifies and extracts them. The Sentinel-1 export comes from the DS U-Net repository (GitHub
-    archives carry no checksum: pass ``allow_unverified=True``). Returns ``(oscd_root, s1_root)``
-    for :func:`read_city`.
+    The three OSCD zip files come from the public Onera/IMT mirror that torchgeo uses and are
+    checked against torchgeo's md5 (the official IEEE DataPort copy needs a login); the same
+    happens for files already placed in ``<data_root>/oscd``. The Sentinel-1 export comes from
+    the DS U-Net repository at a pinned commit (GitHub archives carry no checksum: pass
+    ``allow_unverified=True``). Returns ``(oscd_root, s1_root)`` for :func:`read_city`.
     """
     from .download import fetch
 

@@ -11,10 +11,18 @@ invent checksums), its licence, the bib key in ``book/references.bib`` (``citati
 * A source without a checksum is only downloaded with ``allow_unverified=True``
   (CLI ``--allow-unverified``).
 * ``mirrors``: other public copies of the same file (``fetch(..., mirror=True)``).
+* ``zenodo_record``: the entry is a Zenodo record; ``url`` is its API URL and every file of
+  the record is downloaded and checked against the md5 and size the record publishes
+  (:func:`urbankit.data.download.fetch_zenodo`).
+* :data:`GROUPS`: names that stand for several entries (``urbankit download oscd`` = images +
+  train labels + test labels).
 
 Checksum provenance: the OSCD and LEVIR-CD md5 values are the ones published in torchgeo
 (``microsoft/torchgeo``, ``torchgeo/datasets/oscd.py`` and ``levircd.py``) for exactly these
-files; we did not recompute them (no network here). Sizes are ``None`` where unknown.
+files; the OSCD files are fetched from the same public mirror torchgeo downloads them from
+(``partage.imt.fr`` / ``partage.mines-telecom.fr``, the Onera/IMT share; IEEE DataPort, which
+needs a login, stays the homepage). We did not recompute them (no network here). Sizes are
+``None`` where unknown.
 
 Helpers :func:`ghsl_tile` and :func:`worldpop` build entries for one GHSL tile or one WorldPop
 country grid from the documented URL patterns.
@@ -27,7 +35,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["Source", "SOURCES", "get_source", "list_sources", "sources_table", "ghsl_tile", "worldpop"]
+__all__ = ["GROUPS", "Source", "SOURCES", "get_source", "list_sources", "sources_table", "ghsl_tile", "worldpop"]
 
 
 @dataclass(frozen=True)
@@ -49,15 +57,17 @@ class Source:
     manual: bool = False
     mirrors: tuple[str, ...] = field(default_factory=tuple)
     extract: bool = True
+    zenodo_record: str | None = None
 
     @property
     def verified(self) -> bool:
-        """True when a checksum is known (the download can be verified)."""
-        return bool(self.sha256 or self.md5)
+        """True when a checksum is known (the download can be verified); Zenodo records publish md5s."""
+        return bool(self.sha256 or self.md5 or self.zenodo_record)
 
     @property
     def checksum_kind(self) -> str:
-        return "sha256" if self.sha256 else "md5" if self.md5 else "none"
+        """``"sha256"``, ``"md5"``, ``"record"`` (per-file md5 of a Zenodo record) or ``"none"``."""
+        return "sha256" if self.sha256 else "md5" if self.md5 else "record" if self.zenodo_record else "none"
 
     def manual_instructions(self, dest_dir: str | os.PathLike) -> str:
         """The message shown when this source cannot be downloaded by a script."""
@@ -73,7 +83,8 @@ class Source:
 
 
 _OSCD_PAGE = "https://ieee-dataport.org/open-access/oscd-onera-satellite-change-detection"
-_OSCD_NOTE = ("IEEE DataPort requires a (free) IEEE account login to download, which a script cannot do.")
+_OSCD_NOTE = ("Fetched from the public Onera/IMT mirror that torchgeo uses (pinned share links) and "
+              "checked against torchgeo's md5; the official copy on IEEE DataPort needs a login.")
 _OSCD_LICENCE = ("labels CC BY-NC-SA 4.0 (OSCD README); images: modified Copernicus Sentinel-2 data "
                  "2015-2018")
 _LEVIR_HF = ("https://huggingface.co/datasets/satellite-image-deep-learning/LEVIR-CD/resolve/"
@@ -84,20 +95,20 @@ _GHSL_FTP = "https://jeodpp.jrc.ec.europa.eu/ftp/jrc-opendata/GHSL"
 _ENTRIES = [
     # ---------------------------------------------------------------- OSCD (Sentinel-2)
     Source("oscd_images", "OSCD images (Sentinel-2, 24 cities)",
-           url=_OSCD_PAGE, filename="Onera Satellite Change Detection dataset - Images.zip",
+           url="https://partage.imt.fr/index.php/s/gKRaWgRnLMfwMGo/download",
+           filename="Onera Satellite Change Detection dataset - Images.zip",
            md5="c50d4a2941da64e03a47ac4dec63d915", licence=_OSCD_LICENCE, citation="daudt2018oscd",
-           target="oscd", homepage=_OSCD_PAGE, manual=True, notes=_OSCD_NOTE,
-           mirrors=("https://partage.imt.fr/index.php/s/gKRaWgRnLMfwMGo/download",)),
+           target="oscd", homepage=_OSCD_PAGE, notes=_OSCD_NOTE),
     Source("oscd_train_labels", "OSCD train labels (14 cities)",
-           url=_OSCD_PAGE, filename="Onera Satellite Change Detection dataset - Train Labels.zip",
+           url="https://partage.mines-telecom.fr/index.php/s/2D6n03k58ygBSpu/download",
+           filename="Onera Satellite Change Detection dataset - Train Labels.zip",
            md5="4d2965af8170c705ebad3d6ee71b6990", licence=_OSCD_LICENCE, citation="daudt2018oscd",
-           target="oscd", homepage=_OSCD_PAGE, manual=True, notes=_OSCD_NOTE,
-           mirrors=("https://partage.mines-telecom.fr/index.php/s/2D6n03k58ygBSpu/download",)),
+           target="oscd", homepage=_OSCD_PAGE, notes=_OSCD_NOTE),
     Source("oscd_test_labels", "OSCD test labels (10 cities)",
-           url=_OSCD_PAGE, filename="Onera Satellite Change Detection dataset - Test Labels.zip",
+           url="https://partage.imt.fr/index.php/s/gpStKn4Mpgfnr63/download",
+           filename="Onera Satellite Change Detection dataset - Test Labels.zip",
            md5="8177d437793c522653c442aa4e66c617", licence=_OSCD_LICENCE, citation="daudt2018oscd",
-           target="oscd", homepage=_OSCD_PAGE, manual=True, notes=_OSCD_NOTE,
-           mirrors=("https://partage.imt.fr/index.php/s/gpStKn4Mpgfnr63/download",)),
+           target="oscd", homepage=_OSCD_PAGE, notes=_OSCD_NOTE),
     # ---------------------------------------------------------------- OSCD Sentinel-1 (DS U-Net)
     Source("oscd_s1", "OSCD Sentinel-1 VV (DS U-Net export, per orbit, t1/t2)",
            url="https://github.com/SebastianHafner/DS_UNet/archive/2d953b1a5e8c66f1be0fae3ae5686985eff2af66.zip",
@@ -109,17 +120,20 @@ _ENTRIES = [
                   "[0, 1]. GitHub does not publish archive checksums (needs allow_unverified=True).")),
     # ---------------------------------------------------------------- KTH Zenodo data sets
     Source("sen12_mtum", "SEN12 Multi-Temporal Urban Mapping (Sentinel-1/2, monthly)",
-           url="https://zenodo.org/api/records/7794693/files-archive", filename="sen12_mtum_7794693.zip",
+           url="https://zenodo.org/api/records/7794693", filename="(every file of the record)",
            licence="see the Zenodo record 10.5281/zenodo.7794693", citation="hafner2023sen12mtum",
-           target="sen12_mtum", homepage="https://doi.org/10.5281/zenodo.7794693",
-           notes=("Zenodo 'download all' archive of record 7794693 (built on the fly by Zenodo, so it "
-                  "has no fixed checksum; the record page lists an md5 per file). Large.")),
+           target="sen12_mtum", homepage="https://doi.org/10.5281/zenodo.7794693", zenodo_record="7794693",
+           mirrors=("https://zenodo.org/api/records/7794693/files-archive",),
+           notes=("Zenodo record 7794693, fetched file by file with the md5 and size the record "
+                  "publishes (the 'download all' archive is built on the fly and has no checksum). "
+                  "Large.")),
     Source("sen12_gum", "SEN12 Global Urban Mapping (SEN12_GUM, Fusion-DA)",
-           url="https://zenodo.org/api/records/6914898/files-archive", filename="sen12_gum_6914898.zip",
+           url="https://zenodo.org/api/records/6914898", filename="(every file of the record)",
            licence="see the Zenodo record 10.5281/zenodo.6914898", citation="hafner2022fusionda",
-           target="sen12_gum", homepage="https://doi.org/10.5281/zenodo.6914898",
-           notes=("Zenodo 'download all' archive of record 6914898 (no fixed checksum; per-file md5 "
-                  "on the record page). Large.")),
+           target="sen12_gum", homepage="https://doi.org/10.5281/zenodo.6914898", zenodo_record="6914898",
+           mirrors=("https://zenodo.org/api/records/6914898/files-archive",),
+           notes=("Zenodo record 6914898, fetched file by file with the md5 and size the record "
+                  "publishes. Large.")),
     # ---------------------------------------------------------------- VHR change detection
     Source("levir_cd_train", "LEVIR-CD train split (445 pairs, 1024x1024 PNG)",
            url=_LEVIR_HF + "train.zip", filename="train.zip", md5="a638e71f480628652dea78d8544307e4",
@@ -196,6 +210,11 @@ _ENTRIES = [
 ]
 
 SOURCES: dict[str, Source] = {s.name: s for s in _ENTRIES}
+
+#: Names that stand for several entries (``fetch("oscd")``, ``urbankit download oscd``).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "oscd": ("oscd_images", "oscd_train_labels", "oscd_test_labels"),
+}
 
 
 def get_source(name: str) -> Source:
