@@ -5,9 +5,6 @@ forward pass); everything that runs a forward pass uses small widths so the file
 """
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 import torch
 from torch import nn
@@ -114,8 +111,14 @@ SMALL = {
     "mmcr_net": {"width": 0.125},
     "fusionda_net": {"width": 0.125},
     "hdanet": {"width": 0.25, "modules": (1, 1, 1), "blocks": 1},
+    "siam_hrnet": {"width": 0.25, "modules": (1, 1, 1), "blocks": 1},
+    "segnet": {"width": 0.125},
+    "deeplabv3": {"width": 0.125},
+    "unetpp": {"width": 0.25},
+    "dsifn": {"width": 0.125},
+    "stanet": {"width": 0.25},
 }
-OPTIONAL = {"unetpp", "deeplabv3"}
+OPTIONAL: set[str] = set()  # every registered model is native torch now
 
 EXPECTED_OUTPUTS = {
     "unet": {"buildings_t1"},
@@ -130,6 +133,12 @@ EXPECTED_OUTPUTS = {
     "mmcr_net": {"change"} | {f"buildings_{d}{s}" for d in ("t1", "t2") for s in ("", "_sar", "_optical", "_fusion")},
     "fusionda_net": {"buildings_t1", "buildings_t1_sar", "buildings_t1_optical", "buildings_t1_fusion"},
     "hdanet": {"change"},
+    "siam_hrnet": {"change"},
+    "segnet": {"change"},
+    "deeplabv3": {"change"},
+    "unetpp": {"change"} | {f"change_side{k}" for k in range(1, 5)},
+    "dsifn": {"change"} | {f"change_side{k}" for k in range(1, 5)},
+    "stanet": {"change", "distance"},
 }
 
 
@@ -313,8 +322,8 @@ def test_aspp_and_cbam_shapes():
 def test_hdanet_ablation_switches():
     full = build("hdanet", **SMALL["hdanet"])
     base = build("hdanet", use_aspp=False, use_dam=False, use_cbam=False, **SMALL["hdanet"])
-    assert full.dams is not None and full.cbam is not None
-    assert base.dams is None and base.cbam is None
+    assert full.dams is not None and full.cbam is None and full.cbams is None  # the paper's: no CBAM
+    assert base.dams is None and base.cbam is None and base.cbams is None
     assert count_parameters(base) < count_parameters(full)
     with torch.no_grad():
         assert base.eval()(make_batch(35, 45, optical=3))["change"].shape == (2, 1, 35, 45)
@@ -327,14 +336,16 @@ def test_hdanet_ablation_switches():
 def test_build_errors():
     with pytest.raises(ConfigError, match="unknown model"):
         build("no_such_model")
-    with pytest.raises(ConfigError, match="not yet available"):
-        build("stanet")
     with pytest.raises(ConfigError, match="unknown argument"):
         build("fc_ef", n_bands=3)
     with pytest.raises(ConfigError, match="modality"):
         build("unet", modality="lidar")
     with pytest.raises(ConfigError, match="diff"):
         build("siamdiff", diff="ratio")
+    with pytest.raises(ConfigError, match="attention"):
+        build("stanet", attention="global")
+    with pytest.raises(ConfigError, match="cbam_placement"):
+        build("hdanet", cbam_placement="everywhere")
 
 
 def test_batch_errors_name_the_key():
@@ -356,56 +367,11 @@ def test_list_models_table():
     assert abs(row["params"] - 29.59e6) / 29.59e6 < 0.01
     assert row["paper"] == "hafner2022dsunet"
     assert (df.set_index("name").loc[list(NOT_YET_AVAILABLE), "status"] == "not yet available").all()
+    assert (df["status"] == "available").all()  # the seed's VHR table is complete and native
     bib = (__import__("pathlib").Path(__file__).resolve().parents[1] / "book" / "references.bib").read_text()
     for key in df["paper"]:
         if key:
             assert f"{{{key}," in bib, key
-
-
-def _has_smp() -> bool:
-    try:
-        import segmentation_models_pytorch  # noqa: F401
-    except Exception:  # noqa: BLE001 - a broken torchvision inside smp raises other errors
-        return False
-    return True
-
-
-@pytest.mark.skipif(_has_smp(), reason="segmentation_models_pytorch is installed")
-def test_smp_baselines_say_how_to_install():
-    for name in ("unetpp", "deeplabv3"):
-        with pytest.raises(ConfigError, match="pip install segmentation-models-pytorch"):
-            build(name)
-    assert list_models().set_index("name").loc["unetpp", "status"].startswith("needs segmentation-models-pytorch")
-
-
-class _FakeSegmentationNet(nn.Module):
-    """Stands in for an smp model: checks its arguments and needs inputs divisible by 32."""
-
-    def __init__(self, encoder_name, encoder_weights, in_channels, classes, decoder_channels):
-        super().__init__()
-        assert encoder_weights is None and classes == 1
-        self.decoder_channels = decoder_channels
-        self.conv = nn.Conv2d(in_channels, 1, 1)
-
-    def forward(self, x):
-        assert x.shape[-2] % 32 == 0 and x.shape[-1] % 32 == 0
-        return self.conv(x)
-
-
-def test_smp_wrapper_with_a_stand_in(monkeypatch):
-    fake = types.ModuleType("segmentation_models_pytorch")
-    fake.UnetPlusPlus = _FakeSegmentationNet
-    fake.DeepLabV3 = _FakeSegmentationNet
-    monkeypatch.setitem(sys.modules, "segmentation_models_pytorch", fake)
-    model = build("unetpp", optical_channels=4, width=0.5)
-    assert model.net.decoder_channels == [128, 64, 32, 16, 8]
-    assert model.net.conv.in_channels == 8  # t1 and t2 stacked
-    batch = make_batch(70, 90, optical=4)
-    out = model(batch)["change"]
-    assert out.shape == (2, 1, 70, 90)
-    direct = model.net.conv(torch.cat([batch["optical_t1"], batch["optical_t2"]], dim=1))
-    torch.testing.assert_close(out, direct)  # a pixel-wise net: padding + crop changes nothing
-    assert build("deeplabv3", modality="sar", sar_channels=2).net.decoder_channels == 256
 
 
 def test_pad_multiple_is_the_networks_total_stride():

@@ -13,6 +13,10 @@ probabilities instead.
   (sigmoid) and for two-class log-softmax outputs.
 - :func:`consistency_l2`, :func:`consistency_power_jaccard`: consistency between two
   modalities' predictions on unlabelled data (MMCR, METHODS.md §4.3; Fusion-DA, §5.3).
+- :func:`dsifn_loss`, :func:`deep_supervision_loss`: BCE + Dice per output and its sum over the
+  side outputs of a deeply supervised network (DSIFN, Zhang et al. 2020; UNet++).
+- :func:`batch_balanced_contrastive_loss`: STANet's metric loss on feature distances
+  (Chen & Shi 2020).
 
 All functions return a scalar tensor unless ``reduction`` asks for per-image values, and
 raise :class:`urbankit.errors.ConfigError` (a ``ValueError``) on mismatched shapes or
@@ -33,10 +37,13 @@ Reduction = Literal["batch", "image", "none"]
 
 __all__ = [
     "LOSSES",
+    "batch_balanced_contrastive_loss",
     "change_fraction",
     "consistency_l2",
     "consistency_power_jaccard",
     "daudt_class_weights",
+    "deep_supervision_loss",
+    "dsifn_loss",
     "get_loss",
     "jaccard_like_loss",
     "power_jaccard",
@@ -344,6 +351,96 @@ def consistency_power_jaccard(
                          reduction=reduction)
 
 
+def dsifn_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """DSIFN's loss of one output: BCE + Dice (Zhang et al. 2020, the authors' ``loss.py``).
+
+    L = BCE(sigmoid(z), y) + 1 - (2 sum(p y) + s) / (sum(p) + sum(y) + s), p = sigmoid(z),
+    sums over the whole batch, s = ``smooth`` (1). The authors' code applies the sigmoid in the
+    network and again inside the BCE (a double sigmoid) and computes the Dice on the network's
+    output; here both terms see p = sigmoid(logits) once.
+
+    Args:
+        logits: (B, 1, H, W) logits. target: same shape, 0/1 (or soft labels in [0, 1]).
+
+    Returns:
+        a scalar tensor.
+    """
+    _check_same_shape(logits, target, "logits", "target")
+    z = logits.float() if logits.dtype in (torch.float16, torch.bfloat16) else logits
+    t = target.to(z.dtype)
+    p = torch.sigmoid(z)
+    bce = F.binary_cross_entropy_with_logits(z, t)
+    dice = 1 - (2 * (p * t).sum() + smooth) / (p.sum() + t.sum() + smooth)
+    return bce + dice
+
+
+def deep_supervision_loss(outputs, target: torch.Tensor, loss: Callable | None = None,
+                          keys: Sequence[str] | None = None,
+                          weights: Sequence[float] | None = None) -> torch.Tensor:
+    """Deep supervision: ``sum_k w_k * loss(outputs[k], target)`` over a model's change outputs.
+
+    DSIFN sums the loss of its five outputs with equal weights (Zhang et al. 2020); the side
+    outputs of :class:`urbankit.models.DSIFN` and :class:`urbankit.models.UNetPlusPlusEF`
+    (``change_side1``...) come at the input size, so one target fits all.
+
+    Args:
+        outputs: the model's output dict.
+        target: (B, 1, H, W) change label.
+        loss: per-output loss (default :func:`dsifn_loss`).
+        keys: outputs to use (default ``change`` and every ``change_side*`` key).
+        weights: one weight per key (default 1).
+    """
+    loss = loss or dsifn_loss
+    keys = list(keys) if keys is not None else [k for k in outputs if k == "change" or k.startswith("change_side")]
+    if not keys:
+        raise ConfigError(f"deep_supervision_loss: no change outputs among {sorted(outputs)}")
+    missing = [k for k in keys if k not in outputs]
+    if missing:
+        raise ConfigError(f"deep_supervision_loss: outputs {missing} missing; the model returned {sorted(outputs)}")
+    weights = [1.0] * len(keys) if weights is None else list(weights)
+    if len(weights) != len(keys):
+        raise ConfigError(f"deep_supervision_loss: {len(weights)} weights for {len(keys)} outputs {keys}")
+    return sum(w * loss(outputs[k], target) for k, w in zip(keys, weights))
+
+
+def batch_balanced_contrastive_loss(distance: torch.Tensor, target: torch.Tensor, margin: float = 2.0,
+                                    ignore_index: int | None = 255) -> torch.Tensor:
+    """STANet's batch-balanced contrastive loss (BCL; Chen & Shi 2020, the authors' ``loss.py``).
+
+    With d the per-pixel feature distance and y the change label (1 = change):
+
+        L = sum_{y=0} d^2 / (n_nochange + 1e-4) + sum_{y=1} max(0, m - d)^2 / (n_change + 1e-4)
+
+    so unchanged pixels are pulled to distance 0 and changed ones pushed beyond the margin m
+    (2); each class is averaged over its own pixels of the batch (the balance). STANet predicts
+    change where d > m / 2.
+
+    Args:
+        distance: (B, 1, H, W) non-negative distances (``STANet(...)["distance"]``).
+        target: same shape, 1 = change, 0 = no change; pixels equal to ``ignore_index`` are
+            ignored (None: none).
+        margin: m.
+
+    Returns:
+        a scalar tensor.
+    """
+    _check_same_shape(distance, target, "distance", "target")
+    if margin <= 0:
+        raise ConfigError(f"batch_balanced_contrastive_loss: margin must be > 0, got {margin}")
+    d = distance.float() if distance.dtype in (torch.float16, torch.bfloat16) else distance
+    t = target.to(d.dtype)
+    valid = torch.ones_like(t, dtype=torch.bool) if ignore_index is None else t != ignore_index
+    change = (t == 1) & valid
+    nochange = (t == 0) & valid
+    other = valid & ~change & ~nochange
+    if bool(other.any()):
+        raise ConfigError("batch_balanced_contrastive_loss: target must hold 0 (no change) and 1 (change), "
+                          f"got values {sorted(set(t[other].unique().tolist()))[:5]}")
+    pull = (d.pow(2) * nochange).sum() / (nochange.sum() + 1e-4)
+    push = (torch.clamp(margin - d, min=0).pow(2) * change).sum() / (change.sum() + 1e-4)
+    return pull + push
+
+
 #: Losses by name, for configuration files and the trainer: ``get_loss("power_jaccard", p=1.5)``.
 LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "power_jaccard": power_jaccard,
@@ -353,6 +450,8 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "bce": partial(weighted_bce, weights=None),
     "consistency_l2": consistency_l2,
     "consistency_power_jaccard": consistency_power_jaccard,
+    "dsifn": dsifn_loss,
+    "bcl": batch_balanced_contrastive_loss,
 }
 
 

@@ -20,15 +20,24 @@ multiplier (1.0 = the paper's size) and any number of bands per modality.
 | ``siamdiff``, ``siamdiff_dt`` | Hafner 2022 (IGARSS) | :mod:`.siamese` |
 | ``mm_siamdiff``, ``mmcr_net`` | Hafner 2023 (Remote Sensing) | :mod:`.multimodal` |
 | ``fusionda_net`` | Hafner 2022 (RSE) | :mod:`.multimodal` |
-| ``hdanet`` | Wang 2022 (JAG) | :mod:`.hdanet` |
-| ``unetpp``, ``deeplabv3`` | Zhou 2018; Chen 2017 (via segmentation_models_pytorch) | :mod:`.baselines` |
+| ``hdanet``, ``siam_hrnet`` | Wang 2022 (JAG); its Siam-HRNet baseline | :mod:`.hdanet` |
+| ``segnet`` | Badrinarayanan 2017 (early fusion) | :mod:`.segnet` |
+| ``deeplabv3`` | Chen 2017, ResNet-50, output stride 8 (early fusion) | :mod:`.deeplab` |
+| ``unetpp`` | Zhou 2018 (early fusion) | :mod:`.unetpp` |
+| ``dsifn`` | Zhang 2020 (two-stream, deep supervision) | :mod:`.dsifn` |
+| ``stanet`` | Chen & Shi 2020 (Siamese, metric + BCL) | :mod:`.stanet` |
+
+:mod:`.baselines` lists the seed's VHR comparison table (forms, canonical parameter counts);
+:func:`load_weights` loads a local state dict (weights are never downloaded).
 """
 from __future__ import annotations
 
-from .baselines import DeepLabV3EF, UNetPlusPlusEF
+from .baselines import VHR_TABLE
 from .blocks import ChangeModel
+from .deeplab import DeepLabV3EF
+from .dsifn import DSIFN
 from .fc import FCEF, FCSiamConc, FCSiamDiff
-from .hdanet import HDANet
+from .hdanet import ABLATION_ROWS, HDANet, SiamHRNet, ablation_models
 from .multimodal import FusionDANet, MMCRNet, MultiModalSiamDiff
 from .registry import (
     NOT_YET_AVAILABLE,
@@ -37,12 +46,18 @@ from .registry import (
     build,
     count_parameters,
     list_models,
+    load_weights,
     register,
 )
+from .segnet import SegNetEF
 from .siamese import SiamDiff, SiamDiffDualTask
+from .stanet import STANet
 from .unet import DualStreamUNet, UNet, UNetEF
+from .unetpp import UNetPlusPlusEF
 
 __all__ = [
+    "ABLATION_ROWS",
+    "DSIFN",
     "FCEF",
     "NOT_YET_AVAILABLE",
     "ChangeModel",
@@ -55,15 +70,21 @@ __all__ = [
     "MMCRNet",
     "ModelSpec",
     "MultiModalSiamDiff",
+    "STANet",
+    "SegNetEF",
     "SiamDiff",
     "SiamDiffDualTask",
+    "SiamHRNet",
     "UNet",
     "UNetEF",
     "UNetPlusPlusEF",
+    "VHR_TABLE",
+    "ablation_models",
     "available_models",
     "build",
     "count_parameters",
     "list_models",
+    "load_weights",
     "register",
 ]
 
@@ -86,14 +107,20 @@ _SPECS = [
     ModelSpec("mmcr_net", MMCRNet, "dual-task late-fusion Siamese network for MMCR (S1 + S2)", "hafner2023mmcr"),
     ModelSpec("fusionda_net", FusionDANet, "Fusion-DA: light S1 and S2 U-Nets with SAR/optical/fusion heads",
               "hafner2022fusionda"),
-    ModelSpec("hdanet", HDANet, "HDANet: Siamese HRNet + difference attention + ASPP (defaults documented)",
+    ModelSpec("hdanet", HDANet, "HDANet: Siamese HRNet + difference attention (DAM) + ASPP, the paper's model",
               "wang2022hdanet"),
-    ModelSpec("unetpp", UNetPlusPlusEF, "UNet++ early-fusion change detector (segmentation_models_pytorch)",
-              "zhou2018unetpp", optional="segmentation-models-pytorch",
-              inputs=("optical_t1", "optical_t2"), outputs=("change",)),
-    ModelSpec("deeplabv3", DeepLabV3EF, "DeepLabV3 early-fusion change detector (segmentation_models_pytorch)",
-              "chen2017deeplabv3", optional="segmentation-models-pytorch",
-              inputs=("optical_t1", "optical_t2"), outputs=("change",)),
+    ModelSpec("siam_hrnet", SiamHRNet, "Siam-HRNet: Siamese HRNet, plain differences (HDANet's baseline row)",
+              "sun2019hrnet"),
+    ModelSpec("segnet", SegNetEF, "SegNet (VGG16-BN, pooling indices), early fusion of both dates",
+              "badrinarayanan2017segnet"),
+    ModelSpec("deeplabv3", DeepLabV3EF, "DeepLabV3 (ResNet-50, output stride 8, ASPP), early fusion",
+              "chen2017deeplabv3"),
+    ModelSpec("unetpp", UNetPlusPlusEF, "UNet++ (nested skips, deep supervision), early fusion",
+              "zhou2018unetpp"),
+    ModelSpec("dsifn", DSIFN, "DSIFN: two VGG16 streams, attention fusion, deep supervision",
+              "zhang2020dsifn"),
+    ModelSpec("stanet", STANet, "STANet-PAM: Siamese ResNet-18, pyramid attention, metric distance (BCL)",
+              "chen2020levir"),
 ]
 for _spec in _SPECS:
     register(_spec)

@@ -1,99 +1,73 @@
-"""Library baselines: UNet++ and DeepLabV3 from ``segmentation_models_pytorch`` (smp).
+"""The networks of the seed's VHR comparison table (HDANet, Wang et al. 2022), all native torch.
 
-Both are used as **early-fusion** change detectors: the two dates are stacked along channels
-(t1 bands, then t2 bands) and a single-logit segmentation network predicts the change
-(UNet++: Zhou et al. 2018; DeepLabV3: Chen et al. 2017). Encoders are trained from scratch
-(``encoder_weights=None``: the kit never downloads weights at run time, and ImageNet weights
-do not fit 13-band or SAR inputs anyway).
+Earlier versions built UNet++ and DeepLabV3 through ``segmentation_models_pytorch``; it needs
+torchvision, which cannot be imported beside the CPU torch wheel here (DESIGN.md), so every
+network is now written in plain torch in its own module. :data:`VHR_TABLE` lists the ten rows of
+the seed's table in its order, with the registry name, the change-detection form, the
+canonical parameter count (and where it comes from) and the bib key.
 
-smp is an optional extra (``pip install "urbankit[baselines]"`` or
-``pip install segmentation-models-pytorch``). It needs torchvision, which may be missing: then
-building these models raises :class:`urbankit.errors.ConfigError` saying what to install.
-The import happens only when such a model is built, so the rest of the zoo never needs smp.
+All are trained **from scratch** in the kit: ImageNet weights cannot be downloaded here (and do
+not fit SAR or 13-band inputs anyway). :func:`urbankit.models.registry.load_weights` loads a
+state dict from a local file into a model or one of its parts (e.g. ``model.encoder``).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import ModuleType
-
-from torch import Tensor, nn
-
-from ..errors import ConfigError
-from .blocks import (
-    ChangeModel,
-    check_channels,
-    check_modality,
-    crop_to,
-    modality_keys,
-    pad_to_multiple,
-    scale_widths,
-)
-
-INSTALL_HINT = 'pip install segmentation-models-pytorch  (or pip install "urbankit[baselines]")'
+from dataclasses import dataclass
 
 
-def import_smp(model: str) -> ModuleType:
-    """Import segmentation_models_pytorch or raise ConfigError with the install command."""
-    try:
-        import segmentation_models_pytorch as smp
-    except Exception as exc:  # ImportError, or a broken torchvision import inside smp
-        raise ConfigError(
-            f"model {model!r} comes from segmentation_models_pytorch, which is not importable "
-            f"here ({type(exc).__name__}: {exc}); install it with: {INSTALL_HINT}"
-        ) from exc
-    return smp
+@dataclass(frozen=True)
+class TableRow:
+    """One row of the seed's VHR table.
 
-
-class SMPEarlyFusion(ChangeModel):
-    """An smp segmentation network on concat(t1, t2) -> ``{"change": (B, 1, H, W)}``.
-
-    Args:
-        modality: ``optical`` (default), ``sar`` or ``fusion``.
-        optical_channels, sar_channels: bands per date (default 3 = RGB, e.g. LEVIR-CD).
-        encoder_name: smp encoder (default ``resnet34``), trained from scratch.
-        width: multiplier of the decoder widths (UNet++: 256/128/64/32/16; DeepLabV3: 256).
-
-    Inputs of any size are padded (replicate) to a multiple of 32 and the output is cropped back.
+    Attributes:
+        label: the row label of the seed's table (e.g. ``"DeepLab V3"``).
+        model: the registry name (``build(model)`` gives the paper-size network).
+        form: the change-detection form: ``early fusion`` (both dates stacked along channels,
+            one single-stream network) or ``Siamese`` (one encoder per date, shared weights,
+            features compared), or ``two-stream`` (one encoder per date, weights not shared).
+        canonical_params: parameters of the canonical implementation (RGB pairs, paper size).
+        canonical_source: where that number comes from.
+        paper: bib key in ``book/references.bib``.
+        canonical_part: the attribute of the model the canonical count refers to (``""`` = the
+            whole model; ``"backbone"`` for Siam-HRNet, whose head has no canonical form).
     """
 
-    arch = ""
-    pad_multiple = 32
-
-    def __init__(self, modality: str = "optical", optical_channels: int = 3, sar_channels: int = 2,
-                 encoder_name: str = "resnet34", width: float = 1.0):
-        super().__init__()
-        self.modality = check_modality(modality, self.name)
-        check_channels(optical_channels, "optical_channels", self.name)
-        check_channels(sar_channels, "sar_channels", self.name)
-        per = {"sar": sar_channels, "optical": optical_channels}
-        channels = {k: per[k.split("_")[0]] for d in ("t1", "t2") for k in modality_keys(modality, d)}
-        self._set_inputs(channels, ["change"])
-        smp = import_smp(self.name)
-        self.net = self._make(smp, sum(channels.values()), encoder_name, width)
-
-    def _make(self, smp: ModuleType, in_ch: int, encoder_name: str, width: float) -> nn.Module:
-        raise NotImplementedError
-
-    def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        x, size = pad_to_multiple(self.read(batch, self.input_keys), self.pad_multiple)
-        return {"change": crop_to(self.net(x), size)}
+    label: str
+    model: str
+    form: str
+    canonical_params: int
+    canonical_source: str
+    paper: str
+    canonical_part: str = ""
 
 
-class UNetPlusPlusEF(SMPEarlyFusion):
-    """UNet++ (Zhou et al. 2018, smp ``UnetPlusPlus``) as an early-fusion change detector."""
+#: The seed's comparison table, in its row order (LEVIR-CD, SYSU-CD and WHU-building tables).
+VHR_TABLE: tuple[TableRow, ...] = (
+    TableRow("FC_EF", "fc_ef", "early fusion", 1_351_000,
+             "Daudt et al. 2018 code, 3 bands (METHODS.md 1.2; BIT table: 1.35 M)", "daudt2018fcsiam"),
+    TableRow("FC_Siam_conc", "fc_siam_conc", "Siamese", 1_546_000,
+             "Daudt et al. 2018 code, 3 bands (METHODS.md 1.2; BIT table: 1.55 M)", "daudt2018fcsiam"),
+    TableRow("FC_Siam_diff", "fc_siam_diff", "Siamese", 1_350_000,
+             "Daudt et al. 2018 code, 3 bands (METHODS.md 1.2; BIT table: 1.35 M)", "daudt2018fcsiam"),
+    TableRow("SegNet", "segnet", "early fusion", 29_500_000,
+             "Badrinarayanan et al. 2017, Table 6 (29.5 M)", "badrinarayanan2017segnet"),
+    TableRow("DeepLab V3", "deeplabv3", "early fusion", 39_638_869,
+             "torchvision deeplabv3_resnet50 without the auxiliary head (42,004,074 - 2,365,205)",
+             "chen2017deeplabv3"),
+    TableRow("DSIFN", "dsifn", "two-stream", 50_709_109,
+             "authors' PyTorch DSIFN.py, two VGG16 streams (BIT table: 50.71 M)", "zhang2020dsifn"),
+    TableRow("STANet", "stanet", "Siamese", 16_929_152,
+             "authors' code, STANet-PAM with ResNet-18 (BIT table: 16.93 M)", "chen2020levir"),
+    TableRow("Unet++", "unetpp", "early fusion", 9_042_276,
+             "Zhou et al. 2018, Table 1 (9.04 M; their Keras code: 9,042,276)", "zhou2018unetpp"),
+    TableRow("Siam_HRNet", "siam_hrnet", "Siamese", 3_860_720,
+             "official HRNet-W18-small-v2 backbone without its classifier (the head is the kit's)",
+             "sun2019hrnet", canonical_part="backbone"),
+    TableRow("HDANet", "hdanet", "Siamese", 0,
+             "no public code: no canonical count (kit: ASPP + DAM, no CBAM)", "wang2022hdanet"),
+)
 
-    name = "unetpp"
 
-    def _make(self, smp: ModuleType, in_ch: int, encoder_name: str, width: float) -> nn.Module:
-        return smp.UnetPlusPlus(encoder_name=encoder_name, encoder_weights=None, in_channels=in_ch, classes=1,
-                                decoder_channels=scale_widths([256, 128, 64, 32, 16], width))
-
-
-class DeepLabV3EF(SMPEarlyFusion):
-    """DeepLabV3 (Chen et al. 2017, smp ``DeepLabV3``) as an early-fusion change detector."""
-
-    name = "deeplabv3"
-
-    def _make(self, smp: ModuleType, in_ch: int, encoder_name: str, width: float) -> nn.Module:
-        return smp.DeepLabV3(encoder_name=encoder_name, encoder_weights=None, in_channels=in_ch, classes=1,
-                             decoder_channels=scale_widths([256], width)[0])
+def vhr_table_rows() -> list[str]:
+    """The registry names of the seed's table, in its row order."""
+    return [r.model for r in VHR_TABLE]

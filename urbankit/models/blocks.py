@@ -82,10 +82,18 @@ class ChangeModel(nn.Module):
         pad_multiple: input sizes that are multiples of this need no internal padding or
             resampling (e.g. 16 for a U-Net with 4 poolings); other sizes work too. Inference
             helpers may pad to it for seamless tiling.
+        size_dependent: True when the output at a pixel depends on the size of the whole input
+            (global pooling in ASPP image pooling or channel attention, global self-attention),
+            so a model trained on ``inference_window`` tiles must also predict on such tiles
+            (:func:`urbankit.inference.predict` tiles with ``inference_window`` then).
+        inference_window: the training window in pixels (H = W) of a size-dependent model
+            (default 256, the seed's VHR setting); None for size-independent models.
     """
 
     name: str = "model"
     pad_multiple: int = 1
+    size_dependent: bool = False
+    inference_window: int | None = None
 
     def __init__(self) -> None:
         super().__init__()
@@ -514,20 +522,24 @@ class DifferenceAttention(nn.Module):
     3. difference image DI = |T1 - T2|                                  (B, C, H, W)
     4. spatially attended difference F_s = A * DI
     5. [default, CBAM-style] channel attention w = ChannelAttention(F_s) (reduction 16),
-       F = w * F_s, plus the residual DI [default]: output = F + DI.
+       F = w * F_s, plus the residual DI [kit choice, ``residual=True``]: output = F + DI.
 
-    The sequential wiring (spatial, then channel) and the residual are documented defaults:
-    the seed slides only say the spatial attention is "combined with channel attention".
-    With ``spatial=False`` step 2 is skipped (A = 1); with ``channel=False`` steps 5 are skipped
-    (output = F_s). When T1 == T2 the output is exactly zero (DI = 0).
+    The sequential wiring (spatial, then channel) and the residual are **unverified kit
+    choices**: the seed slides only say the spatial attention is "combined with channel
+    attention" and show F_CIM = A_CIM * DI, without a residual. With the residual the attention
+    can only add to DI (it can never suppress an unchanged area below DI); ``residual=False``
+    gives output = F, which can. With ``spatial=False`` step 2 is skipped (A = 1); with
+    ``channel=False`` step 5 is skipped (output = F_s, no residual either). When T1 == T2 the
+    output is exactly zero (DI = 0).
 
     forward(t1, t2) -> (B, C, H, W).
     """
 
     def __init__(self, channels: int, reduction: int = 16, spatial: bool = True, channel: bool = True,
-                 eps: float = 1e-6):
+                 eps: float = 1e-6, residual: bool = True):
         super().__init__()
         self.eps = eps
+        self.residual = bool(residual)
         self.spatial = nn.Conv2d(1, 1, 3, padding=1) if spatial else None
         self.channel = ChannelAttention(channels, reduction) if channel else None
 
@@ -539,5 +551,60 @@ class DifferenceAttention(nn.Module):
             cim = torch.sqrt(diff.pow(2).sum(dim=1, keepdim=True) + self.eps)
             out = torch.sigmoid(self.spatial(cim)) * out
         if self.channel is not None:
-            out = self.channel(out) * out + di
+            out = self.channel(out) * out
+            if self.residual:
+                out = out + di
         return out
+
+
+# ----------------------------------------------------------------------------------------
+# Two-date inputs shared by the VHR change models
+# ----------------------------------------------------------------------------------------
+
+def setup_change_inputs(model: ChangeModel, modality: str, optical_channels: int, sar_channels: int,
+                        outputs: Sequence[str] = ("change",)) -> int:
+    """Validate the modality/band arguments of a two-date change model and declare its inputs.
+
+    Sets ``model.modality``, ``model.input_keys`` (t1 keys, then t2 keys), ``model.channels`` and
+    ``model.output_keys``.
+
+    Returns:
+        The number of channels of **one date** (e.g. 3 for RGB; an early-fusion network stacks
+        twice that).
+    """
+    model.modality = check_modality(modality, model.name)
+    check_channels(optical_channels, "optical_channels", model.name)
+    check_channels(sar_channels, "sar_channels", model.name)
+    per = {"sar": sar_channels, "optical": optical_channels}
+    channels = {k: per[k.split("_")[0]] for d in ("t1", "t2") for k in modality_keys(modality, d)}
+    model._set_inputs(channels, list(outputs))
+    return sum(per[k.split("_")[0]] for k in modality_keys(modality, "t1"))
+
+
+def read_dates(model: ChangeModel, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+    """The two dates of ``model.modality`` from the batch: ((B, C, H, W), (B, C, H, W))."""
+    t1 = model.read(batch, modality_keys(model.modality, "t1"))
+    t2 = model.read(batch, modality_keys(model.modality, "t2"))
+    if t1.shape != t2.shape:
+        raise ConfigError(f"model {model.name!r}: the two dates differ in shape: {tuple(t1.shape)} and "
+                          f"{tuple(t2.shape)}")
+    return t1, t2
+
+
+#: VGG16's convolutional stages (Simonyan & Zisserman 2015): (3x3 convs per stage, width).
+VGG16_STAGES = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
+
+
+def vgg_stage(in_ch: int, out_ch: int, n: int, batch_norm: bool = True) -> nn.Sequential:
+    """``n`` 3x3 conv(-BN)-ReLU layers of a VGG stage: (B, in_ch, H, W) -> (B, out_ch, H, W).
+
+    ``batch_norm=True``: conv without bias + BN (VGG16-BN); False: conv with bias (plain VGG16).
+    """
+    layers: list[nn.Module] = []
+    for i in range(n):
+        c_in = in_ch if i == 0 else out_ch
+        if batch_norm:
+            layers.append(conv_bn_relu(c_in, out_ch, 3))
+        else:
+            layers += [nn.Conv2d(c_in, out_ch, 3, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)

@@ -21,19 +21,41 @@ Documented defaults of the kit ([default] in METHODS.md):
       stage 1 = 2 bottleneck blocks (64 -> 256); stages 2-4 with 2, 3, 4 parallel branches at
       1/4, 1/8, 1/16, 1/32 of widths 18/36/72/144, made of (1, 3, 2) modules of 2 basic blocks
       per branch, each module ending in a multi-resolution fusion (upsampling = 1x1 conv + BN +
-      bilinear; downsampling = strided 3x3 conv + BN, chained);
-    * the DAM wiring: spatial attention, then CBAM-style channel attention, plus a residual DI
+      bilinear with ``align_corners=True`` as the official HRNet code; downsampling = strided
+      3x3 conv + BN, chained). This backbone has 3,860,720 parameters for RGB, as the official
+      HRNet-W18-small-v2 without its classification head;
+    * the DAM wiring: spatial attention, then CBAM-style channel attention
       (:class:`~urbankit.models.blocks.DifferenceAttention`); one DAM per branch;
-    * aggregation: every branch's DAM output bilinearly upsampled to 1/4 and concatenated;
-    * "+CBAM": a CBAM (channel then spatial attention, Woo et al. 2018) on the aggregated
-      difference features; ASPP = DeepLabv3's (rates 6/12/18 + image pooling, 256 ch);
+    * aggregation: every branch's output bilinearly upsampled to 1/4 and concatenated;
+    * ASPP = DeepLabv3's (rates 6/12/18 + image pooling, 256 ch);
     * head: 3x3 conv-BN-ReLU (256) -> 1x1 conv -> 1 logit, bilinear upsampling x4 to the input.
 
-Ablation switches (to build the seed's table Baseline / +ASPP / +DAM / +CBAM):
-    * ``use_aspp=False``: a 1x1 conv-BN-ReLU projection to 256 channels replaces the ASPP;
-    * ``use_dam=False``: the plain difference DI = |T1 - T2| replaces the DAM;
-    * ``use_cbam=False``: no CBAM on the aggregated features.
-    Baseline = all False; +ASPP = use_aspp; +DAM = use_aspp + use_dam; +CBAM = all True (default).
+**The paper's model is ASPP + DAM without CBAM** (the seed's ablation, METHODS.md 7.5b): that
+is the default. The five rows of the seed's ablation table (:data:`ABLATION_ROWS`,
+:func:`ablation_models`):
+
+    ============== ===== ===== ====== ==========================================
+    row            ASPP  DAM   CBAM
+    ============== ===== ===== ====== ==========================================
+    Baseline       no    no    no     = Siam-HRNet (registry ``siam_hrnet``)
+    Baseline+ASPP  yes   no    no
+    Baseline+DAM   no    yes   no
+    HDANet+CBAM    yes   no    yes    CBAM *in place of* the DAM
+    HDANet+DAM     yes   yes   no     = HDANet, the paper's model (the default)
+    ============== ===== ===== ====== ==========================================
+
+Switches that are **unverified kit choices** (neither the abstract nor the slides fix them):
+    * ``dam_residual`` (default True): the DAM returns CA(A * DI) + DI; False returns
+      CA(A * DI), so the attention can suppress unchanged areas;
+    * ``cbam_placement`` (default ``"branch"``): where the CBAM of the "HDANet+CBAM" row sits:
+      ``"branch"`` on each branch's difference |T1 - T2| (where the DAM would be: the ablation
+      swaps one for the other), or ``"aggregate"`` once on the concatenated differences.
+
+Size dependence: ASPP image pooling and the channel attentions pool over the whole input, so
+the output at a pixel depends on the input size. A model with any of ASPP, DAM or CBAM declares
+``size_dependent = True`` and ``inference_window = 256`` (the seed's training tiles), and
+:func:`urbankit.inference.predict` then predicts on 256-pixel windows; Siam-HRNet (no global
+pooling) is size-independent.
 
 Any input size works: every resampling is to an explicit target size.
 """
@@ -45,16 +67,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError
 from .blocks import (
     ASPP,
     CBAM,
     ChangeModel,
     DifferenceAttention,
-    check_channels,
-    check_modality,
     conv_bn_relu,
-    modality_keys,
+    read_dates,
     scale_widths,
+    setup_change_inputs,
 )
 
 
@@ -98,15 +120,17 @@ class HRModule(nn.Module):
     """One HRNet module: basic blocks on every branch, then multi-resolution fusion.
 
     Fusion: output branch i = ReLU(sum_j resample_j->i(x_j)), where a lower-resolution x_j
-    (j > i) goes through 1x1 conv + BN and bilinear upsampling to x_i's size, and a
+    (j > i) goes through 1x1 conv + BN and bilinear upsampling to x_i's size (``align_corners``
+    True as the official HRNet code, or False), and a
     higher-resolution x_j (j < i) through (i - j) stride-2 3x3 conv + BN (ReLU between them).
 
     forward(list of (B, widths[k], H/2^k, W/2^k)) -> list of the same shapes.
     """
 
-    def __init__(self, widths: Sequence[int], blocks: int = 2):
+    def __init__(self, widths: Sequence[int], blocks: int = 2, align_corners: bool = True):
         super().__init__()
         self.widths = list(widths)
+        self.align_corners = bool(align_corners)
         self.branches = nn.ModuleList(nn.Sequential(*[BasicBlock(w) for _ in range(blocks)]) for w in widths)
         n = len(widths)
         self.fuse = nn.ModuleList()
@@ -138,7 +162,7 @@ class HRModule(nn.Module):
                     continue
                 y = layer(xs[j])
                 if y.shape[-2:] != xs[i].shape[-2:]:
-                    y = F.interpolate(y, size=xs[i].shape[-2:], mode="bilinear", align_corners=False)
+                    y = F.interpolate(y, size=xs[i].shape[-2:], mode="bilinear", align_corners=self.align_corners)
                 total = total + y
             out.append(F.relu(total))
         return out
@@ -153,12 +177,13 @@ class HRNetBackbone(nn.Module):
         widths: branch widths at 1/4, 1/8, 1/16, 1/32 (18, 36, 72, 144).
         modules: HRModules in stages 2, 3, 4 (1, 3, 2).
         blocks: basic blocks per branch in each module, and bottlenecks in stage 1 (2).
+        align_corners: bilinear upsampling in the fusions (True = the official HRNet).
 
     forward(x (B, in_ch, H, W)) -> list of 4 maps (B, widths[k], ~H/2^(k+2), ~W/2^(k+2)).
     """
 
     def __init__(self, in_ch: int, stem: int = 64, widths: Sequence[int] = (18, 36, 72, 144),
-                 modules: Sequence[int] = (1, 3, 2), blocks: int = 2):
+                 modules: Sequence[int] = (1, 3, 2), blocks: int = 2, align_corners: bool = True):
         super().__init__()
         widths = list(widths)
         self.stem = nn.Sequential(conv_bn_relu(in_ch, stem, 3, stride=2), conv_bn_relu(stem, stem, 3, stride=2))
@@ -172,7 +197,8 @@ class HRNetBackbone(nn.Module):
                                           for k in range(2, len(widths)))
         self.stages = nn.ModuleList()
         for n_branches, n_modules in zip(range(2, len(widths) + 1), modules):
-            self.stages.append(nn.Sequential(*[HRModule(widths[:n_branches], blocks) for _ in range(n_modules)]))
+            self.stages.append(nn.Sequential(*[HRModule(widths[:n_branches], blocks, align_corners)
+                                               for _ in range(n_modules)]))
 
     def forward(self, x: Tensor) -> list[Tensor]:
         x = self.layer1(self.stem(x))
@@ -185,6 +211,17 @@ class HRNetBackbone(nn.Module):
         return xs
 
 
+#: The seed's ablation rows (METHODS.md 7.5b): row label -> HDANet switches.
+ABLATION_ROWS: dict[str, dict[str, bool]] = {
+    "Baseline": dict(use_aspp=False, use_dam=False, use_cbam=False),
+    "Baseline+ASPP": dict(use_aspp=True, use_dam=False, use_cbam=False),
+    "Baseline+DAM": dict(use_aspp=False, use_dam=True, use_cbam=False),
+    "HDANet+CBAM": dict(use_aspp=True, use_dam=False, use_cbam=True),
+    "HDANet+DAM": dict(use_aspp=True, use_dam=True, use_cbam=False),
+}
+CBAM_PLACEMENTS = ("branch", "aggregate")
+
+
 class HDANet(ChangeModel):
     """Siamese HRNet + difference attention + ASPP change detector (see the module docstring).
 
@@ -192,8 +229,13 @@ class HDANet(ChangeModel):
         modality: ``optical`` (default; LEVIR-CD RGB, ``optical_channels=3``), ``sar``, ``fusion``.
         optical_channels, sar_channels: bands per date.
         width: multiplier of every width (stem 64, branches 18/36/72/144, ASPP/head 256).
-        use_aspp, use_dam, use_cbam: ablation switches (all True = HDANet).
+        use_aspp, use_dam, use_cbam: ablation switches; the default (ASPP + DAM, no CBAM) is the
+            paper's HDANet, :data:`ABLATION_ROWS` lists the seed's five rows.
+        dam_residual: the DAM's ``+ DI`` (unverified kit choice, see the module docstring).
+        cbam_placement: ``"branch"`` (default) or ``"aggregate"`` (unverified kit choice).
         modules, blocks: backbone depth (see :class:`HRNetBackbone`).
+        align_corners: of every bilinear resampling (True = the official HRNet code).
+        inference_window: the training window declared to inference (256 = the seed's tiles).
 
     forward(batch) -> {"change": (B, 1, H, W)} logits.
     """
@@ -202,41 +244,84 @@ class HDANet(ChangeModel):
     pad_multiple = 32
 
     def __init__(self, modality: str = "optical", optical_channels: int = 3, sar_channels: int = 2,
-                 width: float = 1.0, use_aspp: bool = True, use_dam: bool = True, use_cbam: bool = True,
-                 modules: Sequence[int] = (1, 3, 2), blocks: int = 2):
+                 width: float = 1.0, use_aspp: bool = True, use_dam: bool = True, use_cbam: bool = False,
+                 dam_residual: bool = True, cbam_placement: str = "branch",
+                 modules: Sequence[int] = (1, 3, 2), blocks: int = 2, align_corners: bool = True,
+                 inference_window: int = 256):
         super().__init__()
-        self.modality = check_modality(modality, self.name)
-        check_channels(optical_channels, "optical_channels", self.name)
-        check_channels(sar_channels, "sar_channels", self.name)
-        per = {"sar": sar_channels, "optical": optical_channels}
-        channels = {k: per[k.split("_")[0]] for d in ("t1", "t2") for k in modality_keys(modality, d)}
-        in_ch = sum(per[k.split("_")[0]] for k in modality_keys(modality, "t1"))
-        self._set_inputs(channels, ["change"])
+        if cbam_placement not in CBAM_PLACEMENTS:
+            raise ConfigError(f"model {self.name!r}: cbam_placement must be one of {CBAM_PLACEMENTS}, "
+                              f"got {cbam_placement!r}")
+        in_ch = setup_change_inputs(self, modality, optical_channels, sar_channels)
         self.use_aspp, self.use_dam, self.use_cbam = bool(use_aspp), bool(use_dam), bool(use_cbam)
+        self.cbam_placement, self.align_corners = cbam_placement, bool(align_corners)
+        self.size_dependent = self.use_aspp or self.use_dam or self.use_cbam
+        self.inference_window = int(inference_window) if self.size_dependent else None
         stem, *branch_widths = scale_widths([64, 18, 36, 72, 144], width)
         head = scale_widths([256], width)[0]
-        self.backbone = HRNetBackbone(in_ch, stem, branch_widths, modules, blocks)
-        self.dams = nn.ModuleList(DifferenceAttention(w) for w in branch_widths) if use_dam else None
+        self.backbone = HRNetBackbone(in_ch, stem, branch_widths, modules, blocks, align_corners)
+        self.dams = (nn.ModuleList(DifferenceAttention(w, residual=dam_residual) for w in branch_widths)
+                     if use_dam else None)
         agg = sum(branch_widths)
-        self.cbam = CBAM(agg) if use_cbam else None
+        per_branch = use_cbam and cbam_placement == "branch"
+        self.cbams = nn.ModuleList(CBAM(w) for w in branch_widths) if per_branch else None
+        self.cbam = CBAM(agg) if use_cbam and not per_branch else None
         self.context = ASPP(agg, head) if use_aspp else conv_bn_relu(agg, head, 1)
         self.head = nn.Sequential(conv_bn_relu(head, head, 3), nn.Conv2d(head, 1, 1))
 
     def difference_features(self, batch: Mapping[str, Tensor]) -> list[Tensor]:
-        """Per-branch difference features (DAM outputs, or |T1 - T2| without the DAM)."""
-        f1 = self.backbone(self.read(batch, modality_keys(self.modality, "t1")))
-        f2 = self.backbone(self.read(batch, modality_keys(self.modality, "t2")))
-        if self.dams is None:
-            return [(a - b).abs() for a, b in zip(f1, f2)]
-        return [dam(a, b) for dam, a, b in zip(self.dams, f1, f2)]
+        """Per-branch difference features: DAM outputs, else |T1 - T2|; then a CBAM per branch if any."""
+        t1, t2 = read_dates(self, batch)
+        f1, f2 = self.backbone(t1), self.backbone(t2)
+        if self.dams is not None:
+            diffs = [dam(a, b) for dam, a, b in zip(self.dams, f1, f2)]
+        else:
+            diffs = [(a - b).abs() for a, b in zip(f1, f2)]
+        if self.cbams is not None:
+            diffs = [cbam(d) for cbam, d in zip(self.cbams, diffs)]
+        return diffs
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
         diffs = self.difference_features(batch)  # validates the batch
         h, w = batch[self.input_keys[0]].shape[-2:]
         size = diffs[0].shape[-2:]
+        ac = self.align_corners
         x = torch.cat([d if d.shape[-2:] == size else
-                       F.interpolate(d, size=size, mode="bilinear", align_corners=False) for d in diffs], dim=1)
+                       F.interpolate(d, size=size, mode="bilinear", align_corners=ac) for d in diffs], dim=1)
         if self.cbam is not None:
             x = self.cbam(x)
         logits = self.head(self.context(x))
-        return {"change": F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False)}
+        return {"change": F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=ac)}
+
+
+class SiamHRNet(HDANet):
+    """Siam-HRNet: the Siamese HRNet with plain differences |T1 - T2|, no ASPP, DAM or CBAM.
+
+    The seed's "Baseline" row and its "Siam_HRNet" row have identical numbers on all three
+    datasets, so Siam-HRNet is HDANet's baseline configuration (:data:`ABLATION_ROWS`).
+    Size-independent (no global pooling). Same arguments as :class:`HDANet` minus the switches.
+    """
+
+    name = "siam_hrnet"
+
+    def __init__(self, modality: str = "optical", optical_channels: int = 3, sar_channels: int = 2,
+                 width: float = 1.0, modules: Sequence[int] = (1, 3, 2), blocks: int = 2,
+                 align_corners: bool = True):
+        super().__init__(modality, optical_channels, sar_channels, width, use_aspp=False, use_dam=False,
+                         use_cbam=False, modules=modules, blocks=blocks, align_corners=align_corners)
+
+
+def ablation_models(rows: Sequence[str] | None = None, **cfg) -> dict[str, HDANet]:
+    """Build the seed's ablation rows: ``{row label: HDANet}`` (all five by default).
+
+    ``cfg`` (e.g. ``width=0.25, modules=(1, 1, 1)``) is passed to every row, so the rows differ
+    only in their switches. Unknown row labels raise ConfigError listing :data:`ABLATION_ROWS`.
+    """
+    rows = list(ABLATION_ROWS) if rows is None else list(rows)
+    unknown = [r for r in rows if r not in ABLATION_ROWS]
+    if unknown:
+        raise ConfigError(f"unknown ablation row(s) {unknown}; the seed's rows are {list(ABLATION_ROWS)}")
+    clash = sorted(set(cfg) & {"use_aspp", "use_dam", "use_cbam"})
+    if clash:
+        raise ConfigError(f"ablation_models sets {clash} per row; do not pass them")
+    return {r: HDANet(**ABLATION_ROWS[r], **cfg) for r in rows}

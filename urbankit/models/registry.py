@@ -44,13 +44,9 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] = {}
 
 #: Methods of the seed that the kit does not provide yet (listed, never registered as fakes).
-#: name -> (description, bib key or "").
-NOT_YET_AVAILABLE: dict[str, tuple[str, str]] = {
-    "segnet": ("SegNet (Badrinarayanan et al. 2017) early-fusion baseline", ""),
-    "dsifn": ("DSIFN, deeply supervised image fusion network (Zhang et al. 2020)", "zhang2020dsifn"),
-    "stanet": ("STANet, spatial-temporal attention network (Chen & Shi 2020)", ""),
-    "siam_hrnet": ("Siam-HRNet, Siamese HRNet change detector", ""),
-}
+#: name -> (description, bib key or ""). Empty since every network of the seed's VHR table is
+#: native (SegNet, DeepLabV3, UNet++, DSIFN, STANet, Siam-HRNet).
+NOT_YET_AVAILABLE: dict[str, tuple[str, str]] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
@@ -82,6 +78,59 @@ def build(name: str, **cfg) -> nn.Module:
     if unknown:
         raise ConfigError(f"model {name!r} got unknown argument(s) {unknown}; it accepts {sorted(params)}")
     return spec.factory(**cfg)
+
+
+def load_weights(model: nn.Module, source, *, part: str = "", strict: bool = True,
+                 prefix: str = "") -> nn.Module:
+    """Load a state dict from a **local** file (or a dict) into ``model`` or one of its parts.
+
+    The kit never downloads weights: to start a backbone from ImageNet weights, save them to a
+    file elsewhere and load them here, e.g.
+    ``load_weights(model, "resnet50.pth", part="encoder", strict=False)``.
+
+    Args:
+        model: the model.
+        source: path of a ``torch.save``-d state dict (read with ``weights_only=True``), or a
+            mapping name -> tensor.
+        part: dotted attribute path of the sub-module to load into (``""`` = the whole model).
+        strict: as :meth:`torch.nn.Module.load_state_dict`; with False, missing and unexpected
+            keys are allowed but **shape mismatches still raise**.
+        prefix: keep only keys starting with this prefix, and strip it (e.g. ``"backbone."``).
+
+    Returns:
+        the model. Raises ConfigError naming the file for a missing/unreadable file, an unknown
+        part, or keys/shapes that do not fit.
+    """
+    from pathlib import Path
+
+    target = model
+    for attr in filter(None, part.split(".")):
+        if not hasattr(target, attr):
+            raise ConfigError(f"load_weights: {type(model).__name__} has no part {part!r}")
+        target = getattr(target, attr)
+    where = "the given state dict"
+    if not isinstance(source, dict):
+        path = Path(source)
+        where = str(path)
+        if not path.is_file():
+            raise ConfigError(f"load_weights: {path}: file not found (weights are never downloaded)")
+        try:
+            source = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling/format error
+            raise ConfigError(f"load_weights: {path}: not a readable torch state dict ({exc})") from exc
+        if isinstance(source, dict) and isinstance(source.get("state_dict"), dict):
+            source = source["state_dict"]
+    state = {k[len(prefix):]: v for k, v in source.items() if k.startswith(prefix)}
+    own = target.state_dict()
+    bad = [f"{k}: {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
+           if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+    if bad:
+        raise ConfigError(f"load_weights: {where}: tensor shapes do not fit {part or 'the model'}: {bad[:5]}")
+    try:
+        target.load_state_dict(state, strict=strict)
+    except RuntimeError as exc:
+        raise ConfigError(f"load_weights: {where} does not fit {part or 'the model'}: {exc}") from exc
+    return model
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
