@@ -246,3 +246,15 @@ def test_incidence_pixel_size_and_start():
     ds = make_site(size=32, n_dates=3, pixel_size=20.0, start="2020-06-01", origin=(1000.0, 2000.0))
     assert float(ds["x"][0]) == pytest.approx(1010.0) and float(ds["y"][0]) == pytest.approx(1990.0)
     assert pd.Timestamp(ds["time"].values[-1]) == pd.Timestamp("2020-08-01")
+
+
+def test_huge_make_site_is_refused_before_allocating(monkeypatch):
+    """Issue 13: a size that cannot fit gives a ConfigError saying what fits, not a numpy MemoryError."""
+    import urbankit.data.synthetic as synthetic
+    from urbankit.errors import ConfigError
+
+    monkeypatch.setattr(synthetic, "_available_memory", lambda: 2 * 2**30)       # pretend 2 GiB are free
+    with pytest.raises(ConfigError, match=r"100000x100000 px site with 12 dates needs about \d+.* GiB.*"
+                                          r"only 2.0 GiB are available; what fits: size <= \d+ px at n_dates=12"):
+        synthetic.make_site(size=100_000, n_dates=12)
+    assert synthetic.make_site(size=32, n_dates=2).optical.shape[-1] == 32   # small sites unaffected

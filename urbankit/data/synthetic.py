@@ -530,6 +530,43 @@ def _state_stack(lay: _Layout, n_dates: int) -> np.ndarray:
     return st
 
 
+#: Measured peak memory of :func:`make_site` per pixel and date (bytes; tracemalloc, 128-256 px,
+#: 4-12 dates: 108-123), rounded up, and per pixel independent of the dates.
+_BYTES_PER_PIXEL_DATE = 140
+_BYTES_PER_PIXEL = 400
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available now (psutil, else sysconf), or None when unknown."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001  (psutil missing or unsupported platform)
+        pass
+    try:
+        import os
+
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(h: int, w: int, n_dates: int) -> None:
+    """Raise a ConfigError before allocating when the site would not fit in the available memory."""
+    need = h * w * (n_dates * _BYTES_PER_PIXEL_DATE + _BYTES_PER_PIXEL)
+    avail = _available_memory()
+    if avail is None or need <= 0.8 * avail:
+        return
+    per_pixel = n_dates * _BYTES_PER_PIXEL_DATE + _BYTES_PER_PIXEL
+    side = int((0.8 * avail / per_pixel) ** 0.5)
+    dates = int((0.8 * avail / (h * w) - _BYTES_PER_PIXEL) // _BYTES_PER_PIXEL_DATE)
+    fits = f"size <= {side} px at n_dates={n_dates}" + (f", or n_dates <= {dates} at this size" if dates >= 1 else "")
+    raise ConfigError(
+        f"make_site: a {h}x{w} px site with {n_dates} dates needs about {need / 2**30:.1f} GiB of memory, but "
+        f"only {avail / 2**30:.1f} GiB are available; what fits: {fits}")
+
+
 def make_site(
     site: str = "twin-01",
     size: int | tuple[int, int] = 256,
@@ -611,6 +648,7 @@ def make_site(
         raise ConfigError(f"make_site: size must be at least 16 pixels, got {size}")
     if n_dates < 1:
         raise ConfigError(f"make_site: n_dates must be >= 1, got {n_dates}")
+    _check_memory(h, w, int(n_dates))
     if not 0 <= cloud_fraction < 1:
         raise ConfigError(f"make_site: cloud_fraction must be in [0, 1), got {cloud_fraction}")
     if looks is not None and looks <= 0:
