@@ -295,3 +295,14 @@ def test_make_scene_extra_vars_and_attrs():
     unchecked = _scene()
     unchecked["optical"] = unchecked["optical"] * 100
     validate_scene(unchecked, check_values=False)      # structure only
+
+
+def test_sar_hint_names_the_right_conversion():
+    """Issue 13: a [0, 1] export or a double decoding is not pointed to linear_to_db."""
+    ds = _scene()
+    ds["sar"][0, 0, 0, 0] = -400.0                                  # a [0, 1] export decoded twice
+    err = _raises(ds, "sar", "out of range", "below -100 dB")
+    assert "linear_to_db" not in err.problem
+    ds = _scene()
+    ds["sar"][0, 0, 0, 0] = 60.0
+    assert "linear_to_db" not in _raises(ds, "sar", "out of range").problem

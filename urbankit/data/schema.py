@@ -433,14 +433,25 @@ def validate_scene(
         if np.isfinite(mn):
             if mn < lo or mx > hi:
                 fail("sar", f"backscatter out of range [{mn:g}, {mx:g}] dB, expected within "
-                            f"[{lo:g}, {hi:g}] dB (linear power or scaled values? convert with "
-                            f"normalize.linear_to_db)")
+                            f"[{lo:g}, {hi:g}] dB ({_sar_hint(mn, mx)})")
             n_finite = int(np.isfinite(np.asarray(scene["sar"].values)).sum()) if mn >= 0 else 0
             if mn >= 0 and n_finite >= 16:
                 fail("sar", f"all values are >= 0 dB (range [{mn:g}, {mx:g}]): this looks like linear "
                             f"power or [0, 1]-scaled values, not dB (use normalize.linear_to_db / "
                             f"unit_to_db)")
     return scene
+
+
+def _sar_hint(mn: float, mx: float) -> str:
+    """What out-of-range SAR values probably are, and the function that converts them."""
+    if mn >= 0 and mx <= 1:
+        return "values in [0, 1] look like a scaled export: convert with normalize.unit_to_db(db_range=...)"
+    if mn >= 0:
+        return "non-negative values look like linear power: convert with normalize.linear_to_db"
+    if mn < -100:
+        return ("values far below -100 dB: a [0, 1] export decoded twice, or dB converted to dB again? "
+                "check the reader's unit option (e.g. s1_unit=)")
+    return "check the unit the file was read with (dB, linear power or a [0, 1] export)"
 
 
 # ---------------------------------------------------------------------------------------------
