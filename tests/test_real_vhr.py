@@ -124,3 +124,18 @@ def test_empty_folder(tmp_path):
         read_levir_cd(tmp_path)
     with pytest.raises(DataFormatError, match="no DSIFN-CD image pairs"):
         read_dsifn(tmp_path / "A")
+
+
+def test_real_labels_fit_the_stated_0_255_coding_and_no_other(levir_dir, dsifn_dir):
+    from urbankit.data.vhr import VHR_DATASETS
+
+    assert VHR_DATASETS["levir_cd"]["label_coding"] == VHR_DATASETS["dsifn"]["label_coding"] == "0/255"
+    for d in (levir_dir, dsifn_dir):
+        for p in sorted((d / "label").iterdir()):
+            assert set(np.unique(np.asarray(Image.open(p)))) <= {0, 255}, p
+    levir = read_levir_cd(levir_dir)
+    assert sum(float(s.change.sum()) > 0 for s in levir) >= 7  # change survives the decoding
+    changed = next(s.attrs["site"] for s in levir if float(s.change.sum()) > 0)
+    with pytest.raises(DataFormatError, match=rf"{changed}\.png: change label holds value\(s\) \[255\]"):
+        read_levir_cd(levir_dir, label_coding="0/1").scene(changed)
+    assert [p.split for p in levir.pairs].count("test") == 5  # the official split, by name prefix

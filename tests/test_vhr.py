@@ -139,14 +139,86 @@ def test_dsifn_changeformer_names_give_patch_offsets(tmp_path):
     assert (s.attrs["tile"], s.attrs["row_off"], s.attrs["col_off"]) == ("7", 256, 256)
 
 
-def test_sysu_layout_and_01_labels(tmp_path):
+def test_sysu_layout_all_splits_and_its_0_255_labels(tmp_path):
     root = tmp_path / "SYSU-CD"
-    _write_pair(root / "val", ("time1", "time2", "label"), "00001", 256, 256, 1, label_value=1)
+    for split, stem in (("train", "00001"), ("val", "00002"), ("test", "00003")):
+        _write_pair(root / split, ("time1", "time2", "label"), stem, 256, 256, 1)
     ds = read_sysu_cd(root)
-    scene = ds[0]
+    assert [p.split for p in ds.pairs] == ["train", "val", "test"] and len(read_sysu_cd(root, "val")) == 1
+    scene = ds[1]
     assert scene.attrs["dataset"] == "SYSU-CD" and scene.attrs["split"] == "val"
+    assert scene.attrs["label_coding"] == "0/255"
     assert str(scene.time.values[0])[:4] == "2007" and str(scene.time.values[1])[:4] == "2014"
     assert float(scene.change.mean()) == pytest.approx(1 / 16)
+
+
+def test_sysu_01_labels_are_rejected_unless_the_coding_is_given(tmp_path):
+    root = tmp_path / "SYSU-CD"
+    _write_pair(root / "val", ("time1", "time2", "label"), "00001", 256, 256, 1, label_value=1)
+    with pytest.raises(DataFormatError, match=r"val/label/00001\.png.*\[1\].*'0/255'.*label_coding='0/1'"):
+        read_sysu_cd(root)[0]
+    scene = read_sysu_cd(root, label_coding="0/1")[0]
+    assert float(scene.change.mean()) == pytest.approx(1 / 16)
+
+
+def _label_file(tmp_path, values: np.ndarray):
+    _write_pair(tmp_path, ("A", "B", "label"), "train_1", 16, 16, 1)
+    Image.fromarray(values.astype(np.uint8)).save(tmp_path / "label" / "train_1.png")
+    return [tmp_path / d / "train_1.png" for d in ("A", "B", "label")]
+
+
+def test_label_codings_decode_exactly(tmp_path):
+    lab = np.zeros((16, 16), np.uint8)
+    lab[:4] = 1
+    paths = _label_file(tmp_path, lab + 1)  # 1/2 coding: 1 = no change, 2 = change
+    assert float(read_pair(*paths, label_coding="1/2").change.mean()) == 0.25
+    all_one = _label_file(tmp_path, np.ones((16, 16)))  # an all-"no change" 1/2 tile
+    assert float(read_pair(*all_one, label_coding="1/2").change.sum()) == 0
+    assert float(read_pair(*_label_file(tmp_path, lab), label_coding="0/1").change.mean()) == 0.25
+    assert float(read_pair(*_label_file(tmp_path, lab * 255)).change.mean()) == 0.25
+
+
+@pytest.mark.parametrize("values,coding", [
+    ([0, 1], "0/255"),      # a 0/1 label read as LEVIR's 0/255: change would be lost
+    ([1, 2], "0/255"),      # a 1/2 label: change would be lost, "1" read as change
+    ([1], "0/255"),         # an all-1 no-change tile (1/2 coding) would become all change
+    ([0, 3, 5], "0/255"),   # nothing a label coding has
+    ([0, 255], "0/1"),
+    ([0, 3, 5], "1/2"),
+])
+def test_labels_that_do_not_fit_the_coding_are_rejected(tmp_path, values, coding):
+    lab = np.array(values, np.uint8)[np.arange(256) % len(values)].reshape(16, 16)
+    paths = _label_file(tmp_path, lab)
+    with pytest.raises(DataFormatError, match=r"label/train_1\.png: change label holds value"):
+        read_pair(*paths, label_coding=coding)
+
+
+def test_unknown_label_coding_is_an_error(tmp_path):
+    paths = _label_file(tmp_path, np.zeros((16, 16)))
+    with pytest.raises(DataFormatError, match="label_coding must be one of"):
+        read_pair(*paths, label_coding="auto")
+    with pytest.raises(DataFormatError, match="label_coding must be one of"):
+        read_levir_cd(tmp_path, label_coding="0-255")
+
+
+def test_random_codings_read_correctly_or_raise(tmp_path):
+    """Property test: a label written in any coding reads back exactly under that coding and
+    raises (never relabels) under every other coding that lacks one of its values."""
+    from urbankit.data.vhr import LABEL_CODINGS
+
+    rng = np.random.default_rng(0)
+    for trial in range(12):
+        written = list(LABEL_CODINGS)[trial % 3]
+        truth = (rng.random((16, 16)) < 0.3).astype(np.uint8)
+        truth[0, 0], truth[0, 1] = 0, 1  # both classes present
+        lo, hi = LABEL_CODINGS[written]
+        paths = _label_file(tmp_path, np.where(truth == 1, hi, lo))
+        for coding, (c_lo, c_hi) in LABEL_CODINGS.items():
+            if {lo, hi} <= {c_lo, c_hi} and (c_lo, c_hi) == (lo, hi):
+                np.testing.assert_array_equal(read_pair(*paths, label_coding=coding).change.values, truth)
+            else:
+                with pytest.raises(DataFormatError, match="change label holds"):
+                    read_pair(*paths, label_coding=coding)
 
 
 def test_rgba_label_uses_first_channel(tmp_path):
@@ -166,6 +238,21 @@ def test_whu_pre_cut_tiles(tmp_path):
     ds = read_whu_cd(root)
     assert isinstance(ds, VHRChangeDataset) and len(ds) == 2
     assert ds[0].attrs["dataset"] == "WHU-CD"
+
+
+def test_whu_prev_curr_label_tiles(tmp_path):
+    root = tmp_path / "WHU"
+    _write_pair(root, ("prev", "curr", "label"), "train_7", 256, 256, 1)
+    _write_pair(root, ("prev", "curr", "label"), "test_8", 256, 256, 2)
+    ds = read_whu_cd(root)
+    assert isinstance(ds, VHRChangeDataset) and [p.split for p in ds.pairs] == ["test", "train"]
+    scene = ds.scene("train_7")
+    assert scene.attrs["dataset"] == "WHU-CD" and float(scene.change.mean()) == pytest.approx(1 / 16)
+    np.testing.assert_array_equal(np.round(scene.optical.values[1] * 255).astype(np.uint8),
+                                  np.moveaxis(_pattern(256, 256, 2), -1, 0))  # curr = the later date
+    split = tmp_path / "WHU-split"
+    _write_pair(split / "val", ("prev", "curr", "label"), "0001", 256, 256, 1)
+    assert read_whu_cd(split, "val")[0].attrs["split"] == "val"
 
 
 def _write_geotiff(path, arr, transform, crs="EPSG:2193"):
@@ -286,3 +373,17 @@ def test_whu_ambiguous_epochs_ask_for_explicit_paths(tmp_path):
     tiles = WHUEpochTiles(tmp_path / "2012_train.tif", tmp_path / "2016_train.tif",
                           tmp_path / "change_label.tif", fractions=(0.8, 0.1, 0.1))
     assert len(tiles) == 1 and tiles[0].attrs["split"] == "test"  # one tile column: floor(0.8)=0 -> test
+
+
+def test_whu_epoch_label_coding_is_checked_per_tile(tmp_path):
+    from rasterio.transform import from_origin
+
+    tr = from_origin(1_570_000, 5_180_000, 0.3, 0.3)
+    _write_geotiff(tmp_path / "before.tif", np.moveaxis(_pattern(256, 512, 1), -1, 0), tr)
+    _write_geotiff(tmp_path / "after.tif", np.moveaxis(_pattern(256, 512, 2), -1, 0), tr)
+    _write_geotiff(tmp_path / "change_label.tif", _label(256, 512, 1), tr)  # re-coded 0/1
+    ds = read_whu_cd(tmp_path)
+    with pytest.raises(DataFormatError, match=r"change_label\.tif.*\[1\].*label_coding=.0/1.*tile whu_00000_00000"):
+        ds[0]
+    ds01 = read_whu_cd(tmp_path, label_coding="0/1")
+    assert ds01[0].attrs["label_coding"] == "0/1" and float(ds01[0].change.sum()) > 0

@@ -4,7 +4,8 @@ LEVIR-CD, WHU-CD, DSIFN-CD and SYSU-CD come as image pairs (RGB, 8 bit) plus a b
 label. Each pair becomes one scene of the kit's schema (CONTRIBUTING.md):
 
 * ``optical`` (time=2, band=R,G,B, y, x) float32 = pixel / 255 (reflectance-like 0..1);
-* ``change`` (y, x) uint8 0/1 (label pixels >= 128 are change for 0/255 labels, > 0 for 0/1);
+* ``change`` (y, x) uint8 0/1, decoded with the dataset's **label coding** (never guessed from
+  the values, see below);
 * no CRS (PNG/JPEG tiles carry none), except WHU epoch GeoTIFFs that have one;
 * attrs ``site`` (the tile name), ``dataset``, ``split``, ``region``, ``source``, ``licence``.
 
@@ -17,7 +18,8 @@ LEVIR-CD    ``<root>/{train,val,test}/{A,B,label}/*.png`` (1024x1024)    flat ``
                                                                          with ``train_*`` /
                                                                          ``val_*`` / ``test_*``
                                                                          names or ``list/``
-WHU-CD      two large GeoTIFF epochs (2012, 2016) + change label         pre-cut ``A/B/label``
+WHU-CD      two large GeoTIFF epochs (2012, 2016) + change label         pre-cut ``A/B/label`` or
+                                                                         ``prev/curr/label``
 DSIFN-CD    ``{train,val,test}/{t1,t2,mask}`` (t1/t2 .jpg, mask .png/.tif) ``A/B/label`` (.png)
 SYSU-CD     ``{train,val,test}/{time1,time2,label}`` (.png, 256x256)     ``A/B/label``
 =========== ============================================================ ====================
@@ -25,6 +27,25 @@ SYSU-CD     ``{train,val,test}/{time1,time2,label}`` (.png, 256x256)     ``A/B/l
 Facts of the real samples: LEVIR and DSIFN crops are 256x256 RGB PNG (mode ``RGB``) with
 grayscale (mode ``L``) labels coded 0/255; ``levir_cd/label/train_386_0512_0768.png`` has no
 change; DSIFN labels are ``.png`` 0/255 too, with large change fractions (up to ~65 %).
+
+Label codings (:data:`LABEL_CODINGS`; a reader knows its dataset's coding, or is told one with
+``label_coding=``, and rejects any label file holding other values with a
+:class:`~urbankit.errors.DataFormatError` naming the file):
+
+=========== ========= =====================================================================
+dataset     coding    source of the fact
+=========== ========= =====================================================================
+LEVIR-CD    ``0/255`` verified on the real samples (mode ``L`` PNG, 0 and 255 only)
+DSIFN-CD    ``0/255`` verified on the real samples (ChangeFormer's DSIFN-CD-256 PNGs)
+SYSU-CD     ``0/255`` the dataset's PNG labels (its authors' loader divides by 255) [not
+                      verified on a file here]
+WHU-CD      ``0/255`` the pre-cut tiles and the change-label GeoTIFF [not verified on a file
+                      here]; pass ``label_coding="0/1"`` for copies re-coded 0/1
+=========== ========= =====================================================================
+
+``"1/2"`` (1 = no change, 2 = change, as OSCD's label TIFFs) is accepted when asked for. So a
+0/1 label read as 0/255 (change would silently be lost), a 1/2 label (an all-1 "no change" tile
+would become all change) or values such as {0, 3, 5} raise instead of giving a wrong answer.
 
 Patches: the 1024x1024 LEVIR tiles are cut into 256x256 patches on a non-overlapping 4x4 grid
 (7,120/1,024/2,048 train/val/test patches, METHODS.md 7.5) by ``tile_size=256`` or
@@ -50,8 +71,9 @@ import numpy as np
 
 from ..errors import DataFormatError
 
-__all__ = ["VHR_DATASETS", "WHU_SPLIT", "Pair", "VHRChangeDataset", "WHUEpochTiles", "read_pair",
-           "tile_scene", "read_levir_cd", "read_whu_cd", "read_dsifn", "read_sysu_cd", "read_vhr"]
+__all__ = ["LABEL_CODINGS", "VHR_DATASETS", "WHU_SPLIT", "Pair", "VHRChangeDataset", "WHUEpochTiles",
+           "check_label_coding", "decode_label", "read_pair", "tile_scene", "read_levir_cd", "read_whu_cd",
+           "read_dsifn", "read_sysu_cd", "read_vhr"]
 
 _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SPLITS = ("train", "val", "test")
@@ -61,27 +83,27 @@ SPLITS = ("train", "val", "test")
 #: are not distributed, DSIFN dates are not distributed either: placeholders, see ``time_note``.
 VHR_DATASETS: dict[str, dict] = {
     "levir_cd": dict(
-        title="LEVIR-CD", t1=("A",), t2=("B",), label=("label",),
+        title="LEVIR-CD", t1=("A",), t2=("B",), label=("label",), label_coding="0/255",
         dates=("2002-01-01", "2018-01-01"), region="north_america",
         time_note="per-pair acquisition dates are not distributed; time holds the dataset's span 2002..2018",
         source="LEVIR-CD (Chen & Shi 2020), Google Earth imagery, 0.5 m",
         licence="LEVIR-CD terms: academic/research use only"),
     "whu_cd": dict(
-        title="WHU-CD", t1=("A", "before", "2012"), t2=("B", "after", "2016"),
-        label=("label", "change_label"),
+        title="WHU-CD", t1=("A", "prev"), t2=("B", "curr"),
+        label=("label", "change_label"), label_coding="0/255",
         dates=("2012-01-01", "2016-01-01"), region="oceania",
         time_note="epochs 2012 and 2016 (years only)",
         source=("WHU building change detection (Ji et al. 2019), Christchurch aerial imagery, 0.3 m "
                 "(0.075 m original)"),
         licence="WHU building dataset terms: academic use"),
     "dsifn": dict(
-        title="DSIFN-CD", t1=("t1", "A"), t2=("t2", "B"), label=("mask", "label"),
+        title="DSIFN-CD", t1=("t1", "A"), t2=("t2", "B"), label=("mask", "label"), label_coding="0/255",
         dates=("1970-01-01", "1970-01-02"), region="east_asia",
         time_note="acquisition dates are not distributed; time holds placeholders",
         source="DSIFN-CD (Zhang et al. 2020), Google Earth imagery of six Chinese cities",
         licence="research use (see the authors' repository)"),
     "sysu_cd": dict(
-        title="SYSU-CD", t1=("time1", "A"), t2=("time2", "B"), label=("label",),
+        title="SYSU-CD", t1=("time1", "A"), t2=("time2", "B"), label=("label",), label_coding="0/255",
         dates=("2007-01-01", "2014-01-01"), region="east_asia",
         time_note="epochs 2007 and 2014 (years only)",
         source="SYSU-CD (Shi et al. 2022), Hong Kong aerial imagery, 0.5 m",
@@ -89,6 +111,9 @@ VHR_DATASETS: dict[str, dict] = {
 }
 _ALIASES = {"levir": "levir_cd", "levir-cd": "levir_cd", "whu": "whu_cd", "whu-cd": "whu_cd",
             "dsifn-cd": "dsifn", "dsifn_cd": "dsifn", "sysu": "sysu_cd", "sysu-cd": "sysu_cd"}
+
+#: Label codings: name -> (value meaning "no change", value meaning "change").
+LABEL_CODINGS: dict[str, tuple[int, int]] = {"0/255": (0, 255), "0/1": (0, 1), "1/2": (1, 2)}
 
 #: The kit's WHU-CD split (METHODS.md 7.5: no official split; 8:1:1 spatially separated).
 WHU_SPLIT = {"tile_size": 256, "axis": "x", "fractions": (0.8, 0.1, 0.1), "order": SPLITS,
@@ -159,15 +184,37 @@ def _read_rgb(path: Path, window=None) -> np.ndarray:
     return arr[:3]
 
 
-def _read_label(path: Path, window=None) -> np.ndarray:
+def check_label_coding(coding: str) -> str:
+    """Return ``coding`` if it is one of :data:`LABEL_CODINGS`, else raise DataFormatError."""
+    if coding not in LABEL_CODINGS:
+        raise DataFormatError(f"label_coding must be one of {sorted(LABEL_CODINGS)}, not {coding!r}")
+    return coding
+
+
+def decode_label(values: np.ndarray, coding: str, path: str | os.PathLike) -> np.ndarray:
+    """Decode a (H, W) label array of the given coding to uint8 0/1 (1 = change).
+
+    Raises DataFormatError naming ``path`` when the array holds a value the coding does not have
+    (e.g. 0/1 values read as ``"0/255"``, 1/2 values, or {0, 3, 5}).
+    """
+    no_change, change = LABEL_CODINGS[check_label_coding(coding)]
+    found = np.unique(values)
+    bad = found[(found != no_change) & (found != change)]
+    if bad.size:
+        others = [c for c, v in LABEL_CODINGS.items() if set(found.tolist()) <= set(v) and c != coding]
+        hint = (f"; the values fit label_coding={others[0]!r}: pass it if this copy of the dataset is coded so"
+                if others else "")
+        raise DataFormatError(
+            f"{path}: change label holds value(s) {bad[:8].tolist()} (all values: {found[:8].tolist()}), "
+            f"which the {coding!r} coding does not have ({no_change} = no change, {change} = change){hint}")
+    return (values == change).astype(np.uint8)
+
+
+def _read_label(path: Path, coding: str, window=None) -> np.ndarray:
     arr = _read_raster(path, window)
-    if arr.dtype.kind not in "ub" and not (arr.dtype.kind == "i" and arr.min(initial=0) >= 0):
-        raise DataFormatError(f"{path}: expected an integer change label (0/1 or 0/255), got {arr.dtype}")
-    lab = arr[0]  # RGB/RGBA labels: the first channel
-    hi = int(lab.max(initial=0))
-    if hi > 255:
-        raise DataFormatError(f"{path}: change label values up to {hi}; expected 0/1 or 0/255")
-    return (lab >= 128).astype(np.uint8) if hi > 1 else (lab > 0).astype(np.uint8)
+    if arr.dtype.kind not in "uib":
+        raise DataFormatError(f"{path}: expected an integer change label (coding {coding!r}), got {arr.dtype}")
+    return decode_label(arr[0], coding, path)  # RGB/RGBA labels: the first channel
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -241,14 +288,18 @@ def _build_scene(t1: np.ndarray, t2: np.ndarray, change: np.ndarray, *, site: st
 
 
 def read_pair(t1: str | os.PathLike, t2: str | os.PathLike, label: str | os.PathLike | None = None, *,
-              site: str | None = None, dataset: str = "levir_cd", split: str = "test", validate: bool = True):
+              site: str | None = None, dataset: str = "levir_cd", split: str = "test", validate: bool = True,
+              label_coding: str | None = None):
     """Read one VHR pair (two RGB images + change label) into a scene.
 
     ``label=None`` gives an all-zero ``change`` with ``attrs['labelled'] = False``.
-    Raises DataFormatError naming the file for unreadable/truncated images, non-RGB images,
-    images of different sizes and labels whose size differs from the images.
+    ``label_coding``: ``"0/255"``, ``"0/1"`` or ``"1/2"`` (:data:`LABEL_CODINGS`); None = the
+    dataset's coding (:data:`VHR_DATASETS`). Raises DataFormatError naming the file for
+    unreadable/truncated images, non-RGB images, images of different sizes, labels whose size
+    differs from the images and labels holding values the coding does not have.
     """
     dataset = _dataset_key(dataset)
+    coding = check_label_coding(label_coding or VHR_DATASETS[dataset]["label_coding"])
     t1, t2 = Path(t1), Path(t2)
     a, b = _read_rgb(t1), _read_rgb(t2)
     if a.shape != b.shape:
@@ -256,7 +307,7 @@ def read_pair(t1: str | os.PathLike, t2: str | os.PathLike, label: str | os.Path
                               f"({a.shape[1]}x{a.shape[2]})")
     if label is not None:
         label = Path(label)
-        change = _read_label(label)
+        change = _read_label(label, coding)
         if change.shape != a.shape[1:]:
             raise DataFormatError(f"{label}: label size {change.shape[0]}x{change.shape[1]} differs from the "
                                   f"image size {a.shape[1]}x{a.shape[2]} of {t1}")
@@ -266,7 +317,7 @@ def read_pair(t1: str | os.PathLike, t2: str | os.PathLike, label: str | os.Path
     tile, r0, c0 = _parse_patch_name(dataset, name, a.shape[1])
     return _build_scene(a, b, change, site=name, dataset=dataset, split=split, y0=r0, x0=c0,
                         extra_attrs={"labelled": label is not None, "tile": tile, "row_off": r0,
-                                     "col_off": c0},
+                                     "col_off": c0, "label_coding": coding},
                         validate=validate)
 
 
@@ -417,14 +468,17 @@ class VHRChangeDataset(Sequence):
     ``default_split``: the split of pairs whose split is recorded nowhere (no split folders, no
     ``list/`` files, no ``train_``/``val_``/``test_`` prefix; e.g. the flat DSIFN sample folder):
     ``"test"`` so that such crops are used for evaluation, never silently for training.
+    ``label_coding``: how the label files are coded (None = the dataset's, see the module
+    docstring); files with other values raise DataFormatError naming the file.
     Never imports torch; the torch layer wraps it.
     """
 
     def __init__(self, root: str | os.PathLike, dataset: str, split: str | None = None, *,
                  tile_size: int | None = None, default_split: str = "test", validate: bool = True,
-                 require_label: bool = True):
+                 require_label: bool = True, label_coding: str | None = None):
         self.root = Path(root).expanduser()
         self.dataset = _dataset_key(dataset)
+        self.label_coding = check_label_coding(label_coding or VHR_DATASETS[self.dataset]["label_coding"])
         if split is not None and split not in SPLITS:
             raise DataFormatError(f"split must be one of {SPLITS} or None, not {split!r}")
         self.split = split
@@ -460,7 +514,7 @@ class VHRChangeDataset(Sequence):
             return self._cache[1]
         p = self.pairs[i]
         scene = read_pair(p.t1, p.t2, p.label, site=p.name, dataset=self.dataset, split=p.split,
-                          validate=self.validate and self.tile_size is None)
+                          validate=self.validate and self.tile_size is None, label_coding=self.label_coding)
         self._cache = (i, scene)
         return scene
 
@@ -505,9 +559,10 @@ class VHRChangeDataset(Sequence):
     def scene(self, name: str):
         """The item called ``name`` (pair or patch name)."""
         try:
-            return self[self.names.index(name)]
+            index = self.names.index(name)
         except ValueError:
             raise DataFormatError(f"{self.root}: no item named {name!r}") from None
+        return self[index]  # reading errors (a DataFormatError is a ValueError) pass through
 
     def table(self):
         """pandas DataFrame: one row per pair (name, split, t1, t2, label)."""
@@ -531,12 +586,16 @@ class WHUEpochTiles(Sequence):
     the same pixel grid. Items are ``tile_size`` tiles on a non-overlapping grid (partial edge
     tiles dropped) with the kit's spatial 8:1:1 split (:data:`WHU_SPLIT`), named
     ``whu_<yyyyy>_<xxxxx>`` by pixel offsets. The CRS and transform of the files are kept.
+    ``label_coding`` (``"0/255"``) is checked window by window: a tile whose label holds other
+    values raises DataFormatError naming the label file and the tile.
     """
 
     def __init__(self, before, after, label, *, split: str | None = None, tile_size: int = 256,
-                 fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), validate: bool = True):
+                 fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), validate: bool = True,
+                 label_coding: str = "0/255"):
         import rasterio
 
+        self.label_coding = check_label_coding(label_coding)
         self.paths = tuple(Path(p) for p in (before, after, label))
         for p in self.paths:
             if not p.is_file():
@@ -592,13 +651,16 @@ class WHUEpochTiles(Sequence):
         win = Window(x0, y0, s, s)
         a = _read_rgb(self.paths[0], window=win)
         b = _read_rgb(self.paths[1], window=win)
-        change = _read_label(self.paths[2], window=win)
+        try:
+            change = _read_label(self.paths[2], self.label_coding, window=win)
+        except DataFormatError as exc:
+            raise DataFormatError(f"{exc} (tile whu_{y0:05d}_{x0:05d})") from exc
         tr = window_transform(win, self.transform) if self.transform is not None else None
         crs = self.crs if self.crs else None
         return _build_scene(a, b, change, site=f"whu_{y0:05d}_{x0:05d}", dataset="whu_cd", split=split,
                             y0=y0, x0=x0, transform=tr if crs else None, crs=crs,
                             extra_attrs={"tile": "whu", "row_off": y0, "col_off": x0,
-                                         "split_rule": WHU_SPLIT["rule"]},
+                                         "split_rule": WHU_SPLIT["rule"], "label_coding": self.label_coding},
                             validate=self.validate)
 
     def split_table(self):
@@ -641,49 +703,70 @@ def _find_whu_epochs(root: Path) -> tuple[Path, Path, Path] | None:
 # entry points
 # --------------------------------------------------------------------------------------------
 def read_vhr(root, dataset: str, split: str | None = None, *, tile_size: int | None = None,
-             default_split: str = "test", validate: bool = True) -> VHRChangeDataset:
-    """Open any of the four datasets (``levir_cd``, ``whu_cd``, ``dsifn``, ``sysu_cd``) under ``root``."""
-    return VHRChangeDataset(root, dataset, split, tile_size=tile_size, default_split=default_split,
-                            validate=validate)
+             default_split: str = "test", validate: bool = True, label_coding: str | None = None):
+    """Open any of the four datasets (``levir_cd``, ``whu_cd``, ``dsifn``, ``sysu_cd``) under ``root``.
 
-
-def read_levir_cd(root, split: str | None = None, *, tile_size: int | None = None, validate: bool = True):
-    """LEVIR-CD: official ``train/val/test`` folders or the flat ``A/ B/ label/`` crops.
-
-    ``tile_size=256`` cuts the 1024x1024 tiles into the standard 16 patches each.
+    ``label_coding``: None = the dataset's coding (module docstring), or ``"0/255"``, ``"0/1"``,
+    ``"1/2"``.
     """
-    return VHRChangeDataset(root, "levir_cd", split, tile_size=tile_size, validate=validate)
+    if _dataset_key(dataset) == "whu_cd":
+        return read_whu_cd(root, split, tile_size=tile_size or 256, validate=validate, label_coding=label_coding)
+    return VHRChangeDataset(root, dataset, split, tile_size=tile_size, default_split=default_split,
+                            validate=validate, label_coding=label_coding)
+
+
+def read_levir_cd(root, split: str | None = None, *, tile_size: int | None = None, validate: bool = True,
+                  label_coding: str | None = None) -> VHRChangeDataset:
+    """LEVIR-CD: official ``train/val/test`` folders, or flat ``A/ B/ label/`` crops whose split is
+    their name prefix (``train_``/``val_``/``test_``) or a ``list/`` file.
+
+    ``tile_size=256`` cuts the 1024x1024 tiles into the standard 16 patches each. Labels are
+    0/255 (``label_coding`` overrides).
+    """
+    return VHRChangeDataset(root, "levir_cd", split, tile_size=tile_size, validate=validate,
+                            label_coding=label_coding)
 
 
 def read_dsifn(root, split: str | None = None, *, tile_size: int | None = None, validate: bool = True,
-               default_split: str = "test"):
-    """DSIFN-CD: ``{train,val,test}/{t1,t2,mask}`` as distributed, or ``A/ B/ label/`` crops."""
+               default_split: str = "test", label_coding: str | None = None) -> VHRChangeDataset:
+    """DSIFN-CD: ``{train,val,test}/{t1,t2,mask}`` as distributed, or ``A/ B/ label/`` crops (0/255)."""
     return VHRChangeDataset(root, "dsifn", split, tile_size=tile_size, validate=validate,
-                            default_split=default_split)
+                            default_split=default_split, label_coding=label_coding)
 
 
-def read_sysu_cd(root, split: str | None = None, *, tile_size: int | None = None, validate: bool = True):
-    """SYSU-CD: ``{train,val,test}/{time1,time2,label}`` (256x256 PNG)."""
-    return VHRChangeDataset(root, "sysu_cd", split, tile_size=tile_size, validate=validate)
+def read_sysu_cd(root, split: str | None = None, *, tile_size: int | None = None, validate: bool = True,
+                 label_coding: str | None = None) -> VHRChangeDataset:
+    """SYSU-CD: ``{train,val,test}/{time1,time2,label}`` (256x256 PNG; 12,000/4,000/4,000 pairs;
+    labels 0/255, ``label_coding`` overrides), or ``A/ B/ label/`` folders."""
+    return VHRChangeDataset(root, "sysu_cd", split, tile_size=tile_size, validate=validate,
+                            label_coding=label_coding)
 
 
-def read_whu_cd(root, split: str | None = None, *, tile_size: int = 256, validate: bool = True):
-    """WHU-CD: the pre-cut ``A/B/label`` tiles layout, or the distributed epoch GeoTIFFs.
+def _has_tile_folders(root: Path, info: dict) -> bool:
+    bases = [root] + [root / s for s in SPLITS if (root / s).is_dir()]
+    return any(_find_dir(b, info["t1"]) is not None and _find_dir(b, info["t2"]) is not None for b in bases)
+
+
+def read_whu_cd(root, split: str | None = None, *, tile_size: int = 256, validate: bool = True,
+                label_coding: str | None = None):
+    """WHU-CD: pre-cut tiles (``A/B/label`` or ``prev/curr/label``, optionally under
+    ``train/val/test``), or the distributed epoch GeoTIFFs.
 
     For the epoch GeoTIFFs (found under ``root`` by their names: ``before``/``2012``,
     ``after``/``2016`` and ``change``) the kit's 256-pixel tiles and spatial 8:1:1 split apply
-    (:class:`WHUEpochTiles`). Pre-cut tiles keep the split of their folders.
+    (:class:`WHUEpochTiles`). Pre-cut tiles keep the split of their folders (or name prefix).
+    Labels are 0/255 (``label_coding`` overrides).
     """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataFormatError(f"{root}: WHU-CD folder not found")
     info = VHR_DATASETS["whu_cd"]
-    has_tiles = _find_dir(root, info["t1"][:1]) is not None or any(
-        _find_dir(root / s, info["t1"][:1]) is not None for s in SPLITS if (root / s).is_dir())
-    if has_tiles:
-        return VHRChangeDataset(root, "whu_cd", split, tile_size=None, validate=validate)
+    if _has_tile_folders(root, info):
+        return VHRChangeDataset(root, "whu_cd", split, tile_size=None, validate=validate,
+                                label_coding=label_coding)
     found = _find_whu_epochs(root)
     if found is None:
-        raise DataFormatError(f"{root}: neither WHU-CD A/B/label tiles nor the epoch GeoTIFFs "
-                              "(before/2012, after/2016, change label) were found")
-    return WHUEpochTiles(*found, split=split, tile_size=tile_size, validate=validate)
+        raise DataFormatError(f"{root}: neither WHU-CD tiles (A/B/label or prev/curr/label) nor the epoch "
+                              "GeoTIFFs (before/2012, after/2016, change label) were found")
+    return WHUEpochTiles(*found, split=split, tile_size=tile_size, validate=validate,
+                         label_coding=label_coding or info["label_coding"])
