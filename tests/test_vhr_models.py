@@ -306,3 +306,28 @@ def test_load_weights_from_a_local_file(tmp_path):
         load_weights(wrong, full, prefix="net.")
     with pytest.raises(ConfigError, match="no part"):
         load_weights(b, path, part="backbone")
+
+
+# ---------------------------------------------------------------------------------------
+# Recipes
+# ---------------------------------------------------------------------------------------
+
+def test_every_table_row_has_a_recipe_with_a_source_per_value():
+    from urbankit.models.vhr_recipes import VHR_RECIPES, vhr_recipe
+
+    for row in VHR_TABLE:
+        recipe = vhr_recipe(row.model)
+        assert recipe["model"] == row.model and recipe["form"] == row.form
+        values = set(recipe) - {"sources"}
+        assert values == set(recipe["sources"]), (row.model, sorted(values ^ set(recipe["sources"])))
+        assert all(isinstance(v, str) and v for v in recipe["sources"].values())
+        if recipe["optimizer"] == "sgd":
+            assert "momentum" in recipe
+        if recipe["optimizer"] == "adam":
+            assert "betas" in recipe
+    assert vhr_recipe("stanet")["loss"].startswith("batch-balanced contrastive")
+    recipe = vhr_recipe("hdanet")
+    recipe["lr"] = 1.0
+    assert VHR_RECIPES["hdanet"]["lr"] == 1e-4  # copies, never the shared dict
+    with pytest.raises(ConfigError, match="no VHR recipe"):
+        vhr_recipe("segformer")
