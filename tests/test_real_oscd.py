@@ -119,3 +119,22 @@ def test_unlabelled_test_city_and_single_orbit(root, s1_root):
     s = oscd.read_city(root, "norcia", bands="rgb", s1_root=s1_root, orbit=44)
     assert "change" not in s and s.attrs["split"] == "test" and s.attrs["sar_orbits"] == "44"
     assert s.optical.shape == (2, 3, 241, 385) and s.sar.shape == (2, 1, 241, 385)
+
+
+def test_real_codings_and_coverage_margins(root, s1_root):
+    """Issue 13 on the real files: the stated codings fit, a wrong one raises, and the real
+    date-2 / Sentinel-1 rasters cover the date-1 grid far above the 90 % threshold."""
+    from urbankit.data import raster
+    from urbankit.errors import DataFormatError
+
+    paths = oscd.find_layout(root)
+    tif = paths.labels[0] / "paris" / "cm" / "paris-cm.tif"
+    with pytest.raises(DataFormatError, match=r"paris-cm\.tif: label values \[1, 2\].*label_coding='1/2'"):
+        oscd.read_label(tif, label_coding="0/1")
+    worst = 1.0
+    for city in ("abudhabi", "norcia"):
+        ref, _ = raster.read_grid(next((paths.images / city / "imgs_1").glob("*_B02.tif")))
+        others = [*(paths.images / city / "imgs_2").glob("*.tif"), *(s1_root / "data").glob(f"sentinel1_{city}_*.tif")]
+        for path in others:
+            worst = min(worst, raster.coverage(raster.read_grid(path)[0], ref))
+    assert raster.DEFAULT_MIN_COVERAGE < 0.97 < worst

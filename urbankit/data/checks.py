@@ -17,21 +17,27 @@ import numpy as np
 
 from ..errors import ConfigError, DataFormatError
 
-__all__ = ["LABEL_CODINGS", "check_dn_dtype", "check_finite", "check_s1_unit", "decode_binary_label",
+__all__ = ["GREY_CODING", "LABEL_CODINGS", "check_dn_dtype", "check_finite", "check_s1_unit", "decode_binary_label",
            "parse_label_coding"]
 
 #: Binary label codings by name: (value meaning "no change / not built", value meaning "change").
 LABEL_CODINGS: dict[str, tuple[int, int]] = {"0/1": (0, 1), "1/2": (1, 2), "0/255": (0, 255)}
+#: A grey 8-bit mask: 0 = no change, 255 = change, anti-aliased edges in between (> 127 = change).
+#: Values between 0 and 255 are accepted only when both 0 and 255 occur (a real OSCD ``cm.png``
+#: has such edges); a mask holding only small values (a 0/1 or 1/2 coding) does not fit.
+GREY_CODING = "0..255"
 
 
 def parse_label_coding(coding: str | tuple[int, int]) -> tuple[int, int]:
-    """``"0/1"``, ``"1/2"``, ``"0/255"`` or a ``(negative, positive)`` pair -> the two values."""
+    """``"0/1"``, ``"1/2"``, ``"0/255"``, ``"0..255"`` or a ``(negative, positive)`` pair -> the two values."""
+    if coding == GREY_CODING:
+        return 0, 255
     if isinstance(coding, str) and coding in LABEL_CODINGS:
         return LABEL_CODINGS[coding]
     if (isinstance(coding, (tuple, list)) and len(coding) == 2
             and all(isinstance(v, (int, np.integer)) for v in coding) and coding[0] != coding[1]):
         return int(coding[0]), int(coding[1])
-    raise ConfigError(f"label_coding must be one of {', '.join(map(repr, LABEL_CODINGS))} or a pair "
+    raise ConfigError(f"label_coding must be one of {', '.join(map(repr, [*LABEL_CODINGS, GREY_CODING]))} or a pair "
                       f"(no-change value, change value); got {coding!r}")
 
 
@@ -60,6 +66,8 @@ def decode_binary_label(arr: np.ndarray, coding: str | tuple[int, int], path: st
     a = np.asarray(arr)
     sel = a if valid is None else a[np.asarray(valid, bool)]
     values = set(np.unique(sel).tolist())
+    if coding == GREY_CODING:
+        return _decode_grey(a, values, path, valid)
     if not values <= {neg, pos}:
         shown = ", ".join(f"{v:g}" for v in sorted(values)[:8])
         fits = _fitting_codings(values)
@@ -68,6 +76,23 @@ def decode_binary_label(arr: np.ndarray, coding: str | tuple[int, int], path: st
             f"{path}: label values [{shown}{' ...' if len(values) > 8 else ''}] do not fit the coding "
             f"{neg} = no change, {pos} = change{hint} (pass label_coding= to state the file's coding)")
     out = (a == pos)
+    if valid is not None:
+        out &= np.asarray(valid, bool)
+    return out.astype(np.uint8)
+
+
+def _decode_grey(a: np.ndarray, values: set, path, valid) -> np.ndarray:
+    inside = all(0 <= v <= 255 for v in values)
+    edges = values - {0, 255}
+    if not inside or (edges and not {0, 255} <= values):
+        shown = ", ".join(f"{v:g}" for v in sorted(values)[:8])
+        fits = _fitting_codings(values)
+        hint = f"; these values fit label_coding={fits[0]!r}" if fits else ""
+        raise DataFormatError(
+            f"{path}: label values [{shown}{' ...' if len(values) > 8 else ''}] do not fit the coding "
+            f"0 = no change, 255 = change (grey edges allowed only between 0 and 255 areas){hint} "
+            "(pass label_coding= to state the file's coding)")
+    out = a > 127
     if valid is not None:
         out &= np.asarray(valid, bool)
     return out.astype(np.uint8)

@@ -29,8 +29,9 @@ What the reader does (see :func:`read_city`):
   a DataFormatError naming the file instead of filling the scene with NaN;
 - labels come from ``cm/<city>-cm.tif`` (coded 1 = no change, 2 = change in the real files,
   although the README says 0/1) or, when the TIFF is absent, from ``cm/cm.png`` (RGBA or RGB,
-  0 / 255 in channel 0). The coding is stated, not guessed (:data:`LABEL_CODING`); other
-  values raise, and ``label_coding=`` states another coding. The label rasters carry no
+  0 / 255 in channel 0, grey anti-aliased edges > 127 = change). The coding is stated, not
+  guessed (:data:`LABEL_CODING`); other values raise, and ``label_coding=`` states another
+  coding. The label rasters carry no
   georeference; their grid is the date-1 B02 grid, so their shape must match it;
 - Sentinel-1 VV from the DS U-Net export {cite}`hafner2022dsunet`
   (``sentinel1_<city>_<orbit>_t{1,2}.tif``: a 3-month mean before t1 / after t2 per relative
@@ -114,7 +115,7 @@ LICENCE = ("Contains modified Copernicus Sentinel data 2015-2018; OSCD change la
            "Sentinel-1 export from SebastianHafner/DS_UNet (GPL-2.0 repository)")
 
 #: The label coding of each OSCD label file type: (no change, change).
-LABEL_CODING: dict[str, str] = {".tif": "1/2", ".png": "0/255"}
+LABEL_CODING: dict[str, str] = {".tif": "1/2", ".png": "0..255"}  # PNG: grey edges, > 127 = change
 
 _IMAGES_DIRS = ("Onera Satellite Change Detection dataset - Images", "images", "Images")
 _LABEL_DIRS = ("Onera Satellite Change Detection dataset - Train Labels",
@@ -324,7 +325,8 @@ def read_label(path: str | os.PathLike, shape: tuple[int, int] | None = None,
         shape: expected (rows, cols) (the date-1 B02 grid); checked when given.
         label_coding: the file's coding (``"1/2"``, ``"0/1"``, ``"0/255"`` or a (no change,
             change) pair); default the dataset's (:data:`LABEL_CODING`): TIFF 1 = no change,
-            2 = change; PNG channel 0, 0 = no change, 255 = change.
+            2 = change; PNG channel 0, 0 = no change, 255 = change with grey anti-aliased
+            edges (> 127 = change; aguasclaras has them), see :data:`checks.GREY_CODING`.
 
     Raises:
         DataFormatError: naming the file when a value does not fit the coding (an all-1 TIFF is
@@ -596,7 +598,7 @@ def _read_city_uncached(paths: OSCDPaths, city: str, names: tuple[str, ...], s1_
         change = read_label(label_path, shape=ref.shape, label_coding=opts["label_coding"])
         attrs["label_file"] = label_path.name
         coding = opts["label_coding"] or LABEL_CODING[".png" if label_path.suffix.lower() == ".png" else ".tif"]
-        attrs["label_coding"] = "/".join(str(v) for v in parse_label_coding(coding))
+        attrs["label_coding"] = coding if isinstance(coding, str) else "/".join(str(v) for v in coding)
     sar = None
     if s1_root is not None:
         sar_db, orbits, _ = _read_s1(s1_root, city, orbit, ref, opts["resampling"], opts["min_coverage"])
