@@ -69,29 +69,27 @@ def decode_binary_label(arr: np.ndarray, coding: str | tuple[int, int], path: st
     if coding == GREY_CODING:
         return _decode_grey(a, values, path, valid)
     if not values <= {neg, pos}:
-        shown = ", ".join(f"{v:g}" for v in sorted(values)[:8])
-        fits = _fitting_codings(values)
-        hint = f"; these values fit label_coding={fits[0]!r}" if fits else ""
-        raise DataFormatError(
-            f"{path}: label values [{shown}{' ...' if len(values) > 8 else ''}] do not fit the coding "
-            f"{neg} = no change, {pos} = change{hint} (pass label_coding= to state the file's coding)")
+        raise _coding_error(path, values, f"{neg} = no change, {pos} = change")
     out = (a == pos)
     if valid is not None:
         out &= np.asarray(valid, bool)
     return out.astype(np.uint8)
 
 
+def _coding_error(path, values: set, coding: str) -> DataFormatError:
+    shown = ", ".join(f"{v:g}" for v in sorted(values)[:8])
+    fits = _fitting_codings(values)
+    hint = f"; these values fit label_coding={fits[0]!r}" if fits else ""
+    return DataFormatError(f"{path}: label values [{shown}{' ...' if len(values) > 8 else ''}] do not fit the "
+                           f"coding {coding}{hint} (pass label_coding= to state the file's coding)")
+
+
 def _decode_grey(a: np.ndarray, values: set, path, valid) -> np.ndarray:
     inside = all(0 <= v <= 255 for v in values)
     edges = values - {0, 255}
     if not inside or (edges and not {0, 255} <= values):
-        shown = ", ".join(f"{v:g}" for v in sorted(values)[:8])
-        fits = _fitting_codings(values)
-        hint = f"; these values fit label_coding={fits[0]!r}" if fits else ""
-        raise DataFormatError(
-            f"{path}: label values [{shown}{' ...' if len(values) > 8 else ''}] do not fit the coding "
-            f"0 = no change, 255 = change (grey edges allowed only between 0 and 255 areas){hint} "
-            "(pass label_coding= to state the file's coding)")
+        raise _coding_error(path, values, "0 = no change, 255 = change (grey edges allowed only between 0 "
+                                          "and 255 areas)")
     out = a > 127
     if valid is not None:
         out &= np.asarray(valid, bool)
