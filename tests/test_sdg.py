@@ -376,3 +376,123 @@ def test_non_divisor_grid_warns_and_sums():
         p1, a1, g1, factor = sdg.aggregate_population(pop, transform=_grid(cell=30.0), crs=UTM)
     assert factor == 33 and p1.sum() == pytest.approx(pop.sum())
     assert a1[0, 0] == pytest.approx(33 * 33 * 0.0009)
+
+
+# ---------------------------------------------------------------- bad input (issue 13): errors, not silent results
+
+
+def _da(values, crs=UTM, cell=100.0, x0=500_000.0, y0=5_000_000.0):
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    ny, nx = values.shape
+    da = xr.DataArray(values, dims=("y", "x"), coords={"y": y0 - cell * (np.arange(ny) + 0.5),
+                                                      "x": x0 + cell * (np.arange(nx) + 0.5)})
+    return da.rio.write_crs(crs)
+
+
+def test_built_maps_of_two_dates_in_different_crs_are_refused():
+    b = np.zeros((10, 10), np.uint8)
+    b[3:6, 3:6] = 1
+    pop = np.ones((10, 10))
+    b1, b2 = _da(b), _da(b, crs="EPSG:32634")
+    with pytest.raises(sdg.DataFormatError, match="built_t1 is in EPSG:32633 but built_t2 in EPSG:32634"):
+        sdg.sdg_11_3_1(b1, b2, _da(pop), _da(pop * 2), 2000, 2010, city_definition=None)
+    with pytest.raises(sdg.DataFormatError, match="different transforms"):
+        sdg.sdg_11_3_1(b1, _da(b, x0=600_000.0), _da(pop), _da(pop * 2), 2000, 2010, city_definition=None)
+    with pytest.raises(sdg.DataFormatError, match="pop_t1 is in"):
+        sdg.sdg_11_3_1(b1, b1, _da(pop), _da(pop * 2, crs="EPSG:32634"), 2000, 2010, city_definition=None)
+
+
+def test_population_grid_elsewhere_is_refused():
+    b = np.ones((10, 10), np.uint8)
+    far = _da(np.ones((10, 10)), x0=900_000.0)  # same CRS, 400 km east: no overlap
+    with pytest.raises(sdg.DataFormatError, match="covers only 0%"):
+        sdg.sdg_11_3_1(_da(b), _da(b), far, far, 2000, 2010, city_definition=None)
+
+
+def test_negative_population_raises_and_declared_nodata_is_zero():
+    b1 = np.zeros((10, 10), np.uint8)
+    b1[3:6, 3:6] = 1
+    pop1 = np.full((10, 10), 20.0)
+    pop2 = np.full((10, 10), 22.0)
+    pop2[0, 0] = -5.0
+    with pytest.raises(sdg.DataFormatError, match="pop_t2 holds 1 negative cells"):
+        sdg.sdg_11_3_1(b1, b1, pop1, pop2, 2000, 2010, city_definition=None, transform=_grid(), crs=UTM)
+    # a DataArray that declares its nodata (WorldPop: -3.4e38) counts those cells as 0 persons
+    nodata = np.float32(-3.4e38)
+    p2 = _da(np.where(np.arange(100).reshape(10, 10) == 0, nodata, np.float32(22.0)))
+    p2 = p2.rio.write_nodata(nodata)
+    r = sdg.sdg_11_3_1(_da(b1), _da(b1), _da(pop1), p2, 2000, 2010, city_definition=None)
+    assert r["population_t2"] == pytest.approx(22.0 * 99)
+
+
+def test_uint8_0_255_mask_is_binary_and_ambiguous_bytes_raise():
+    b1 = np.zeros((10, 10), np.uint8)
+    b1[3:6, 3:6] = 255
+    b2 = b1.copy()
+    b2[3:6, 6] = 255
+    r = sdg.sdg_11_3_1(b1, b2, np.ones((10, 10)), np.ones((10, 10)) * 2, 2000, 2010, city_definition=None,
+                       transform=_grid(), crs=UTM)
+    assert r["built_up_area_t1"] == pytest.approx(0.09) and r["built_up_area_t2"] == pytest.approx(0.12)
+    odd = b1.copy()
+    odd[0, 0] = 17
+    with pytest.raises(sdg.DataFormatError, match="built_t1: uint8 values 0..255"):
+        sdg.sdg_11_3_1(odd, b2, np.ones((10, 10)), np.ones((10, 10)), 2000, 2010, city_definition=None,
+                       transform=_grid(), crs=UTM)
+    # m2 of built surface above the cell area (10,000 m2) is a wrong coding, not a big city
+    m2 = np.full((10, 10), 20_000, np.uint16)
+    with pytest.raises(sdg.DataFormatError, match="exceeds"):
+        sdg.builtup_mask(m2, 0.1, "auto", np.full(10, 10_000.0))
+
+
+def test_empty_maps_raise_a_clear_error():
+    empty = np.zeros((0, 0))
+    with pytest.raises(sdg.DataFormatError, match="built_t1 must be a non-empty"):
+        sdg.sdg_11_3_1(empty, empty, empty, empty, 2000, 2010, transform=_grid(), crs=UTM)
+    b = np.ones((4, 4), np.uint8)
+    with pytest.raises(sdg.DataFormatError, match="pop_t1 must be a non-empty"):
+        sdg.sdg_11_3_1(b, b, empty, empty, 2000, 2010, transform=_grid(), crs=UTM)
+
+
+def test_lcr_formula_variant_and_trajectory_are_printed():
+    b1 = np.zeros((10, 10), np.uint8)
+    b1[4:6, 4:6] = 1
+    b2 = np.zeros((10, 10), np.uint8)
+    b2[4:7, 4:7] = 1
+    args = (b1, b2, np.full((10, 10), 10.0), np.full((10, 10), 11.0), 2000, 2010)
+    kw = {"city_definition": None, "transform": _grid(), "crs": UTM}
+    r = sdg.sdg_11_3_1(*args, lcr_formula="linear", **kw)
+    assert r["LCR"] == pytest.approx((0.09 - 0.04) / 0.04 / 10)
+    assert r["PGR"] == pytest.approx(0.1 / 10)
+    assert "linear" in r.parameters["lcr_formula"] and "lcr_formula" in repr(r)
+    assert "LCRPGR > 1" in r.parameters["trajectory"]
+    assert r["land_use_efficiency_t1"] == pytest.approx(1000 / 0.04)
+    with pytest.raises(sdg.ConfigError, match="lcr_formula"):
+        sdg.sdg_11_3_1(*args, lcr_formula="log10", **kw)
+    # a shrinking population: the trajectory says to read the land-use efficiency instead
+    with pytest.warns(sdg.PopulationDeclineWarning):
+        s = sdg.sdg_11_3_1(b1, b2, np.full((10, 10), 10.0), np.full((10, 10), 9.0), 2000, 2010, **kw)
+    assert "shrinking population" in s.parameters["trajectory"]
+    assert s["land_use_efficiency_change_pct"] < 0
+
+
+@pytest.mark.filterwarnings("ignore::urbankit.sdg.PopulationDeclineWarning")
+def test_three_steps_give_the_same_result_as_the_one_call():
+    ds = make_city_region(seed=2, size_km=20, population_start=300_000)
+    b, p = ds["built_up"], ds["population"]
+    inputs = sdg.prepare_inputs(b.isel(time=0), b.isel(time=1), p.isel(time=0), p.isel(time=1), 2000, 2010)
+    city = sdg.delineate_city(inputs, city_definition="degurba_centre")
+    table = sdg.indicators(sdg.measure(inputs, city), inputs.years)
+    r = sdg.sdg_11_3_1(b.isel(time=0), b.isel(time=1), p.isel(time=0), p.isel(time=1), 2000, 2010)
+    assert np.allclose(table["value"].values, r.table["value"].values, equal_nan=True)
+
+
+def test_ghsl_release_as_city_definition():
+    ds = make_city_region(seed=3, size_km=20, population_start=300_000)
+    b, p = ds["built_up"], ds["population"]
+    r = sdg.sdg_11_3_1(b.isel(time=0), b.isel(time=1), p.isel(time=0), p.isel(time=1), 2000, 2010,
+                       city_definition="R2023A")
+    assert r.parameters["city_definition"] == "ghsl_R2023A"
+    assert r.city["t1"].degurba is not None and (r.city["t1"].degurba.level2 == 30).any()
+    assert 0 < r["city_extent_area"] < 400

@@ -37,13 +37,14 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from . import degurba as _dg
 from .errors import ConfigError, DataFormatError
 
 __all__ = [
@@ -51,6 +52,9 @@ __all__ = [
     "PopulationDeclineWarning", "ZeroPopulationGrowthWarning", "EmptyExtentWarning", "GridWarning",
     "grid_info", "cell_area_km2", "aggregate_population", "degurba", "city_extent", "builtup_mask",
     "builtup_area_km2", "urban_extent", "new_development", "lcr", "pgr", "sdg_11_3_1",
+    "CityDelineation", "Measures", "SDGInputs", "RATE_FORMULAS", "built_units", "delineate_city",
+    "development_trajectory", "grid_coverage", "indicators", "mask_to_grid", "measure", "population_values",
+    "prepare_inputs", "rasterize_boundary",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -95,16 +99,20 @@ class GridInfo:
 
     @property
     def is_geographic(self) -> bool:
+        """True for a latitude/longitude CRS (cell areas then vary per row)."""
         return bool(self.crs is not None and self.crs.is_geographic)
 
     @property
     def res(self) -> tuple[float, float]:
+        """(x, y) cell size in CRS units (positive)."""
         return abs(self.transform.a), abs(self.transform.e)
 
     def row_centres(self) -> np.ndarray:
+        """(ny,) y coordinates of the cell centres."""
         return self.transform.f + self.transform.e * (np.arange(self.shape[0]) + 0.5)
 
     def col_centres(self) -> np.ndarray:
+        """(nx,) x coordinates of the cell centres."""
         return self.transform.c + self.transform.a * (np.arange(self.shape[1]) + 0.5)
 
 
@@ -197,6 +205,49 @@ def _values(obj) -> np.ndarray:
     return np.asarray(obj.values if hasattr(obj, "values") else obj)
 
 
+def _declared_nodata(obj):
+    """The nodata value a DataArray declares (rioxarray ``rio.nodata`` or ``_FillValue``), or None."""
+    if not hasattr(obj, "dims"):
+        return None
+    nodata = None
+    try:
+        import rioxarray  # noqa: F401
+
+        nodata = obj.rio.nodata
+    except Exception:  # pragma: no cover - no rio accessor
+        nodata = None
+    if nodata is None:
+        nodata = obj.attrs.get("_FillValue", obj.encoding.get("_FillValue"))
+    return nodata
+
+
+def population_values(pop, name: str = "population") -> np.ndarray:
+    """Persons per cell as float64 (y, x): NaN and the declared nodata value count as 0 persons.
+
+    A DataArray's declared nodata (``rio.nodata``, e.g. WorldPop's -3.4e38 or a uint16 65535)
+    is 0 persons. Any other negative value is an error (it would flip the sign of PGR), as is a
+    grid that is not 2-D or has no cells.
+
+    Raises:
+        DataFormatError: naming ``name``, the number of negative cells and the smallest value.
+    """
+    values = _values(pop)
+    if values.ndim != 2 or 0 in values.shape:
+        raise DataFormatError(f"{name} must be a non-empty 2-D (y, x) grid, got shape {values.shape}")
+    out = values.astype(np.float64)
+    nodata = _declared_nodata(pop)
+    bad = ~np.isfinite(out)
+    if nodata is not None and np.isfinite(nodata):
+        bad |= out == float(nodata)
+    if bad.any():
+        out = np.where(bad, 0.0, out)
+    if (out < 0).any():
+        raise DataFormatError(
+            f"{name} holds {int((out < 0).sum())} negative cells (min {out.min():g}): population counts "
+            "cannot be negative. Mask nodata first (NaN, or a DataArray with rio.nodata set)")
+    return out
+
+
 def _block_sum(arr: np.ndarray, factor: int) -> np.ndarray:
     """Sum ``factor x factor`` blocks (the last partial blocks are summed over what exists)."""
     if factor == 1:
@@ -215,7 +266,8 @@ def aggregate_population(pop, *, target_km: float = 1.0, transform=None, crs=Non
 
     The block factor is ``max(1, round(target_km / native cell side))``: a 100 m grid is summed
     in 10x10 blocks, a 1 km grid is kept, a 30 arc-second (~0.9 km) geographic grid is kept.
-    NaN and negative values (nodata) count as 0 persons. Population is summed, never averaged,
+    NaN and declared nodata count as 0 persons, other negative values raise DataFormatError
+    (:func:`population_values`). Population is summed, never averaged,
     and the area of each block is the sum of the true areas of its cells (so partial edge blocks
     get their true, smaller area).
 
@@ -223,11 +275,8 @@ def aggregate_population(pop, *, target_km: float = 1.0, transform=None, crs=Non
     GridInfo, and the block factor used. A factor that does not give exactly ``target_km``
     cells (e.g. 30 m cells -> 33 x 30 m = 990 m) raises a :class:`GridWarning`.
     """
+    values = population_values(pop)
     grid = grid_info(pop, transform=transform, crs=crs)
-    values = _values(pop)
-    if values.ndim != 2:
-        raise DataFormatError(f"population grid must be 2-D (y, x), got shape {values.shape}")
-    values = np.where(np.isfinite(values) & (values > 0), values, 0).astype(np.float64)
     native_km = _nominal_cell_km(grid)
     factor = max(1, int(round(target_km / native_km)))
     if abs(factor * native_km - target_km) > 1e-6 * target_km and not grid.is_geographic:
@@ -276,89 +325,16 @@ CITY_PRESETS: dict[str, CityDefinition] = {
 }
 
 
-def _structure(connectivity: int) -> np.ndarray:
-    if connectivity == 4:
-        return ndimage.generate_binary_structure(2, 1)
-    if connectivity == 8:
-        return np.ones((3, 3), bool)
-    raise ConfigError(f"connectivity must be 4 or 8, got {connectivity!r}")
+def _rules_of(d: CityDefinition) -> _dg.DegurbaRules:
+    """The :class:`urbankit.degurba.DegurbaRules` equivalent of a CityDefinition (urban centres)."""
+    return _dg.DegurbaRules(release=d.name, centre_density=d.density_threshold, centre_population=d.min_population,
+                            centre_connectivity=d.connectivity, built_threshold=None,
+                            majority="R2022A" if d.majority_smoothing else None, gap_km2=d.fill_holes_km2,
+                            step_order="iterate").check()
 
 
-def _fill_small_holes(mask: np.ndarray, area: np.ndarray, max_km2: float, connectivity: int) -> np.ndarray:
-    """Fill enclosed background components with a total area < ``max_km2``.
-
-    The background uses the complementary connectivity (8 for 4-connected foreground and the
-    other way round), as digital topology requires; components touching the border are open.
-    """
-    bg_conn = 8 if connectivity == 4 else 4
-    labels, n = ndimage.label(~mask, structure=_structure(bg_conn))
-    if n == 0:
-        return mask
-    hole_area = ndimage.sum_labels(area, labels, index=np.arange(1, n + 1))
-    border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-    fill = np.zeros(n + 1, bool)
-    fill[1:] = hole_area < max_km2
-    fill[border] = False
-    fill[0] = False
-    return mask | fill[labels]
-
-
-def _majority_step(mask: np.ndarray) -> np.ndarray:
-    kernel = np.ones((3, 3), np.uint8)
-    kernel[1, 1] = 0
-    neighbours = ndimage.convolve(mask.astype(np.uint8), kernel, mode="constant", cval=0)
-    return ~mask & (neighbours >= 5)
-
-
-def degurba(population: np.ndarray, area_km2: np.ndarray, definition: str | CityDefinition = "degurba_centre",
-            *, density_threshold: float | None = None, min_population: float | None = None,
-            max_iterations: int = 100) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
-    """Classify a (~1 km) population grid into city cells by a DEGURBA-style definition.
-
-    Steps: density = population / area; dense cells (density >= threshold) grouped into
-    clusters (4- or 8-connectivity); clusters with population >= ``min_population`` kept; then,
-    for urban centres, gaps < ``fill_holes_km2`` filled and the majority rule applied, repeated
-    until nothing changes (at most ``max_iterations`` rounds).
-
-    Args:
-        population: persons per cell (2-D).
-        area_km2: true area per cell (2-D, or (ny,) per row, or a scalar).
-        definition: a preset name of :data:`CITY_PRESETS` or a :class:`CityDefinition`.
-        density_threshold, min_population: override the preset's values.
-
-    Returns:
-        ``(mask, labels, table)``: bool mask of city cells, int32 labels of the final cities
-        (same connectivity), and a DataFrame (id, population, area_km2, cells, density) sorted by
-        population, largest first.
-    """
-    d = _definition(definition, density_threshold, min_population)
-    pop = np.asarray(population, dtype=np.float64)
-    area = np.broadcast_to(np.asarray(area_km2, dtype=np.float64).reshape(
-        (-1, 1) if np.ndim(area_km2) == 1 else np.shape(area_km2)), pop.shape)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        density = np.where(area > 0, pop / area, 0.0)
-    dense = density >= d.density_threshold
-    struct = _structure(d.connectivity)
-    labels, n = ndimage.label(dense, structure=struct)
-    if n:
-        cl_pop = ndimage.sum_labels(pop, labels, index=np.arange(1, n + 1))
-        keep = np.zeros(n + 1, bool)
-        keep[1:] = cl_pop >= d.min_population
-        mask = keep[labels]
-    else:
-        mask = np.zeros(pop.shape, bool)
-    for _ in range(max_iterations):
-        before = mask
-        if d.fill_holes_km2 > 0:
-            mask = _fill_small_holes(mask, area, d.fill_holes_km2, d.connectivity)
-        if d.majority_smoothing:
-            add = _majority_step(mask)
-            while add.any():
-                mask = mask | add
-                add = _majority_step(mask)
-        if np.array_equal(mask, before):
-            break
-    labels, n = ndimage.label(mask, structure=struct)
+def _cluster_table(mask: np.ndarray, pop: np.ndarray, area: np.ndarray, connectivity: int):
+    labels, n = ndimage.label(mask, structure=_dg.structure(connectivity))
     idx = np.arange(1, n + 1)
     table = pd.DataFrame({
         "id": idx,
@@ -368,7 +344,41 @@ def degurba(population: np.ndarray, area_km2: np.ndarray, definition: str | City
     })
     table["density"] = table["population"] / table["area_km2"].where(table["area_km2"] > 0)
     table = table.sort_values("population", ascending=False).reset_index(drop=True)
-    return mask, labels.astype(np.int32), table
+    return labels.astype(np.int32), table
+
+
+def degurba(population: np.ndarray, area_km2: np.ndarray, definition: str | CityDefinition = "degurba_centre",
+            *, density_threshold: float | None = None, min_population: float | None = None,
+            max_iterations: int = 100) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """Classify a (~1 km) population grid into city cells by a DEGURBA-style definition.
+
+    Steps: density = population / area; dense cells (density >= threshold) grouped into
+    clusters (4- or 8-connectivity); clusters with population >= ``min_population`` kept; then,
+    for urban centres, gaps < ``fill_holes_km2`` filled and the R2022A majority rule applied,
+    both repeated until nothing changes (at most ``max_iterations`` rounds). For the GHSL
+    releases with land share, built-up criterion and all level-2 classes use
+    :func:`urbankit.degurba.classify`.
+
+    Args:
+        population: (ny, nx) persons per cell.
+        area_km2: true area per cell in km2 ((ny, nx), or (ny,) per row, or a scalar).
+        definition: a preset name of :data:`CITY_PRESETS` or a :class:`CityDefinition`.
+        density_threshold, min_population: override the preset's values.
+
+    Returns:
+        ``(mask, labels, table)``: (ny, nx) bool mask of city cells, int32 labels of the final
+        cities (same connectivity), and a DataFrame (id, population, area_km2, cells, density)
+        sorted by population, largest first.
+    """
+    d = _definition(definition, density_threshold, min_population)
+    pop = np.asarray(population, dtype=np.float64)
+    area = np.broadcast_to(np.asarray(area_km2, dtype=np.float64).reshape(
+        (-1, 1) if np.ndim(area_km2) == 1 else np.shape(area_km2)), pop.shape)
+    density, _ = _dg.density_per_land(pop, area)
+    rules = replace(_rules_of(d), max_iterations=max_iterations)
+    mask = _dg.urban_centres(density >= d.density_threshold, pop, area, rules)
+    labels, table = _cluster_table(mask, pop, area, d.connectivity)
+    return mask, labels, table
 
 
 def _definition(definition, density_threshold=None, min_population=None) -> CityDefinition:
@@ -381,8 +391,6 @@ def _definition(definition, density_threshold=None, min_population=None) -> City
                 f"got {definition!r}")
         d = CITY_PRESETS[definition]
     if density_threshold is not None or min_population is not None:
-        from dataclasses import replace
-
         d = replace(d, density_threshold=float(density_threshold if density_threshold is not None
                                                else d.density_threshold),
                     min_population=float(min_population if min_population is not None
@@ -394,7 +402,15 @@ def _definition(definition, density_threshold=None, min_population=None) -> City
 
 @dataclass
 class CityExtent:
-    """A city definition applied to a population grid (the DEGURBA grid)."""
+    """A city definition applied to a population grid (the DEGURBA grid).
+
+    Attributes:
+        mask: (ny, nx) bool city cells on ``grid``; labels: int32 city ids (0 = none).
+        table: one row per city (id, population, area_km2, cells, density), largest first.
+        grid: the aggregated grid; population, area_km2: (ny, nx) persons and km2 per cell.
+        definition: the :class:`CityDefinition` used; factor: block factor of the aggregation.
+        degurba: the full :class:`urbankit.degurba.DegurbaGrid` when a GHSL release was used.
+    """
 
     mask: np.ndarray  # bool, on ``grid``
     labels: np.ndarray
@@ -404,8 +420,10 @@ class CityExtent:
     area_km2: np.ndarray
     definition: CityDefinition
     factor: int
+    degurba: Any = None
 
     def to_xarray(self, name: str = "city"):
+        """The city mask as a georeferenced (y, x) bool DataArray."""
         import xarray as xr
 
         da = xr.DataArray(self.mask, dims=("y", "x"),
@@ -419,14 +437,34 @@ class CityExtent:
 
 def city_extent(pop, definition: str | CityDefinition = "degurba_centre", *, transform=None, crs=None,
                 target_km: float = 1.0, density_threshold=None, min_population=None,
-                area_method: str = "ellipsoidal") -> CityExtent:
-    """Aggregate a population grid to ~1 km (:func:`aggregate_population`) and apply
-    :func:`degurba` with a preset (``degurba_centre``, ``degurba_cluster``, ``gee_app``)."""
+                area_method: str = "ellipsoidal", land_share=None, built_share=None) -> CityExtent:
+    """Aggregate a population grid to ~1 km (:func:`aggregate_population`) and find its cities.
+
+    Args:
+        pop: (y, x) persons per cell (numpy with ``transform``/``crs``, or a DataArray).
+        definition: a :data:`CITY_PRESETS` name (``degurba_centre``, ``degurba_cluster``,
+            ``gee_app``), a :class:`CityDefinition`, or a GHSL release ``"R2022A"``/``"R2023A"``
+            (urban centres = level-2 class 30 of :func:`urbankit.degurba.classify`).
+        land_share, built_share: (ny, nx) grids **on the aggregated ~1 km grid** (0..1), used by
+            the GHSL releases only (density per km2 of land, built-up criterion).
+
+    Returns:
+        :class:`CityExtent` on the aggregated grid (``degurba`` holds the full
+        :class:`urbankit.degurba.DegurbaGrid` for a release).
+    """
+    pop1, area1, grid1, factor = aggregate_population(pop, target_km=target_km, transform=transform, crs=crs,
+                                                      area_method=area_method)
+    if isinstance(definition, str) and definition in _dg.RELEASES:
+        rules = _dg.rules_for(definition)
+        res = _dg.classify(pop1, area1, land_share=land_share, built_share=built_share, release=rules)
+        mask = res.level2 == 30
+        d = CityDefinition(f"ghsl_{definition}", rules.centre_density, rules.centre_population,
+                           rules.centre_connectivity, rules.gap_km2, True, note=res.describe())
+        labels, table = _cluster_table(mask, pop1, area1, d.connectivity)
+        return CityExtent(mask, labels, table, grid1, pop1, area1, d, factor, degurba=res)
     d = _definition(definition, density_threshold, min_population)
     if not d.verified:
         warnings.warn(f"city definition {d.name!r}: {d.note}", SDGWarning, stacklevel=2)
-    pop1, area1, grid1, factor = aggregate_population(pop, target_km=target_km, transform=transform, crs=crs,
-                                                      area_method=area_method)
     mask, labels, table = degurba(pop1, area1, d)
     return CityExtent(mask, labels, table, grid1, pop1, area1, d, factor)
 
@@ -481,7 +519,15 @@ def mask_to_grid(mask: np.ndarray, src: GridInfo, dst: GridInfo) -> np.ndarray:
     return out.astype(bool)
 
 
-def _rasterize_boundary(boundary, grid: GridInfo, boundary_crs=None) -> np.ndarray:
+def rasterize_boundary(boundary, grid: GridInfo, boundary_crs=None) -> np.ndarray:
+    """A (ny, nx) bool mask of the cells whose centre lies inside a boundary.
+
+    Args:
+        boundary: GeoJSON-like geometry, Feature, FeatureCollection, an object with
+            ``__geo_interface__`` or a list of geometries.
+        grid: the target grid.
+        boundary_crs: CRS of the boundary (e.g. ``"EPSG:4326"``); None = the grid's CRS.
+    """
     from rasterio.features import rasterize
     from rasterio.warp import transform_geom
 
@@ -511,24 +557,33 @@ def _rasterize_boundary(boundary, grid: GridInfo, boundary_crs=None) -> np.ndarr
 _CHUNK_ROWS = 1024
 
 
-def builtup_mask(built, threshold: float = 0.1, units: str = "auto", cell_area_m2: np.ndarray | None = None
-                 ) -> np.ndarray:
+def builtup_mask(built, threshold: float = 0.1, units: str = "auto", cell_area_m2: np.ndarray | None = None,
+                 *, name: str = "built-up map") -> np.ndarray:
     """A bool built-up map from a binary map, a built-up fraction or a built surface raster.
 
-    ``units``: ``"auto"`` (bool, or integers with max <= 1 -> binary; floats with max <= 1 ->
-    fraction; anything else -> m2 of built surface per cell), ``"binary"``, ``"fraction"``
-    (0..1), ``"percent"`` (0..100) or ``"m2"`` (needs ``cell_area_m2`` per row). A cell is
-    built-up if its built share is >= ``threshold`` (default 0.1 = 10 %, METHODS.md §8.3).
-    NaN is not built-up. Works row-chunk-wise (no full-size float copies).
+    Args:
+        built: (y, x) map (numpy or DataArray).
+        threshold: a cell is built-up if its built share is >= this (default 0.1 = 10 %,
+            METHODS.md §8.3).
+        units: ``"auto"`` (see :func:`built_units`), ``"binary"`` (0/1 or 0/255), ``"fraction"``
+            (0..1), ``"percent"`` (0..100) or ``"m2"`` of built surface per cell (needs
+            ``cell_area_m2`` per row).
+        cell_area_m2: (ny,) true cell area per row in m2.
+        name: the map's name in error messages.
+
+    Returns:
+        (ny, nx) bool. NaN is not built-up. Works row-chunk-wise (no full-size float copies).
+
+    Raises:
+        DataFormatError: empty map, negative values, m2 above the cell area, or an integer map
+            whose coding cannot be told (e.g. uint8 values 0..200: pass ``units``).
     """
     arr = _values(built)
-    if arr.ndim != 2:
-        raise DataFormatError(f"built-up map must be 2-D (y, x), got shape {arr.shape}")
-    units = _built_units(arr, units)
+    units = built_units(arr, units, cell_area_m2, name=name)
     if units == "binary":
         if arr.dtype == bool:
             return arr
-        if arr.dtype in (np.uint8, np.int8) and arr.flags.c_contiguous and arr.min() >= 0 and arr.max() <= 1:
+        if arr.dtype in (np.uint8, np.int8) and arr.flags.c_contiguous and arr.max() <= 1:
             return arr.view(bool)  # 0/1 bytes are valid booleans: no copy
         return arr > 0
     out = np.empty(arr.shape, bool)
@@ -539,17 +594,60 @@ def builtup_mask(built, threshold: float = 0.1, units: str = "auto", cell_area_m
     return out
 
 
-def _built_units(arr: np.ndarray, units: str) -> str:
-    if units not in ("auto", "binary", "fraction", "percent", "m2"):
-        raise ConfigError(f"built_units must be auto, binary, fraction, percent or m2, got {units!r}")
-    if units != "auto":
-        return units
+_BUILT_UNITS = ("auto", "binary", "fraction", "percent", "m2")
+
+
+def _auto_units(arr: np.ndarray, mx: float, name: str) -> str:
     if arr.dtype == bool:
         return "binary"
-    mx = np.nanmax(arr) if arr.size else 0
     if np.issubdtype(arr.dtype, np.integer):
-        return "binary" if mx <= 1 else "m2"
+        if mx <= 1:
+            return "binary"
+        if mx == 255 and bool(np.all((arr == 0) | (arr == 255))):
+            return "binary"  # a 0/255 mask (PNG/GeoTIFF style), not m2 of built surface
+        if arr.dtype.itemsize == 1:
+            raise DataFormatError(
+                f"{name}: {arr.dtype} values 0..{mx:g} are neither a 0/1 nor a 0/255 mask, and a one-byte "
+                "integer cannot hold m2 of built surface: pass built_units ('binary', 'percent', 'm2')")
+        return "m2"
     return "fraction" if mx <= 1.0 + 1e-6 else "m2"
+
+
+def built_units(arr, units: str = "auto", cell_area_m2: np.ndarray | None = None, *,
+                name: str = "built-up map") -> str:
+    """The coding of a built-up map, checked against its values.
+
+    ``"auto"``: bool, integers 0/1 and 0/255 masks -> ``binary``; floats <= 1 -> ``fraction``;
+    other integers (two bytes or more) and floats -> ``m2`` of built surface per cell. A given
+    coding is checked too: values must be >= 0, percent <= 100, m2 <= the cell area.
+
+    Args:
+        arr: (y, x) map; cell_area_m2: (ny,) cell area per row in m2 (checks ``m2``).
+        units: ``auto``, ``binary``, ``fraction``, ``percent`` or ``m2``.
+        name: the map's name in error messages.
+
+    Returns:
+        The coding (never ``auto``).
+    """
+    if units not in _BUILT_UNITS:
+        raise ConfigError(f"built_units must be one of {_BUILT_UNITS}, got {units!r}")
+    arr = np.asarray(arr)
+    if arr.ndim != 2 or 0 in arr.shape:
+        raise DataFormatError(f"{name} must be a non-empty 2-D (y, x) map, got shape {arr.shape}")
+    if arr.dtype == bool:
+        return "binary"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN maps
+        mn, mx = float(np.nanmin(arr)), float(np.nanmax(arr))
+    if mn < 0:
+        raise DataFormatError(f"{name} holds negative values (min {mn:g}): built-up cannot be negative")
+    units = _auto_units(arr, mx, name) if units == "auto" else units
+    limit = {"fraction": 1.0 + 1e-6, "percent": 100.0 + 1e-4}.get(units)
+    if units == "m2" and cell_area_m2 is not None:
+        limit = float(np.max(cell_area_m2)) * 1.001
+    if limit is not None and mx > limit:
+        raise DataFormatError(f"{name} read as {units}: max {mx:g} exceeds {limit:g} (wrong built_units?)")
+    return units
 
 
 def _share(block: np.ndarray, units: str, cell_area_m2_rows) -> np.ndarray:
@@ -574,7 +672,7 @@ def builtup_area_km2(built, row_area_km2: np.ndarray, *, within: np.ndarray | No
     "built-up area"); ``mode="fraction"``: sum of built share x true cell area (built surface).
     """
     arr = _values(built)
-    units = _built_units(arr, units)
+    units = built_units(arr, units, row_area_km2 * 1e6)
     total = 0.0
     for r0 in range(0, arr.shape[0], _CHUNK_ROWS):
         rows = slice(r0, r0 + _CHUNK_ROWS)
@@ -659,18 +757,50 @@ def new_development(b1: np.ndarray, b2: np.ndarray, within: np.ndarray | None = 
 # the indicators
 
 
-def lcr(urb_t1: float, urb_t2: float, years: float) -> float:
-    """Land consumption rate ln(Urb_t2 / Urb_t1) / y (1/yr); NaN when an area is <= 0."""
-    if urb_t1 <= 0 or urb_t2 <= 0 or years <= 0:
-        return float("nan")
-    return math.log(urb_t2 / urb_t1) / years
+#: the rate formulas: ``ln`` = UN-Habitat metadata 2021 (annualised log), ``linear`` = the older
+#: relative change per year, (x_t2 - x_t1) / (x_t1 * y)
+RATE_FORMULAS = {"ln": "ln(x_t2 / x_t1) / y", "linear": "(x_t2 - x_t1) / (x_t1 * y)"}
 
 
-def pgr(pop_t1: float, pop_t2: float, years: float) -> float:
-    """Population growth rate ln(Pop_t2 / Pop_t1) / y (1/yr); NaN when a population is <= 0."""
-    if pop_t1 <= 0 or pop_t2 <= 0 or years <= 0:
+def _rate(x1: float, x2: float, years: float, formula: str) -> float:
+    if formula not in RATE_FORMULAS:
+        raise ConfigError(f"rate formula must be one of {sorted(RATE_FORMULAS)}, got {formula!r}")
+    if x1 <= 0 or x2 <= 0 or years <= 0 or not (math.isfinite(x1) and math.isfinite(x2)):
         return float("nan")
-    return math.log(pop_t2 / pop_t1) / years
+    return math.log(x2 / x1) / years if formula == "ln" else (x2 - x1) / (x1 * years)
+
+
+def lcr(urb_t1: float, urb_t2: float, years: float, formula: str = "ln") -> float:
+    """Land consumption rate (1/yr): ``ln(Urb_t2/Urb_t1)/y`` or, ``formula="linear"``,
+    ``(Urb_t2 - Urb_t1)/(Urb_t1 y)``; NaN when an area is <= 0."""
+    return _rate(urb_t1, urb_t2, years, formula)
+
+
+def pgr(pop_t1: float, pop_t2: float, years: float, formula: str = "ln") -> float:
+    """Population growth rate (1/yr): ``ln(Pop_t2/Pop_t1)/y`` or the linear form; NaN when a
+    population is <= 0."""
+    return _rate(pop_t1, pop_t2, years, formula)
+
+
+def development_trajectory(lcr_value: float, pgr_value: float, tolerance: float = 1e-4) -> str:
+    """Words for the quadrant of (PGR, LCR): which reading of LCRPGR is valid.
+
+    When the population is stable or shrinking the ratio says nothing about densification
+    (UN-Habitat metadata 2021); report LCR, PGR and the land-use efficiency (persons per km2 of
+    built-up land, its change over time) instead (Schiavina et al. 2022).
+    """
+    if not (math.isfinite(lcr_value) and math.isfinite(pgr_value)):
+        return "undefined (a built-up area or a population is zero)"
+    land = "built-up growing" if lcr_value > 0 else "built-up stable or shrinking"
+    if abs(pgr_value) < tolerance:
+        return f"stable population, {land}: LCRPGR undefined, read the land-use efficiency"
+    if pgr_value < 0:
+        return f"shrinking population, {land}: LCRPGR not a densification measure, read the land-use efficiency"
+    if lcr_value <= 0:
+        return f"growing population, {land}: densifying"
+    return ("growing population and built-up: " +
+            ("land consumed faster than population grows (LCRPGR > 1)" if lcr_value > pgr_value
+             else "population grows faster than land is consumed (LCRPGR <= 1)"))
 
 
 def _fmt(v: Any) -> str:
@@ -703,6 +833,7 @@ class SDGResult:
     city_grid: GridInfo | None = None
 
     def value(self, name: str) -> float:
+        """The value of one indicator (``result["LCR"]`` is the same); KeyError names the known ones."""
         row = self.table.loc[self.table["name"] == name, "value"]
         if row.empty:
             raise KeyError(f"no indicator {name!r}; have {list(self.table['name'])}")
@@ -711,9 +842,11 @@ class SDGResult:
     __getitem__ = value
 
     def as_dict(self) -> dict[str, float]:
+        """{indicator name: value}."""
         return dict(zip(self.table["name"], self.table["value"].astype(float)))
 
     def to_markdown(self, digits: int = 4) -> str:
+        """The parameters, the indicator table (rounded to ``digits``) and the warnings, as Markdown."""
         lines = ["**SDG 11.3.1** parameters:", ""]
         lines += [f"- {k}: {_fmt(v)}" for k, v in self.parameters.items()]
         lines += ["", "| indicator | value | unit |", "|---|---:|---|"]
@@ -777,229 +910,400 @@ class SDGResult:
 
 def _warn(msg: str, cls, log: list[str]) -> None:
     log.append(msg)
-    warnings.warn(msg, cls, stacklevel=3)
+    warnings.warn(msg, cls, stacklevel=4)
 
 
-def sdg_11_3_1(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: float, *, boundary=None,
-               city_definition: str | CityDefinition | None = "degurba_centre", extent: str = "union",
-               select: str = "largest", builtup_threshold: float = 0.1, built_units: str = "auto",
-               builtup_area: str = "binary", infill_extent: str = "fill_holes", buffer_m: float = 0.0,
-               transform=None, crs=None, pop_transform=None, pop_crs=None, degurba_km: float = 1.0,
-               density_threshold: float | None = None, min_population: float | None = None,
-               pgr_tolerance: float = 1e-4, area_method: str = "ellipsoidal", boundary_crs=None) -> SDGResult:
-    """Every SDG 11.3.1 indicator for one city between two dates.
+# --------------------------------------------------------------------------------------------
+# step 0: validated inputs
 
-    Args:
-        built_t1, built_t2: built-up maps on one grid (bool/uint8 binary, built-up fraction
-            0..1, or built surface m2 per cell; see ``built_units``), numpy or DataArray.
-        pop_t1, pop_t2: population grids (persons per cell) on one grid (any resolution, any
-            CRS: the built-up grid's, or ``pop_transform``/``pop_crs``).
-        year_t1, year_t2: the dates (years, t2 > t1).
-        boundary: fixes the city extent instead of a city definition: a bool mask on the
-            built-up grid, or GeoJSON-like geometry/Feature/FeatureCollection in the built-up
-            grid's CRS (or in ``boundary_crs``, e.g. ``"EPSG:4326"``: reprojected first). A
-            geometry is rasterised separately on the built-up and the population grid (cell
-            centres inside).
-        city_definition: DEGURBA preset (``degurba_centre``, ``degurba_cluster``, ``gee_app``
-            [UNVERIFIED]) or a :class:`CityDefinition`, applied to each year's population; None
-            = the whole grid is the study area.
-        extent: which year's city extent fixes the area for both dates: ``union`` (default,
-            METHODS.md §8.2), ``t1`` or ``t2``.
-        select: ``largest`` (the extent component with the largest population at t2) or
-            ``all`` (every city of the definition in the grid).
-        builtup_threshold: a cell is built-up if its built share is >= this (default 0.1).
-        builtup_area: ``binary`` (area of built-up cells) or ``fraction`` (built surface).
-        infill_extent: ``fill_holes`` (built-up + enclosed gaps) or ``buffer`` (built-up dilated
-            by ``buffer_m`` metres, then gaps filled) = the urban extent of t1 for infill.
-        pgr_tolerance: |PGR| below this (1/yr) makes LCRPGR undefined (NaN, warned).
 
-    Returns:
-        :class:`SDGResult` (table, parameters, extents, polygons()).
+@dataclass
+class SDGInputs:
+    """The validated inputs of :func:`sdg_11_3_1` (see :func:`prepare_inputs`).
 
-    Warnings: :class:`PopulationDeclineWarning` (PGR < 0), :class:`ZeroPopulationGrowthWarning`
-    (|PGR| < tolerance), :class:`EmptyExtentWarning` (empty extent / zero built-up or population).
+    Attributes:
+        built_t1, built_t2: the built-up maps as given (numpy values), on ``built_grid``.
+        pop_t1, pop_t2: (ny_p, nx_p) float64 persons per cell (nodata = 0), on ``pop_grid``.
+        built_grid, pop_grid: the two grids; row_area_km2: (ny,) true cell area per built-up row.
+        year_t1, year_t2: the dates (years); area_method: ``ellipsoidal`` or ``spherical``.
     """
-    import xarray as xr
 
-    log: list[str] = []
-    years = float(year_t2) - float(year_t1)
-    if years <= 0:
+    built_t1: np.ndarray
+    built_t2: np.ndarray
+    pop_t1: np.ndarray
+    pop_t2: np.ndarray
+    built_grid: GridInfo
+    pop_grid: GridInfo
+    row_area_km2: np.ndarray
+    year_t1: float
+    year_t2: float
+    area_method: str = "ellipsoidal"
+
+    @property
+    def years(self) -> float:
+        """y = year_t2 - year_t1 (years)."""
+        return self.year_t2 - self.year_t1
+
+
+def _check_map(name: str, obj) -> None:
+    shape = np.shape(obj)
+    if len(shape) != 2 or 0 in shape:
+        raise DataFormatError(f"{name} must be a non-empty 2-D (y, x) map, got shape {shape}")
+
+
+def _same_grid(name_a: str, a: GridInfo, name_b: str, b: GridInfo) -> None:
+    """Raise DataFormatError unless two grids have the same shape, CRS and transform."""
+    if a.shape != b.shape:
+        raise DataFormatError(f"{name_a} {a.shape} and {name_b} {b.shape} differ in shape")
+    if not _same_crs(a, b):
+        raise DataFormatError(f"{name_a} is in {a.crs} but {name_b} in {b.crs}: both dates must share one grid "
+                              "(reproject one onto the other first)")
+    tol = 1e-6 * max(a.res)
+    if not np.allclose(tuple(a.transform)[:6], tuple(b.transform)[:6], atol=tol, rtol=0):
+        raise DataFormatError(f"{name_a} and {name_b} have different transforms ({tuple(a.transform)[:6]} vs "
+                              f"{tuple(b.transform)[:6]}): both dates must share one grid")
+
+
+def _bounds(g: GridInfo) -> tuple[float, float, float, float]:
+    t = g.transform
+    xs = (t.c, t.c + t.a * g.shape[1])
+    ys = (t.f, t.f + t.e * g.shape[0])
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def grid_coverage(of: GridInfo, by: GridInfo) -> float:
+    """Share (0..1) of the bounding box of grid ``of`` that grid ``by`` covers (in ``by``'s CRS)."""
+    left, bottom, right, top = _bounds(of)
+    if not _same_crs(of, by) and of.crs is not None and by.crs is not None:
+        from rasterio.warp import transform_bounds
+
+        left, bottom, right, top = transform_bounds(of.crs, by.crs, left, bottom, right, top)
+    bl, bb, br, bt = _bounds(by)
+    inter = max(0.0, min(right, br) - max(left, bl)) * max(0.0, min(top, bt) - max(bottom, bb))
+    area = (right - left) * (top - bottom)
+    return inter / area if area > 0 else 0.0
+
+
+def _pop_grid(pop, g_b: GridInfo, pop_transform, pop_crs) -> GridInfo:
+    if pop_transform is None and not hasattr(pop, "dims") and tuple(np.shape(pop)) == g_b.shape:
+        pop_transform, pop_crs = g_b.transform, g_b.crs
+    crs = pop_crs if pop_crs is not None else (None if hasattr(pop, "dims") else g_b.crs)
+    return grid_info(pop, transform=pop_transform, crs=crs)
+
+
+def _second_grid(obj, first: GridInfo, transform, crs) -> GridInfo:
+    """The grid of the t2 map: its own georeference (DataArray), else the t1 grid's."""
+    if hasattr(obj, "dims") and transform is None:
+        return grid_info(obj, crs=crs)
+    return replace(first, shape=tuple(np.shape(obj)[-2:]))
+
+
+def prepare_inputs(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: float, *, transform=None,
+                   crs=None, pop_transform=None, pop_crs=None, area_method: str = "ellipsoidal") -> SDGInputs:
+    """Check and georeference the four maps of :func:`sdg_11_3_1`.
+
+    Both built-up maps must share one grid, and both population grids one grid (same shape,
+    CRS and transform); the population grid may differ from the built-up grid (any CRS) but must
+    cover at least half of it (:class:`GridWarning` below 99 %). Population goes through
+    :func:`population_values` (negative counts raise).
+
+    Raises:
+        ConfigError: year_t2 <= year_t1, or a numpy map without ``transform``.
+        DataFormatError: empty maps, grids that differ between dates, no overlap, bad values.
+    """
+    if float(year_t2) - float(year_t1) <= 0:
         raise ConfigError(f"year_t2 must be after year_t1, got {year_t1} and {year_t2}")
+    for name, obj in (("built_t1", built_t1), ("built_t2", built_t2), ("pop_t1", pop_t1), ("pop_t2", pop_t2)):
+        _check_map(name, obj)
+    g_b = grid_info(built_t1, transform=transform, crs=crs)
+    _same_grid("built_t1", g_b, "built_t2", _second_grid(built_t2, g_b, transform, crs))
+    g_p = _pop_grid(pop_t1, g_b, pop_transform, pop_crs)
+    _same_grid("pop_t1", g_p, "pop_t2", _second_grid(pop_t2, g_p, pop_transform, pop_crs))
+    cover = grid_coverage(g_b, g_p)
+    if cover < 0.5:
+        raise DataFormatError(f"the population grid ({g_p.crs}) covers only {cover:.0%} of the built-up grid "
+                              f"({g_b.crs}): the maps do not show the same place")
+    if cover < 0.99:
+        warnings.warn(f"the population grid covers {cover:.1%} of the built-up grid: population outside it is "
+                      "missing", GridWarning, stacklevel=3)
+    return SDGInputs(_values(built_t1), _values(built_t2), population_values(pop_t1, "pop_t1"),
+                     population_values(pop_t2, "pop_t2"), g_b, g_p, cell_area_km2(g_b, area_method),
+                     float(year_t1), float(year_t2), area_method)
+
+
+# --------------------------------------------------------------------------------------------
+# step 1: the city extent
+
+
+@dataclass
+class CityDelineation:
+    """Where the city is, on both grids (see :func:`delineate_city`).
+
+    Attributes:
+        mask_built, mask_pop: bool masks on the built-up and on the population grid.
+        how, definition: words for the method and the definition's name (printed).
+        cities: the :class:`CityExtent` per year (``t1``, ``t2``) when a definition was used.
+        grid_mask, grid: the extent on the DEGURBA grid (None without a definition).
+        extent, select, degurba_grid: the choices made (``n/a`` when not applicable).
+    """
+
+    mask_built: np.ndarray
+    mask_pop: np.ndarray
+    how: str
+    definition: str
+    cities: dict = field(default_factory=dict)
+    grid_mask: np.ndarray | None = None
+    grid: GridInfo | None = None
+    extent: str = "n/a"
+    select: str = "n/a"
+    degurba_grid: str = "n/a"
+
+
+def _boundary_extent(inputs: SDGInputs, boundary, boundary_crs) -> CityDelineation:
+    g_b, g_p = inputs.built_grid, inputs.pop_grid
+    if isinstance(boundary, np.ndarray) or hasattr(boundary, "dims"):
+        mask_b = np.asarray(_values(boundary), bool)
+        if mask_b.shape != g_b.shape:
+            raise DataFormatError(f"boundary mask {mask_b.shape} must be on the built-up grid {g_b.shape}")
+        mask_p = mask_to_grid(mask_b, g_b, g_p)
+    else:
+        mask_b = rasterize_boundary(boundary, g_b, boundary_crs)
+        mask_p = rasterize_boundary(boundary, g_p, boundary_crs)
+    return CityDelineation(mask_b, mask_p, "boundary given", "boundary")
+
+
+def _yearly_cities(inputs: SDGInputs, definition, degurba_km, density_threshold, min_population, land_share,
+                   log) -> dict[str, CityExtent]:
+    g_p = inputs.pop_grid
+    cities = {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for key, pop in (("t1", inputs.pop_t1), ("t2", inputs.pop_t2)):
+            cities[key] = city_extent(pop, definition, transform=g_p.transform, crs=g_p.crs, target_km=degurba_km,
+                                      density_threshold=density_threshold, min_population=min_population,
+                                      area_method=inputs.area_method, land_share=land_share)
+    for w in caught:
+        if issubclass(w.category, SDGWarning) and str(w.message) not in log:
+            _warn(str(w.message), w.category, log)
+    return cities
+
+
+def _definition_extent(inputs: SDGInputs, definition, extent: str, select: str, degurba_km: float,
+                       density_threshold, min_population, land_share, log) -> CityDelineation:
     if extent not in ("union", "t1", "t2"):
         raise ConfigError(f"extent must be 'union', 't1' or 't2', got {extent!r}")
     if select not in ("largest", "all"):
         raise ConfigError(f"select must be 'largest' or 'all', got {select!r}")
-    g_b = grid_info(built_t1, transform=transform, crs=crs)
-    if tuple(np.shape(built_t2)[-2:]) != g_b.shape:
-        raise DataFormatError(f"built_t1 {g_b.shape} and built_t2 {np.shape(built_t2)} differ in shape")
-    if pop_transform is None and not hasattr(pop_t1, "dims") and tuple(np.shape(pop_t1)) == g_b.shape:
-        pop_transform, pop_crs = g_b.transform, g_b.crs
-    g_p = grid_info(pop_t1, transform=pop_transform, crs=pop_crs if pop_crs is not None else
-                    (None if hasattr(pop_t1, "dims") else g_b.crs))
-    if tuple(np.shape(pop_t2)[-2:]) != g_p.shape:
-        raise DataFormatError(f"pop_t1 {g_p.shape} and pop_t2 {np.shape(pop_t2)} differ in shape")
-    row_area_b = cell_area_km2(g_b, area_method)
+    cities = _yearly_cities(inputs, definition, degurba_km, density_threshold, min_population, land_share, log)
+    d = cities["t1"].definition
+    cm = cities["t1"].mask | cities["t2"].mask if extent == "union" else cities[extent].mask.copy()
+    if select == "largest" and cm.any():
+        lab, n = ndimage.label(cm, structure=_dg.structure(d.connectivity))
+        pops = ndimage.sum_labels(cities["t2"].population, lab, np.arange(1, n + 1))
+        cm = lab == (int(np.argmax(pops)) + 1)
+    grid = cities["t1"].grid
+    how = (f"DEGURBA {d.name} ({d.density_threshold:g} inh/km2, {d.min_population:g} persons, "
+           f"{d.connectivity}-connectivity)")
+    deg = f"{cities['t1'].factor} x {inputs.pop_grid.res[0]:g} (~{degurba_km:g} km), population summed"
+    return CityDelineation(mask_to_grid(cm, grid, inputs.built_grid), mask_to_grid(cm, grid, inputs.pop_grid),
+                           how, d.name, cities, cm, grid, extent, select, deg)
 
-    # ---- the city extent on the built-up grid (mask_b) and on the population grid (mask_p)
-    cities: dict[str, CityExtent] = {}
-    city_grid_mask = city_grid = None
+
+def delineate_city(inputs: SDGInputs, *, boundary=None, boundary_crs=None,
+                   city_definition: str | CityDefinition | None = "degurba_centre", extent: str = "union",
+                   select: str = "largest", degurba_km: float = 1.0, density_threshold: float | None = None,
+                   min_population: float | None = None, land_share=None, log: list[str] | None = None
+                   ) -> CityDelineation:
+    """Step 1 of SDG 11.3.1: the city extent, fixed for both dates.
+
+    A ``boundary`` (bool mask on the built-up grid, or GeoJSON-like geometry in the built-up
+    grid's CRS or ``boundary_crs``) wins; else ``city_definition`` (a :data:`CITY_PRESETS`
+    name, a :class:`CityDefinition`, or a GHSL release ``"R2022A"``/``"R2023A"`` with optional
+    ``land_share`` on the ~1 km grid) is applied to each year's population and the ``extent``
+    (``union``, ``t1``, ``t2``) of the two years is kept, its largest city (``select``) or all;
+    None = the whole grid.
+    """
+    log = [] if log is None else log
     if boundary is not None:
-        if isinstance(boundary, np.ndarray) or hasattr(boundary, "dims"):
-            mask_b = np.asarray(_values(boundary), bool)
-            if mask_b.shape != g_b.shape:
-                raise DataFormatError(
-                    f"boundary mask {mask_b.shape} must be on the built-up grid {g_b.shape}")
-            mask_p = mask_to_grid(mask_b, g_b, g_p)
-        else:
-            mask_b = _rasterize_boundary(boundary, g_b, boundary_crs)
-            mask_p = _rasterize_boundary(boundary, g_p, boundary_crs)
-        how = "boundary given"
-        definition_name = "boundary"
+        city = _boundary_extent(inputs, boundary, boundary_crs)
     elif city_definition is None:
-        mask_b = np.ones(g_b.shape, bool)
-        mask_p = np.ones(g_p.shape, bool)
-        how = "whole grid"
-        definition_name = "none (whole grid)"
+        city = CityDelineation(np.ones(inputs.built_grid.shape, bool), np.ones(inputs.pop_grid.shape, bool),
+                               "whole grid", "none (whole grid)")
     else:
-        d = _definition(city_definition, density_threshold, min_population)
-        if not d.verified:
-            _warn(f"city definition {d.name!r}: {d.note}", SDGWarning, log)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            for key, pop in (("t1", pop_t1), ("t2", pop_t2)):
-                p1, a1, grid1, factor = aggregate_population(pop, target_km=degurba_km,
-                                                             transform=g_p.transform,
-                                                             crs=g_p.crs, area_method=area_method)
-                m, lab, tab = degurba(p1, a1, d)
-                cities[key] = CityExtent(m, lab, tab, grid1, p1, a1, d, factor)
-        for w in caught:
-            if issubclass(w.category, SDGWarning) and str(w.message) not in log:
-                _warn(str(w.message), w.category, log)
-        if extent == "union":
-            cm = cities["t1"].mask | cities["t2"].mask
-        else:
-            cm = cities[extent].mask.copy()
-        if select == "largest" and cm.any():
-            lab, n = ndimage.label(cm, structure=_structure(d.connectivity))
-            pops = ndimage.sum_labels(cities["t2"].population, lab, np.arange(1, n + 1))
-            cm = lab == (int(np.argmax(pops)) + 1)
-        city_grid_mask, city_grid = cm, cities["t1"].grid
-        mask_b = mask_to_grid(cm, city_grid, g_b)
-        mask_p = mask_to_grid(cm, city_grid, g_p)
-        how = f"DEGURBA {d.name} ({d.density_threshold:g} inh/km2, {d.min_population:g} persons, " \
-              f"{d.connectivity}-connectivity)"
-        definition_name = d.name
-    if not mask_b.any():
+        city = _definition_extent(inputs, city_definition, extent, select, degurba_km, density_threshold,
+                                  min_population, land_share, log)
+    if not city.mask_built.any():
         _warn("the city extent is empty: no cell satisfies the city definition; indicators are NaN",
               EmptyExtentWarning, log)
+    return city
 
-    # ---- built-up (bool) maps, areas, population
-    b1 = builtup_mask(built_t1, builtup_threshold, built_units, row_area_b * 1e6)
-    b2 = builtup_mask(built_t2, builtup_threshold, built_units, row_area_b * 1e6)
-    if builtup_area == "binary":
-        urb1 = builtup_area_km2(b1, row_area_b, within=mask_b)
-        urb2 = builtup_area_km2(b2, row_area_b, within=mask_b)
-    else:
-        urb1 = builtup_area_km2(built_t1, row_area_b, within=mask_b, threshold=builtup_threshold,
-                                units=built_units, mode="fraction")
-        urb2 = builtup_area_km2(built_t2, row_area_b, within=mask_b, threshold=builtup_threshold,
-                                units=built_units, mode="fraction")
-    pv1 = np.where(np.isfinite(_values(pop_t1)) & (_values(pop_t1) > 0), _values(pop_t1), 0)
-    pv2 = np.where(np.isfinite(_values(pop_t2)) & (_values(pop_t2) > 0), _values(pop_t2), 0)
-    popv1 = float(np.where(mask_p, pv1, 0).sum(dtype=np.float64))
-    popv2 = float(np.where(mask_p, pv2, 0).sum(dtype=np.float64))
-    if mask_b.any() and (urb1 <= 0 or urb2 <= 0):
-        when = "t1" if urb1 <= 0 else "t2"
-        _warn(f"no built-up area inside the city extent at {when}: LCR is undefined (NaN)",
+
+# --------------------------------------------------------------------------------------------
+# step 2: measures inside the extent
+
+
+@dataclass
+class Measures:
+    """Areas and populations inside the city extent (see :func:`measure`).
+
+    Attributes:
+        built_up_t1, built_up_t2: built-up area (km2); population_t1, population_t2: persons.
+        infill, extension, leapfrog: new development by type (km2); city_area: extent (km2).
+        new_development: (ny, nx) uint8 codes (:data:`NEW_DEVELOPMENT_CODES`) on the built-up grid;
+        urban_extent_t1: (ny, nx) bool urban extent of t1 inside the city extent.
+        builtup_rule: words for the built-up rule (printed).
+    """
+
+    built_up_t1: float
+    built_up_t2: float
+    population_t1: float
+    population_t2: float
+    infill: float
+    extension: float
+    leapfrog: float
+    city_area: float
+    new_development: np.ndarray
+    urban_extent_t1: np.ndarray
+    builtup_rule: str
+
+
+def _urban_areas(inputs, b1, b2, mask, threshold, units, mode) -> tuple[float, float]:
+    if mode == "binary":
+        return tuple(builtup_area_km2(b, inputs.row_area_km2, within=mask) for b in (b1, b2))
+    if mode != "fraction":
+        raise ConfigError(f"builtup_area must be 'binary' or 'fraction', got {mode!r}")
+    return tuple(builtup_area_km2(b, inputs.row_area_km2, within=mask, threshold=threshold, units=units,
+                                  mode="fraction") for b in (inputs.built_t1, inputs.built_t2))
+
+
+def _new_development_in(b1, b2, mask_b, row_area, method, buffer_m):
+    """New-development codes and urban extent of t1 in the bounding box of the extent (+1 cell)."""
+    codes_full = np.zeros(mask_b.shape, np.uint8)
+    ext_full = np.zeros(mask_b.shape, bool)
+    if not mask_b.any():
+        return codes_full, ext_full, (0.0, 0.0, 0.0)
+    buffer_cells = buffer_m / (math.sqrt(row_area.mean()) * 1000.0) if method == "buffer" else 0.0
+    rows = np.flatnonzero(mask_b.any(axis=1))
+    cols = np.flatnonzero(mask_b.any(axis=0))
+    win = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
+    codes, ext1 = new_development(b1[win], b2[win], mask_b[win], method=method, buffer_cells=buffer_cells)
+    codes_full[win] = codes
+    ext_full[win] = ext1 & mask_b[win]
+    counts = np.stack([np.count_nonzero(codes == c, axis=1) for c in (1, 2, 3)])
+    return codes_full, ext_full, tuple(float(np.dot(c, row_area[win[0]])) for c in counts)
+
+
+def measure(inputs: SDGInputs, city: CityDelineation, *, builtup_threshold: float = 0.1, built_units: str = "auto",
+            builtup_area: str = "binary", infill_extent: str = "fill_holes", buffer_m: float = 0.0,
+            log: list[str] | None = None) -> Measures:
+    """Step 2 of SDG 11.3.1: built-up area, population and new development inside the extent.
+
+    ``builtup_threshold``/``built_units`` make the bool built-up maps (:func:`builtup_mask`);
+    ``builtup_area`` = ``binary`` (area of built-up cells) or ``fraction`` (built surface);
+    ``infill_extent`` = ``fill_holes`` or ``buffer`` (``buffer_m`` metres) for infill.
+    """
+    log = [] if log is None else log
+    cell_m2 = inputs.row_area_km2 * 1e6
+    b1 = builtup_mask(inputs.built_t1, builtup_threshold, built_units, cell_m2, name="built_t1")
+    b2 = builtup_mask(inputs.built_t2, builtup_threshold, built_units, cell_m2, name="built_t2")
+    urb1, urb2 = _urban_areas(inputs, b1, b2, city.mask_built, builtup_threshold, built_units, builtup_area)
+    pop1 = float(np.where(city.mask_pop, inputs.pop_t1, 0).sum(dtype=np.float64))
+    pop2 = float(np.where(city.mask_pop, inputs.pop_t2, 0).sum(dtype=np.float64))
+    if city.mask_built.any() and (urb1 <= 0 or urb2 <= 0):
+        _warn(f"no built-up area inside the city extent at {'t1' if urb1 <= 0 else 't2'}: LCR is undefined (NaN)",
               EmptyExtentWarning, log)
-    if mask_b.any() and (popv1 <= 0 or popv2 <= 0):
-        _warn("no population inside the city extent at a date: PGR is undefined (NaN)",
-              EmptyExtentWarning, log)
+    if city.mask_built.any() and (pop1 <= 0 or pop2 <= 0):
+        _warn("no population inside the city extent at a date: PGR is undefined (NaN)", EmptyExtentWarning, log)
+    codes, ext1, (infill, extension, leapfrog) = _new_development_in(
+        b1, b2, city.mask_built, inputs.row_area_km2, infill_extent, buffer_m)
+    area = float(np.dot(np.count_nonzero(city.mask_built, axis=1), inputs.row_area_km2))
+    rule = (f"built share >= {builtup_threshold:g}" if builtup_area == "binary"
+            else "built surface (fraction-weighted area)")
+    return Measures(urb1, urb2, pop1, pop2, infill, extension, leapfrog, area, codes, ext1, rule)
 
-    lcr_v = lcr(urb1, urb2, years)
-    pgr_v = pgr(popv1, popv2, years)
-    ratio = float("nan")
-    if np.isfinite(lcr_v) and np.isfinite(pgr_v):
-        if abs(pgr_v) < pgr_tolerance:
-            _warn(f"PGR = {pgr_v:.2e}/yr is near zero (|PGR| < {pgr_tolerance:g}): LCRPGR is undefined and "
-                  "reported as NaN; read LCR and PGR instead", ZeroPopulationGrowthWarning, log)
-        else:
-            ratio = lcr_v / pgr_v
-            if pgr_v < 0:
-                _warn(f"PGR = {pgr_v:.4f}/yr is negative (the population shrank): LCRPGR = {ratio:.3f} is "
-                      "negative and must not be read as densification; read LCR and PGR side by side",
-                      PopulationDeclineWarning, log)
 
-    # ---- new development, restricted to the bounding box of the city extent (+1 cell margin)
-    codes_full = np.zeros(g_b.shape, np.uint8)
-    ext_full = np.zeros(g_b.shape, bool)
-    buffer_cells = 0.0
-    if infill_extent == "buffer":
-        buffer_cells = buffer_m / (math.sqrt(row_area_b.mean()) * 1000.0)
-    if mask_b.any():
-        rows = np.flatnonzero(mask_b.any(axis=1))
-        cols = np.flatnonzero(mask_b.any(axis=0))
-        win = (slice(max(rows[0] - 1, 0), rows[-1] + 2), slice(max(cols[0] - 1, 0), cols[-1] + 2))
-        codes, ext1 = new_development(b1[win], b2[win], mask_b[win], method=infill_extent,
-                                      buffer_cells=buffer_cells)
-        codes_full[win] = codes
-        ext_full[win] = ext1 & mask_b[win]
-        counts = np.stack([np.count_nonzero(codes == c, axis=1) for c in (1, 2, 3)])
-        infill, extension, leapfrog = (float(np.dot(c, row_area_b[win[0]])) for c in counts)
-    else:
-        infill = extension = leapfrog = 0.0
-    new_total = infill + extension + leapfrog
+# --------------------------------------------------------------------------------------------
+# step 3: the indicators
 
-    def pct(a, b):
-        return a / b * 100.0 if b > 0 else float("nan")
 
-    cap1 = urb1 * 1e6 / popv1 if popv1 > 0 else float("nan")
-    cap2 = urb2 * 1e6 / popv2 if popv2 > 0 else float("nan")
-    city_area = float(np.dot(np.count_nonzero(mask_b, axis=1), row_area_b))
-    rows_ = [
-        ("city_extent_area", city_area, "km2", "area of the city extent used for both dates"),
-        ("built_up_area_t1", urb1, "km2", "built-up area inside the extent at t1"),
-        ("built_up_area_t2", urb2, "km2", "built-up area inside the extent at t2"),
-        ("population_t1", popv1, "persons", "population inside the extent at t1"),
-        ("population_t2", popv2, "persons", "population inside the extent at t2"),
-        ("LCR", lcr_v, "1/yr", "land consumption rate ln(Urb_t2/Urb_t1)/y"),
-        ("PGR", pgr_v, "1/yr", "population growth rate ln(Pop_t2/Pop_t1)/y"),
+def _ratio(lcr_v: float, pgr_v: float, tolerance: float, log: list[str]) -> float:
+    if not (np.isfinite(lcr_v) and np.isfinite(pgr_v)):
+        return float("nan")
+    if abs(pgr_v) < tolerance:
+        _warn(f"PGR = {pgr_v:.2e}/yr is near zero (|PGR| < {tolerance:g}): LCRPGR is undefined and reported as "
+              "NaN; read LCR, PGR and the land-use efficiency instead", ZeroPopulationGrowthWarning, log)
+        return float("nan")
+    ratio = lcr_v / pgr_v
+    if pgr_v < 0:
+        _warn(f"PGR = {pgr_v:.4f}/yr is negative (the population inside the extent fell): LCRPGR = {ratio:.3f} is "
+              "negative and must not be read as densification; read LCR, PGR and the land-use efficiency",
+              PopulationDeclineWarning, log)
+    return ratio
+
+
+def _pct(a: float, b: float) -> float:
+    return a / b * 100.0 if b > 0 else float("nan")
+
+
+def indicators(m: Measures, years: float, *, lcr_formula: str = "ln", pgr_tolerance: float = 1e-4,
+               log: list[str] | None = None) -> pd.DataFrame:
+    """Step 3 of SDG 11.3.1: LCR, PGR, LCRPGR and the secondary indicators from the measures.
+
+    ``lcr_formula``: ``ln`` (UN-Habitat 2021 metadata) or ``linear`` (:data:`RATE_FORMULAS`),
+    used for LCR and PGR alike. Land-use efficiency = persons per km2 of built-up land, the
+    reading that stays valid when the population is stable or shrinking.
+
+    Returns:
+        DataFrame ``name``, ``value``, ``unit``, ``description`` (one row per indicator).
+    """
+    log = [] if log is None else log
+    f = RATE_FORMULAS[lcr_formula] if lcr_formula in RATE_FORMULAS else lcr_formula
+    lcr_v = lcr(m.built_up_t1, m.built_up_t2, years, lcr_formula)
+    pgr_v = pgr(m.population_t1, m.population_t2, years, lcr_formula)
+    ratio = _ratio(lcr_v, pgr_v, pgr_tolerance, log)
+    cap1 = m.built_up_t1 * 1e6 / m.population_t1 if m.population_t1 > 0 else float("nan")
+    cap2 = m.built_up_t2 * 1e6 / m.population_t2 if m.population_t2 > 0 else float("nan")
+    lue1 = m.population_t1 / m.built_up_t1 if m.built_up_t1 > 0 else float("nan")
+    lue2 = m.population_t2 / m.built_up_t2 if m.built_up_t2 > 0 else float("nan")
+    new = m.infill + m.extension + m.leapfrog
+    rows = [
+        ("city_extent_area", m.city_area, "km2", "area of the city extent used for both dates"),
+        ("built_up_area_t1", m.built_up_t1, "km2", "built-up area inside the extent at t1"),
+        ("built_up_area_t2", m.built_up_t2, "km2", "built-up area inside the extent at t2"),
+        ("population_t1", m.population_t1, "persons", "population inside the extent at t1"),
+        ("population_t2", m.population_t2, "persons", "population inside the extent at t2"),
+        ("LCR", lcr_v, "1/yr", f"land consumption rate {f.replace('x_', 'Urb_')}"),
+        ("PGR", pgr_v, "1/yr", f"population growth rate {f.replace('x_', 'Pop_')}"),
         ("LCRPGR", ratio, "ratio", "LCR / PGR (1 = balanced, <1 densifying, >1 sprawl)"),
         ("built_up_per_capita_t1", cap1, "m2/person", "built-up area per capita at t1"),
         ("built_up_per_capita_t2", cap2, "m2/person", "built-up area per capita at t2"),
         ("built_up_per_capita_change", cap2 - cap1, "m2/person", "change in built-up area per capita"),
-        ("built_up_per_capita_change_pct", pct(cap2 - cap1, cap1), "%", "change in built-up area per capita"),
-        ("built_up_change_pct", pct(urb2 - urb1, urb1), "%", "total change in built-up area"),
-        ("new_development_km2", new_total, "km2", "new built-up (built at t2, not at t1) in the extent"),
-        ("new_infill_km2", infill, "km2", "new built-up inside the urban extent of t1"),
-        ("new_extension_km2", extension, "km2", "new built-up outside it, contiguous (8-conn.) to it"),
-        ("new_leapfrog_km2", leapfrog, "km2", "new built-up not contiguous to it"),
-        ("new_infill_pct", pct(infill, new_total), "%", "infill share of new development"),
-        ("new_extension_pct", pct(extension, new_total), "%", "extension share of new development"),
-        ("new_leapfrog_pct", pct(leapfrog, new_total), "%", "leapfrog share of new development"),
+        ("built_up_per_capita_change_pct", _pct(cap2 - cap1, cap1), "%", "change in built-up area per capita"),
+        ("built_up_change_pct", _pct(m.built_up_t2 - m.built_up_t1, m.built_up_t1), "%", "total change in built-up area"),
+        ("new_development_km2", new, "km2", "new built-up (built at t2, not at t1) in the extent"),
+        ("new_infill_km2", m.infill, "km2", "new built-up inside the urban extent of t1"),
+        ("new_extension_km2", m.extension, "km2", "new built-up outside it, contiguous (8-conn.) to it"),
+        ("new_leapfrog_km2", m.leapfrog, "km2", "new built-up not contiguous to it"),
+        ("new_infill_pct", _pct(m.infill, new), "%", "infill share of new development"),
+        ("new_extension_pct", _pct(m.extension, new), "%", "extension share of new development"),
+        ("new_leapfrog_pct", _pct(m.leapfrog, new), "%", "leapfrog share of new development"),
+        ("land_use_efficiency_t1", lue1, "persons/km2", "population per km2 of built-up land at t1"),
+        ("land_use_efficiency_t2", lue2, "persons/km2", "population per km2 of built-up land at t2"),
+        ("land_use_efficiency_change_pct", _pct(lue2 - lue1, lue1), "%", "change in land-use efficiency"),
     ]
-    table = pd.DataFrame(rows_, columns=["name", "value", "unit", "description"])
+    table = pd.DataFrame(rows, columns=["name", "value", "unit", "description"])
     table["value"] = table["value"].astype(float)
-    parameters = {
-        "year_t1": year_t1, "year_t2": year_t2, "years": years,
-        "city_definition": definition_name, "city_extent": how,
-        "extent": extent if boundary is None and city_definition is not None else "n/a",
-        "select": select if boundary is None and city_definition is not None else "n/a",
-        "degurba_grid": (f"{cities['t1'].factor} x {g_p.res[0]:g} (~{degurba_km:g} km), population summed"
-                         if cities else "n/a"),
-        "builtup_rule": f"built share >= {builtup_threshold:g}" if builtup_area == "binary"
-        else "built surface (fraction-weighted area)",
-        "builtup_area": builtup_area,
-        "infill_extent": infill_extent if infill_extent == "fill_holes" else f"buffer {buffer_m:g} m",
-        "cell_areas": "geographic, per row (" + area_method + ")" if g_b.is_geographic else
-        f"projected, {row_area_b[0] * 1e6:g} m2 per cell",
-        "crs": str(g_b.crs),
-    }
+    return table
+
+
+def _extents_dataset(g_b: GridInfo, city: CityDelineation, m: Measures):
+    import xarray as xr
+
     coords = {"y": g_b.row_centres(), "x": g_b.col_centres()}
     ds = xr.Dataset({
-        "city_extent": (("y", "x"), mask_b),
-        "urban_extent_t1": (("y", "x"), ext_full),
-        "new_development": (("y", "x"), codes_full),
+        "city_extent": (("y", "x"), city.mask_built),
+        "urban_extent_t1": (("y", "x"), m.urban_extent_t1),
+        "new_development": (("y", "x"), m.new_development),
     }, coords=coords)
     ds["new_development"].attrs["codes"] = str(NEW_DEVELOPMENT_CODES)
     if g_b.crs is not None:
@@ -1008,7 +1312,80 @@ def sdg_11_3_1(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: floa
         # in place: rioxarray otherwise deep-copies every full-size layer
         ds.rio.write_crs(g_b.crs, inplace=True)
         ds.rio.write_transform(g_b.transform, inplace=True)
-    res = SDGResult(table=table, parameters=parameters, extents=ds, city=cities, warnings=log,
-                    city_grid_mask=city_grid_mask, city_grid=city_grid)
-    res._grid = g_b
+    return ds
+
+
+def _year(y: float):
+    return int(y) if float(y).is_integer() else y
+
+
+def _parameters(inputs: SDGInputs, city: CityDelineation, m: Measures, table: pd.DataFrame, *, builtup_area,
+                infill_extent, buffer_m, lcr_formula, pgr_tolerance) -> dict[str, Any]:
+    g_b = inputs.built_grid
+    values = dict(zip(table["name"], table["value"]))
+    return {
+        "year_t1": _year(inputs.year_t1), "year_t2": _year(inputs.year_t2), "years": inputs.years,
+        "city_definition": city.definition, "city_extent": city.how, "extent": city.extent,
+        "select": city.select, "degurba_grid": city.degurba_grid, "builtup_rule": m.builtup_rule,
+        "builtup_area": builtup_area,
+        "infill_extent": infill_extent if infill_extent == "fill_holes" else f"buffer {buffer_m:g} m",
+        "cell_areas": "geographic, per row (" + inputs.area_method + ")" if g_b.is_geographic else
+        f"projected, {inputs.row_area_km2[0] * 1e6:g} m2 per cell",
+        "crs": str(g_b.crs),
+        "lcr_formula": f"{lcr_formula}: {RATE_FORMULAS[lcr_formula]} (LCR and PGR)",
+        "trajectory": development_trajectory(values["LCR"], values["PGR"], pgr_tolerance),
+    }
+
+
+def sdg_11_3_1(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: float, *, boundary=None,
+               city_definition: str | CityDefinition | None = "degurba_centre", extent: str = "union",
+               select: str = "largest", builtup_threshold: float = 0.1, built_units: str = "auto",
+               builtup_area: str = "binary", infill_extent: str = "fill_holes", buffer_m: float = 0.0,
+               transform=None, crs=None, pop_transform=None, pop_crs=None, degurba_km: float = 1.0,
+               density_threshold: float | None = None, min_population: float | None = None,
+               pgr_tolerance: float = 1e-4, area_method: str = "ellipsoidal", boundary_crs=None,
+               lcr_formula: str = "ln", land_share=None) -> SDGResult:
+    """Every SDG 11.3.1 indicator for one city between two dates.
+
+    Three steps, each a public function a chapter may call on its own: :func:`prepare_inputs`
+    (validation, grids), :func:`delineate_city` (city extent), :func:`measure` (areas,
+    population, new development), :func:`indicators` (LCR, PGR, LCRPGR, secondary indicators).
+
+    Args:
+        built_t1, built_t2: (y, x) built-up maps on one grid (bool/0-1/0-255 binary, built-up
+            fraction 0..1, or built surface m2 per cell; see ``built_units``), numpy or DataArray.
+        pop_t1, pop_t2: (y, x) persons per cell on one grid (any resolution and CRS: the
+            built-up grid's, or ``pop_transform``/``pop_crs``).
+        year_t1, year_t2: the dates (years, t2 > t1).
+        boundary, boundary_crs, city_definition, extent, select, degurba_km, density_threshold,
+            min_population, land_share: the city extent (:func:`delineate_city`).
+        builtup_threshold, built_units, builtup_area, infill_extent, buffer_m: the built-up
+            rule and the new-development split (:func:`measure`).
+        transform, crs: georeference of numpy built-up maps; area_method: ``ellipsoidal`` or
+            ``spherical`` cell areas on geographic grids.
+        lcr_formula: ``ln`` (default, UN-Habitat 2021) or ``linear`` (for LCR and PGR).
+        pgr_tolerance: |PGR| below this (1/yr) makes LCRPGR undefined (NaN, warned).
+
+    Returns:
+        :class:`SDGResult` (table, parameters printed with it, extents, polygons()).
+
+    Warnings: :class:`PopulationDeclineWarning` (PGR < 0), :class:`ZeroPopulationGrowthWarning`
+    (|PGR| < tolerance), :class:`EmptyExtentWarning` (empty extent / zero built-up or population).
+    """
+    log: list[str] = []
+    if lcr_formula not in RATE_FORMULAS:
+        raise ConfigError(f"lcr_formula must be one of {sorted(RATE_FORMULAS)}, got {lcr_formula!r}")
+    inputs = prepare_inputs(built_t1, built_t2, pop_t1, pop_t2, year_t1, year_t2, transform=transform, crs=crs,
+                            pop_transform=pop_transform, pop_crs=pop_crs, area_method=area_method)
+    city = delineate_city(inputs, boundary=boundary, boundary_crs=boundary_crs, city_definition=city_definition,
+                          extent=extent, select=select, degurba_km=degurba_km, density_threshold=density_threshold,
+                          min_population=min_population, land_share=land_share, log=log)
+    m = measure(inputs, city, builtup_threshold=builtup_threshold, built_units=built_units,
+                builtup_area=builtup_area, infill_extent=infill_extent, buffer_m=buffer_m, log=log)
+    table = indicators(m, inputs.years, lcr_formula=lcr_formula, pgr_tolerance=pgr_tolerance, log=log)
+    params = _parameters(inputs, city, m, table, builtup_area=builtup_area, infill_extent=infill_extent,
+                         buffer_m=buffer_m, lcr_formula=lcr_formula, pgr_tolerance=pgr_tolerance)
+    res = SDGResult(table=table, parameters=params, extents=_extents_dataset(inputs.built_grid, city, m),
+                    city=city.cities, warnings=log, city_grid_mask=city.grid_mask, city_grid=city.grid)
+    res._grid = inputs.built_grid
     return res

@@ -1,0 +1,133 @@
+"""Shared helpers of the GHSL and WorldPop readers: open a grid, clip it, aggregate it to ~1 km.
+
+Aggregation follows what each layer *is*: counts (persons, m2 of built-up surface) are
+**summed** over whole blocks of cells; shares (land share) are **area-weighted means**;
+class layers are never aggregated. A block with no valid cell stays NaN. Never imports torch.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ..errors import ConfigError, DataFormatError
+
+__all__ = ["aggregate_grid", "block_factor", "cell_weights", "check_range", "open_grid", "parse_bbox", "plot_grid"]
+
+
+def open_grid(path: str | Path, *, bbox=None, bbox_crs=None, name: str | None = None) -> xr.DataArray:
+    """One-band GeoTIFF as a (y, x) float DataArray, nodata as NaN, optionally clipped to a bbox.
+
+    Args:
+        path: the GeoTIFF.
+        bbox: (left, bottom, right, top) in ``bbox_crs`` (None: the file's CRS).
+        name: the variable name (default: the file stem).
+
+    Raises:
+        DataFormatError: missing file, more than one band, or a bbox outside the grid.
+    """
+    import rioxarray
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found")
+    da = rioxarray.open_rasterio(path, masked=True)
+    if da.sizes.get("band", 1) != 1:
+        raise DataFormatError(f"{path}: expected one band, found {da.sizes['band']}")
+    da = da.squeeze("band", drop=True)
+    if bbox is not None:
+        try:
+            da = da.rio.clip_box(*bbox, crs=bbox_crs)
+        except Exception as exc:  # rioxarray.exceptions.NoDataInBounds, OneDimensionalRaster
+            raise DataFormatError(f"{path}: bbox {tuple(bbox)} ({bbox_crs or da.rio.crs}) does not overlap the "
+                                  f"grid {tuple(da.rio.bounds())} ({da.rio.crs})") from exc
+    da.name = name or path.stem
+    da.attrs["source_file"] = str(path)
+    return da.load()
+
+
+def cell_weights(da: xr.DataArray) -> np.ndarray:
+    """(ny, 1) relative cell areas per row: 1 on projected grids, |sin(lat2) - sin(lat1)| on
+    geographic ones (the sphere's area of a lat/lon cell, up to a constant): weights for means."""
+    if da.rio.crs is None or not da.rio.crs.is_geographic:
+        return np.ones((da.sizes["y"], 1))
+    half = abs(float(da.rio.resolution()[1])) / 2
+    lat = np.deg2rad(np.asarray(da["y"].values, np.float64))
+    h = np.deg2rad(half)
+    return np.abs(np.sin(lat + h) - np.sin(lat - h))[:, None]
+
+
+def block_factor(da: xr.DataArray, target_m: float = 1000.0) -> int:
+    """Cells per block side to reach ~``target_m`` (geographic grids: 30 arc-seconds ~ 1 km)."""
+    res = abs(float(da.rio.resolution()[0]))
+    if da.rio.crs is not None and da.rio.crs.is_geographic:
+        return max(1, int(round((target_m / 1000.0) * (30 / 3600) / res)))
+    return max(1, int(round(target_m / res)))
+
+
+def aggregate_grid(da: xr.DataArray, how: str, factor: int) -> xr.DataArray:
+    """Aggregate ``factor x factor`` blocks: ``how="sum"`` (counts) or ``"share"`` (area-weighted).
+
+    The last partial blocks are kept (summed over what exists, with their true area). Returns a
+    georeferenced (y, x) DataArray whose attrs say how it was aggregated.
+    """
+    if how not in ("sum", "share"):
+        raise ConfigError(f"aggregate how must be 'sum' or 'share', got {how!r}")
+    if factor == 1:
+        return da
+    valid = da.notnull()
+    if how == "sum":
+        out = da.fillna(0).coarsen(y=factor, x=factor, boundary="pad").sum()
+    else:
+        area = xr.DataArray(np.broadcast_to(cell_weights(da), da.shape), dims=da.dims, coords=da.coords)
+        weighted = (da.fillna(0) * area).coarsen(y=factor, x=factor, boundary="pad").sum()
+        out = weighted / area.where(valid, 0).coarsen(y=factor, x=factor, boundary="pad").sum()
+    out = out.where(valid.coarsen(y=factor, x=factor, boundary="pad").sum() > 0)
+    t = da.rio.transform()
+    from affine import Affine
+
+    out = out.rio.write_crs(da.rio.crs).rio.write_transform(
+        Affine(t.a * factor, 0, t.c, 0, t.e * factor, t.f))
+    out.attrs = dict(da.attrs, aggregated=f"{how} of {factor} x {factor} cells")
+    out.name = da.name
+    return out
+
+
+def plot_grid(da: xr.DataArray, ax=None, *, title: str | None = None, log: bool = False, cmap: str = "viridis"):
+    """Show a grid with a colour bar (log scale for counts); returns the matplotlib Axes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 5))
+    values = np.asarray(da.values, np.float64)
+    positive = values[np.isfinite(values) & (values > 0)]
+    norm = LogNorm(vmin=max(positive.min(), 1e-3), vmax=positive.max()) if log and positive.size else None
+    im = ax.imshow(values, cmap=cmap, norm=norm, interpolation="nearest")
+    ax.figure.colorbar(im, ax=ax, shrink=0.8, label=da.attrs.get("units", ""))
+    ax.set_title(title or str(da.name))
+    ax.set_axis_off()
+    return ax
+
+
+def check_range(da: xr.DataArray, lo: float, hi: float | None, what: str) -> None:
+    """Raise DataFormatError naming the file when valid values leave [lo, hi]."""
+    v = np.asarray(da.values)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return
+    if v.min() < lo or (hi is not None and v.max() > hi * (1 + 1e-6) + 1e-9):
+        raise DataFormatError(f"{da.attrs.get('source_file', da.name)}: {what} must lie in [{lo:g}, "
+                              f"{'inf' if hi is None else f'{hi:g}'}], found {v.min():g}..{v.max():g}")
+
+
+def parse_bbox(bbox) -> tuple[float, float, float, float] | None:
+    """(left, bottom, right, top) as floats, checked; None passes."""
+    if bbox is None:
+        return None
+    left, bottom, right, top = (float(b) for b in bbox)
+    if not (left < right and bottom < top) or not all(map(math.isfinite, (left, bottom, right, top))):
+        raise ConfigError(f"bbox must be (left, bottom, right, top) with left < right, bottom < top; got {bbox}")
+    return left, bottom, right, top
