@@ -17,7 +17,7 @@ import importlib
 from typing import Any
 
 _SUBMODULES = {"bands", "schema", "normalize", "synthetic", "samples", "oscd", "spacenet7", "vhr",
-               "download", "generic", "sources", "cache", "synthetic_region"}
+               "download", "generic", "sources", "cache", "synthetic_region", "raster", "checks"}
 
 # convenience re-exports: name -> sub-module
 _EXPORTS = {

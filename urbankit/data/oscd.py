@@ -57,7 +57,7 @@ import numpy as np
 from ..errors import ConfigError, DataFormatError
 from .raster import RESAMPLING as _RESAMPLING
 from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
-from .raster import DEFAULT_MIN_COVERAGE, Grid, read_raster, require_coverage, same_grid, warp_to_grid
+from .raster import DEFAULT_MIN_COVERAGE, Grid, read_raster, require_coverage, warp_to_grid
 
 __all__ = [
     "LICENCE",
@@ -66,7 +66,6 @@ __all__ = [
     "OSCD_TEST_CITIES",
     "OSCD_TRAIN_CITIES",
     "SOURCE",
-    "Grid",
     "OSCDPaths",
     "download_oscd",
     "find_layout",
@@ -78,8 +77,6 @@ __all__ = [
     "read_label",
     "LABEL_CODING",
     "read_raster",
-    "same_grid",
-    "warp_to_grid",
 ]
 
 #: The 13 bands in OSCD / torchgeo order.
@@ -277,8 +274,8 @@ def _band_paths(city_dir: Path, date: int, bands: Sequence[str]) -> dict[str, Pa
 
 
 # ----------------------------------------------------------------------------------------------
-# raster helpers: urbankit.data.raster (Grid, read_raster, same_grid and warp_to_grid stay
-# importable from here for chapter 04 and older code)
+# raster helpers live in urbankit.data.raster; ``oscd.read_raster`` stays exported as an alias
+# because chapter 04 calls it
 # ----------------------------------------------------------------------------------------------
 def _to_reflectance(dn: np.ndarray, path: Path, dtype) -> np.ndarray:
     """uint16 DN -> float32 reflectance (DN / 10000, clipped to [0, 1]); DN 0 (no data) -> NaN.
