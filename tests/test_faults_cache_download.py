@@ -372,3 +372,15 @@ def test_zenodo_file_with_a_wrong_md5_is_refused(server, tmp_path, monkeypatch):
     server.files["/api/records/7794693"] = json.dumps(record).encode()
     with pytest.raises(DownloadError, match="checksum mismatch"):
         dl.fetch("sen12_mtum", tmp_path, retries=0, progress=False)
+
+
+def test_old_plain_text_marker_is_checked_against_the_archive(server, tmp_path):
+    data = _zip({"pkg/a.txt": b"alpha"})
+    server.files["/pkg.zip"] = data
+    dest = tmp_path / "d"
+    dl.download(server.base + "/pkg.zip", dest, md5=_md5(data), **NO_WAIT)
+    (dest / ".pkg.zip.extracted").write_text("extracted by urbankit.data.download\n")   # an older marker
+    assert dl.download(server.base + "/pkg.zip", dest, md5=_md5(data), **NO_WAIT) == dest   # complete: fine
+    (dest / "pkg" / "a.txt").unlink()
+    dl.download(server.base + "/pkg.zip", dest, md5=_md5(data), **NO_WAIT)
+    assert (dest / "pkg" / "a.txt").read_bytes() == b"alpha"

@@ -441,20 +441,42 @@ def _archive_files(path: Path) -> dict[str, int]:
         return {m.name: m.size for m in tf.getmembers() if m.isfile()}
 
 
-def _extracted_ok(marker: Path, dest: Path, archive: Path) -> bool:
-    """True when the marker lists this archive's files and every one is present with its size."""
+def _listed_files(marker: Path, archive: Path) -> dict[str, int] | None:
+    """The files a marker says were extracted; an old plain-text marker: the archive's own list."""
     try:
-        info = json.loads(marker.read_text(encoding="utf-8"))
-        files = info["files"]
+        text = marker.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    try:
+        info = json.loads(text)
         if info.get("archive_size") != archive.stat().st_size:
-            return False
-    except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return {str(k): int(v) for k, v in info["files"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError, OSError):
+        pass
+    try:  # a marker written by an older urbankit: check against the archive itself
+        return _archive_files(archive)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError):
+        return None
+
+
+def _extracted_ok(marker: Path, dest: Path, archive: Path) -> bool:
+    """True when every file the archive holds is present in ``dest`` with its size."""
+    files = _listed_files(marker, archive)
+    if files is None:
         return False
     for name, n in files.items():
         f = dest / name
         if not f.is_file() or f.stat().st_size != n:
             return False
     return True
+
+
+def _write_marker(marker: Path, archive: Path, files: dict[str, int]) -> None:
+    tmp = marker.with_name(marker.name + ".tmp")
+    tmp.write_text(json.dumps({"archive_size": archive.stat().st_size, "files": files}, indent=0),
+                   encoding="utf-8")
+    os.replace(tmp, marker)
 
 
 def _maybe_extract(path: Path, dest: Path, extract: bool) -> Path:
@@ -468,10 +490,7 @@ def _maybe_extract(path: Path, dest: Path, extract: bool) -> Path:
                 raise DownloadError(f"{path} is not a valid archive ({exc}); delete it and download again"
                                     ) from exc
             safe_extract(path, dest)
-            tmp = marker.with_name(marker.name + ".tmp")
-            tmp.write_text(json.dumps({"archive_size": path.stat().st_size, "files": files}, indent=0),
-                           encoding="utf-8")
-            os.replace(tmp, marker)
+            _write_marker(marker, path, files)
         return dest
     return path
 
