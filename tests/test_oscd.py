@@ -416,6 +416,14 @@ def test_uint8_band_and_inf_band_raise(broken):
         oscd.read_city(root, "lakeside", bands="rgb")
 
 
+def test_band_without_any_valid_pixel_raises(broken):
+    root, _ = broken
+    path = _band_file(root, "lakeside", 2, "B03")
+    _rewrite_band(path, values=lambda a: np.zeros_like(a))             # all DN 0 = no data: 100 % NaN before
+    with pytest.raises(DataFormatError, match=rf"{path.name}: no valid pixel on the date-1 B02 grid"):
+        oscd.read_city(root, "lakeside", bands="rgb")
+
+
 def test_duplicate_band_file_raises(broken):
     root, _ = broken
     path = _band_file(root, "riverton", 1, "B04")

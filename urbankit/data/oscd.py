@@ -577,6 +577,9 @@ def _read_optical(city_dir: Path, names: tuple[str, ...], opts: dict) -> tuple[n
                              min_coverage=opts["min_coverage"])
             refl = _to_reflectance(dn[0], files[band], info["dtype"])
             optical[t, i] = warp_to_grid(refl, grid, ref, opts["resampling"])
+            if not np.isfinite(optical[t, i]).any():
+                raise DataFormatError(f"{files[band]}: no valid pixel on the date-1 B02 grid (every value is "
+                                      "0 = no data, or NaN); the band file is empty or damaged")
     return optical, ref
 
 
