@@ -82,11 +82,18 @@ def bench_degurba(n: int, out: Path) -> None:
     rows = [("grid", f"{n} x {n} cells of 1 km2 (synthetic country, {pop.sum() / 1e6:.1f} M persons)")]
     times = {}
     for name, call in (
-        ("sdg.degurba (urban centres only, no land/built grids)", lambda: sdg.degurba(pop, np.ones_like(pop))),
-        ("degurba.classify R2022A (8 classes)",
-         lambda: degurba.classify(pop, 1.0, land_share=land, built_share=built, release="R2022A")),
-        ("degurba.classify R2023A (8 classes, optimal threshold)",
-         lambda: degurba.classify(pop, 1.0, land_share=land, built_share=built, release="R2023A")),
+        (
+            "sdg.degurba (urban centres only, no land/built grids)",
+            lambda: sdg.degurba(pop, np.ones_like(pop)),
+        ),
+        (
+            "degurba.classify R2022A (8 classes)",
+            lambda: degurba.classify(pop, 1.0, land_share=land, built_share=built, release="R2022A"),
+        ),
+        (
+            "degurba.classify R2023A (8 classes, optimal threshold)",
+            lambda: degurba.classify(pop, 1.0, land_share=land, built_share=built, release="R2023A"),
+        ),
     ):
         tracemalloc.start()
         tracemalloc.reset_peak()
@@ -99,26 +106,41 @@ def bench_degurba(n: int, out: Path) -> None:
         rows.append((f"{name}: peak traced memory (MB)", f"{peak / 2**20:.0f}"))
         if hasattr(res, "summary"):
             s = res.summary().set_index("code")["cells"]
-            rows.append((f"{name}: cells 30/23/22/21/13/12/11/10",
-                         "/".join(str(int(s[c])) for c in (30, 23, 22, 21, 13, 12, 11, 10))))
+            rows.append(
+                (
+                    f"{name}: cells 30/23/22/21/13/12/11/10",
+                    "/".join(str(int(s[c])) for c in (30, 23, 22, 21, 13, 12, 11, 10)),
+                )
+            )
     base = times["sdg.degurba (urban centres only, no land/built grids)"]
     for name, t in times.items():
         rows.append((f"ratio to the urban-centre-only rule: {name}", f"{t / base:.1f}"))
     rows.append(("inputs (3 float64 grids, MB)", f"{3 * pop.nbytes / 2**20:.0f}"))
     rows.append(("process max RSS (MB)", f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}"))
-    _write(out, "GHSL Degree of Urbanisation benchmark (`benchmarks/bench_sdg.py --part degurba`)",
-           "Full level-2 grid classification of a synthetic 1 km country grid on CPU, one run per rule set, "
-           "peak memory traced with tracemalloc (numpy buffers); the ratio compares with the "
-           "urban-centre-only rule measured in the same run.", rows)
+    _write(
+        out,
+        "GHSL Degree of Urbanisation benchmark (`benchmarks/bench_sdg.py --part degurba`)",
+        "Full level-2 grid classification of a synthetic 1 km country grid on CPU, one run per rule set, "
+        "peak memory traced with tracemalloc (numpy buffers); the ratio compares with the "
+        "urban-centre-only rule measured in the same run.",
+        rows,
+    )
 
 
 def _write(out: Path, title: str, intro: str, rows) -> None:
-    rows = list(rows) + [("load average (1 min)", f"{os.getloadavg()[0]:.1f}"),
-                         ("machine", f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                                     f"Python {platform.python_version()}, numpy {np.__version__}")]
+    rows = list(rows) + [
+        ("load average (1 min)", f"{os.getloadavg()[0]:.1f}"),
+        (
+            "machine",
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}, numpy {np.__version__}",
+        ),
+    ]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
-    md = [f"# {title}", "", intro, "", "| quantity | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    md = [f"# {title}", "", intro, "", "| quantity | value |", "|---|---|"] + [
+        f"| {k} | {v} |" for k, v in rows
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".md.tmp")
     tmp.write_text("\n".join(md) + "\n")
@@ -153,8 +175,9 @@ def bench_indicators(args) -> None:
     tracemalloc.start()
     tracemalloc.reset_peak()
     t0 = time.perf_counter()
-    res = sdg.sdg_11_3_1(b1, b2, p1, p2, years[0], years[-1], transform=btr, crs=crs, pop_transform=ptr,
-                         pop_crs=crs)
+    res = sdg.sdg_11_3_1(
+        b1, b2, p1, p2, years[0], years[-1], transform=btr, crs=crs, pop_transform=ptr, pop_crs=crs
+    )
     seconds = time.perf_counter() - t0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -172,16 +195,24 @@ def bench_indicators(args) -> None:
         ("city extent (km2)", f"{res['city_extent_area']:.0f}"),
         ("LCRPGR", f"{res['LCRPGR']:.3f}"),
         ("load average (1 min) before / after", f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"),
-        ("machine", f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-                    f"Python {platform.python_version()}, numpy {np.__version__}"),
+        (
+            "machine",
+            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+            f"Python {platform.python_version()}, numpy {np.__version__}",
+        ),
     ]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
-    md = ["# SDG 11.3.1 benchmark (`benchmarks/bench_sdg.py`)", "",
-          "Every SDG 11.3.1 indicator (DEGURBA urban centre on the 1 km grid, union extent, LCR, PGR, "
-          "LCRPGR, per-capita, new-development split) for one built-up pair; one run on CPU, "
-          "peak memory traced with tracemalloc (numpy buffers).", "",
-          "| quantity | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    md = [
+        "# SDG 11.3.1 benchmark (`benchmarks/bench_sdg.py`)",
+        "",
+        "Every SDG 11.3.1 indicator (DEGURBA urban centre on the 1 km grid, union extent, LCR, PGR, "
+        "LCRPGR, per-capita, new-development split) for one built-up pair; one run on CPU, "
+        "peak memory traced with tracemalloc (numpy buffers).",
+        "",
+        "| quantity | value |",
+        "|---|---|",
+    ] + [f"| {k} | {v} |" for k, v in rows]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".md.tmp")

@@ -378,7 +378,7 @@ def test_non_divisor_grid_warns_and_sums():
     assert a1[0, 0] == pytest.approx(33 * 33 * 0.0009)
 
 
-# ---------------------------------------------------------------- bad input (issue 13): errors, not silent results
+# ------------------------------------------------ bad input (issue 13): errors, not silent results
 
 
 def _da(values, crs=UTM, cell=100.0, x0=500_000.0, y0=5_000_000.0):
@@ -386,8 +386,11 @@ def _da(values, crs=UTM, cell=100.0, x0=500_000.0, y0=5_000_000.0):
     import xarray as xr
 
     ny, nx = values.shape
-    da = xr.DataArray(values, dims=("y", "x"), coords={"y": y0 - cell * (np.arange(ny) + 0.5),
-                                                      "x": x0 + cell * (np.arange(nx) + 0.5)})
+    da = xr.DataArray(
+        values,
+        dims=("y", "x"),
+        coords={"y": y0 - cell * (np.arange(ny) + 0.5), "x": x0 + cell * (np.arange(nx) + 0.5)},
+    )
     return da.rio.write_crs(crs)
 
 
@@ -432,14 +435,32 @@ def test_uint8_0_255_mask_is_binary_and_ambiguous_bytes_raise():
     b1[3:6, 3:6] = 255
     b2 = b1.copy()
     b2[3:6, 6] = 255
-    r = sdg.sdg_11_3_1(b1, b2, np.ones((10, 10)), np.ones((10, 10)) * 2, 2000, 2010, city_definition=None,
-                       transform=_grid(), crs=UTM)
+    r = sdg.sdg_11_3_1(
+        b1,
+        b2,
+        np.ones((10, 10)),
+        np.ones((10, 10)) * 2,
+        2000,
+        2010,
+        city_definition=None,
+        transform=_grid(),
+        crs=UTM,
+    )
     assert r["built_up_area_t1"] == pytest.approx(0.09) and r["built_up_area_t2"] == pytest.approx(0.12)
     odd = b1.copy()
     odd[0, 0] = 17
     with pytest.raises(sdg.DataFormatError, match="built_t1: uint8 values 0..255"):
-        sdg.sdg_11_3_1(odd, b2, np.ones((10, 10)), np.ones((10, 10)), 2000, 2010, city_definition=None,
-                       transform=_grid(), crs=UTM)
+        sdg.sdg_11_3_1(
+            odd,
+            b2,
+            np.ones((10, 10)),
+            np.ones((10, 10)),
+            2000,
+            2010,
+            city_definition=None,
+            transform=_grid(),
+            crs=UTM,
+        )
     # m2 of built surface above the cell area (10,000 m2) is a wrong coding, not a big city
     m2 = np.full((10, 10), 20_000, np.uint16)
     with pytest.raises(sdg.DataFormatError, match="exceeds"):
@@ -491,8 +512,23 @@ def test_three_steps_give_the_same_result_as_the_one_call():
 def test_ghsl_release_as_city_definition():
     ds = make_city_region(seed=3, size_km=20, population_start=300_000)
     b, p = ds["built_up"], ds["population"]
-    r = sdg.sdg_11_3_1(b.isel(time=0), b.isel(time=1), p.isel(time=0), p.isel(time=1), 2000, 2010,
-                       city_definition="R2023A")
+    r = sdg.sdg_11_3_1(
+        b.isel(time=0), b.isel(time=1), p.isel(time=0), p.isel(time=1), 2000, 2010, city_definition="R2023A"
+    )
     assert r.parameters["city_definition"] == "ghsl_R2023A"
     assert r.city["t1"].degurba is not None and (r.city["t1"].degurba.level2 == 30).any()
     assert 0 < r["city_extent_area"] < 400
+
+
+def test_land_share_changes_density_for_presets():
+    pop = np.zeros((6, 6))
+    pop[1:5, 1:5] = 1_000  # 16,000 persons: 1,000 per km2 of cell
+    land = np.ones((6, 6))
+    mask0, _, _ = sdg.degurba(pop, np.ones((6, 6)), "degurba_cluster")
+    assert mask0[1:5, 1:5].all()  # >= 300 per km2, >= 5,000 persons
+    centre = sdg.CityDefinition("c", 1500, 10_000, 4)
+    assert not sdg.degurba(pop, np.ones((6, 6)), centre)[0].any()
+    land[1:5, 1:5] = 0.5  # 2,000 per km2 of land: dense
+    assert sdg.degurba(pop, np.ones((6, 6)), centre, land_share=land)[0][1:5, 1:5].all()
+    with pytest.raises(sdg.DataFormatError, match="land_share"):
+        sdg.degurba(pop, np.ones((6, 6)), centre, land_share=np.full((6, 6), 3.0))

@@ -89,8 +89,10 @@ def test_lcr_interval_coverage_and_methods_agree(twin):
     true_lcr = sdg.lcr(truth[0].sum() * 0.01, truth[1].sum() * 0.01, years)
     covered = 0
     for k in range(200):
-        areas = [su.area_estimate_from_maps(_classifier(t, 5000 + 2 * k + d), t, 0.01, SAMPLE, seed=3 * k + d)[0]
-                 for d, t in enumerate(truth)]
+        areas = [
+            su.area_estimate_from_maps(_classifier(t, 5000 + 2 * k + d), t, 0.01, SAMPLE, seed=3 * k + d)[0]
+            for d, t in enumerate(truth)
+        ]
         table = su.sdg_intervals(areas[0], areas[1], pop[0], pop[1], years)
         covered += table.loc["LCR", "ci_low"] <= true_lcr <= table.loc["LCR", "ci_high"]
     assert covered / 200 >= 0.90

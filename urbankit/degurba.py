@@ -124,27 +124,33 @@ class DegurbaRules:
             if getattr(self, name) not in (4, 8):
                 raise ConfigError(f"DegurbaRules.{name} must be 4 or 8, got {getattr(self, name)!r}")
         if self.majority not in (None, "R2022A", "R2023A"):
-            raise ConfigError(f"DegurbaRules.majority must be 'R2022A', 'R2023A' or None, got {self.majority!r}")
+            raise ConfigError(f"DegurbaRules.majority must be R2022A, R2023A or None, got {self.majority!r}")
         if self.step_order not in _STEP_ORDERS:
-            raise ConfigError(f"DegurbaRules.step_order must be one of {_STEP_ORDERS}, got {self.step_order!r}")
+            raise ConfigError(
+                f"DegurbaRules.step_order must be one of {_STEP_ORDERS}, got {self.step_order!r}"
+            )
         bt = self.built_threshold
         if not (bt is None or bt == "optimal" or (isinstance(bt, (int, float)) and 0 < bt <= 1)):
-            raise ConfigError(f"DegurbaRules.built_threshold must be a share in (0, 1], 'optimal' or None, got {bt!r}")
+            raise ConfigError(
+                f"DegurbaRules.built_threshold must be a share in (0, 1], 'optimal' or None, got {bt!r}"
+            )
         return self
 
     def describe(self) -> str:
         """One line with every threshold and rule."""
         bt = self.built_threshold
         built = "no built-up criterion" if bt is None else f"or built-up share of land >= {bt}"
-        return (f"DEGURBA {self.release}: centre >= {self.centre_density:g} inh/km2 of land {built}, "
-                f">= {self.centre_population:,.0f} persons, {self.centre_connectivity}-connected; "
-                f"majority rule {self.majority or 'off'}; gaps < {self.gap_km2:g} km2 filled; "
-                f"order {self.step_order}; dense cluster >= {self.dense_population:,.0f} "
-                f"({self.dense_connectivity}-conn.); urban cluster >= {self.cluster_density:g} inh/km2, "
-                f">= {self.cluster_population:,.0f} ({self.cluster_connectivity}-conn.), semi-dense if "
-                f"> {self.semi_dense_distance_cells} cells from centres; rural cluster >= "
-                f"{self.rural_cluster_population:,.0f}; low density >= {self.low_density:g} inh/km2; "
-                f"water: land share < {self.water_land_share:g}, no population, no built-up")
+        return (
+            f"DEGURBA {self.release}: centre >= {self.centre_density:g} inh/km2 of land {built}, "
+            f">= {self.centre_population:,.0f} persons, {self.centre_connectivity}-connected; "
+            f"majority rule {self.majority or 'off'}; gaps < {self.gap_km2:g} km2 filled; "
+            f"order {self.step_order}; dense cluster >= {self.dense_population:,.0f} "
+            f"({self.dense_connectivity}-conn.); urban cluster >= {self.cluster_density:g} inh/km2, "
+            f">= {self.cluster_population:,.0f} ({self.cluster_connectivity}-conn.), semi-dense if "
+            f"> {self.semi_dense_distance_cells} cells from centres; rural cluster >= "
+            f"{self.rural_cluster_population:,.0f}; low density >= {self.low_density:g} inh/km2; "
+            f"water: land share < {self.water_land_share:g}, no population, no built-up"
+        )
 
 
 #: the rule sets of the GHSL releases
@@ -190,8 +196,9 @@ def structure(connectivity: int) -> np.ndarray:
     raise ConfigError(f"connectivity must be 4 or 8, got {connectivity!r}")
 
 
-def density_per_land(population: np.ndarray, area_km2: np.ndarray,
-                     land_share: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def density_per_land(
+    population: np.ndarray, area_km2: np.ndarray, land_share: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Persons per km2 of permanent land, and the land area of each cell.
 
     Args:
@@ -212,8 +219,9 @@ def density_per_land(population: np.ndarray, area_km2: np.ndarray,
     return density, land
 
 
-def clusters(mask: np.ndarray, population: np.ndarray, min_population: float,
-             connectivity: int) -> tuple[np.ndarray, np.ndarray]:
+def clusters(
+    mask: np.ndarray, population: np.ndarray, min_population: float, connectivity: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Connected groups of ``mask`` cells whose population sum is >= ``min_population``.
 
     Returns ``(kept, labels)``: the bool (ny, nx) mask of kept cells and the int32 labels of all
@@ -263,14 +271,20 @@ def _dominant_counts(labels: np.ndarray, cells: np.ndarray) -> np.ndarray:
     padded = np.pad(labels, 1)
     out = np.zeros(len(cells), np.int64)
     for k, (r, c) in enumerate(cells):
-        ring = padded[r:r + 3, c:c + 3][_RING]
+        ring = padded[r : r + 3, c : c + 3][_RING]
         ring = ring[ring > 0]
         out[k] = np.bincount(ring).max() if ring.size else 0
     return out
 
 
-def _majority_additions(mask: np.ndarray, version: str, counted: np.ndarray | None,
-                        allowed: np.ndarray | None, connectivity: int, min_neighbours: int) -> np.ndarray:
+def _majority_additions(
+    mask: np.ndarray,
+    version: str,
+    counted: np.ndarray | None,
+    allowed: np.ndarray | None,
+    connectivity: int,
+    min_neighbours: int,
+) -> np.ndarray:
     labels, _ = ndimage.label(mask, structure=structure(connectivity))
     labels = labels.astype(np.int32)
     n_in = ndimage.convolve(mask.astype(np.uint8), _RING.astype(np.uint8), mode="constant", cval=0)
@@ -294,9 +308,17 @@ def _majority_additions(mask: np.ndarray, version: str, counted: np.ndarray | No
     return candidates
 
 
-def majority_rule(mask: np.ndarray, version: str = "R2022A", *, land_share: np.ndarray | None = None,
-                  population: np.ndarray | None = None, water: np.ndarray | None = None,
-                  connectivity: int = 4, min_neighbours: int = 5, max_iterations: int = 100) -> np.ndarray:
+def majority_rule(
+    mask: np.ndarray,
+    version: str = "R2022A",
+    *,
+    land_share: np.ndarray | None = None,
+    population: np.ndarray | None = None,
+    water: np.ndarray | None = None,
+    connectivity: int = 4,
+    min_neighbours: int = 5,
+    max_iterations: int = 100,
+) -> np.ndarray:
     """Smooth the edges of centres by the GHSL majority rule, repeated until nothing is added.
 
     Args:
@@ -337,8 +359,13 @@ def majority_rule(mask: np.ndarray, version: str = "R2022A", *, land_share: np.n
 # urban centres and the full classification
 
 
-def optimal_builtup_threshold(density: np.ndarray, population: np.ndarray, land_km2: np.ndarray,
-                              built_land_share: np.ndarray, rules: DegurbaRules) -> float:
+def optimal_builtup_threshold(
+    density: np.ndarray,
+    population: np.ndarray,
+    land_km2: np.ndarray,
+    built_land_share: np.ndarray,
+    rules: DegurbaRules,
+) -> float:
     """The R2023A "optimal" built-up threshold computed on this grid.
 
     The average built-up share of permanent land (built-up km2 / land km2, area-weighted) of the
@@ -346,8 +373,9 @@ def optimal_builtup_threshold(density: np.ndarray, population: np.ndarray, land_
     population >= ``dense_population`` (GHSL Data Package 2023, footnote 30). NaN when no such
     cluster exists. GHSL derives it from the whole globe: on a small area this is a local estimate.
     """
-    dense, _ = clusters(density >= rules.centre_density, population, rules.dense_population,
-                        rules.dense_connectivity)
+    dense, _ = clusters(
+        density >= rules.centre_density, population, rules.dense_population, rules.dense_connectivity
+    )
     land = land_km2[dense].sum()
     if land <= 0:
         return float("nan")
@@ -358,9 +386,16 @@ def _smooth_and_fill(mask, area_km2, land_share, population, water, rules: Degur
     def smooth(m):
         if rules.majority is None:
             return m
-        return majority_rule(m, rules.majority, land_share=land_share, population=population, water=water,
-                             connectivity=rules.centre_connectivity,
-                             min_neighbours=rules.majority_min_neighbours, max_iterations=rules.max_iterations)
+        return majority_rule(
+            m,
+            rules.majority,
+            land_share=land_share,
+            population=population,
+            water=water,
+            connectivity=rules.centre_connectivity,
+            min_neighbours=rules.majority_min_neighbours,
+            max_iterations=rules.max_iterations,
+        )
 
     def fill(m):
         return fill_gaps(m, area_km2, rules.gap_km2, rules.centre_connectivity)
@@ -377,8 +412,15 @@ def _smooth_and_fill(mask, area_km2, land_share, population, water, rules: Degur
     return mask
 
 
-def urban_centres(dense: np.ndarray, population: np.ndarray, area_km2: np.ndarray, rules: DegurbaRules, *,
-                  land_share: np.ndarray | None = None, water: np.ndarray | None = None) -> np.ndarray:
+def urban_centres(
+    dense: np.ndarray,
+    population: np.ndarray,
+    area_km2: np.ndarray,
+    rules: DegurbaRules,
+    *,
+    land_share: np.ndarray | None = None,
+    water: np.ndarray | None = None,
+) -> np.ndarray:
     """Urban-centre cells: clusters of ``dense`` cells >= ``centre_population``, smoothed and filled.
 
     Args:
@@ -423,9 +465,16 @@ class DegurbaGrid:
     def summary(self, level: int = 2) -> pd.DataFrame:
         """Cells, population (persons) and area (km2) per class of ``level`` 1 or 2."""
         codes, names = (self.level2, L2_CLASSES) if level == 2 else (self.level1, L1_CLASSES)
-        rows = [{"code": c, "class": n, "cells": int((codes == c).sum()),
-                 "population": float(self.population[codes == c].sum()),
-                 "area_km2": float(self.area_km2[codes == c].sum())} for c, n in names.items()]
+        rows = [
+            {
+                "code": c,
+                "class": n,
+                "cells": int((codes == c).sum()),
+                "population": float(self.population[codes == c].sum()),
+                "area_km2": float(self.area_km2[codes == c].sum()),
+            }
+            for c, n in names.items()
+        ]
         return pd.DataFrame(rows)
 
     def describe(self) -> str:
@@ -442,7 +491,9 @@ def _as_grid(name: str, arr, shape=None, lo=None, hi=None) -> np.ndarray:
     if a.ndim != 2 or 0 in a.shape:
         raise DataFormatError(f"{name} must be a non-empty 2-D (y, x) grid, got shape {a.shape}")
     if not np.isfinite(a).all():
-        raise DataFormatError(f"{name} holds {int((~np.isfinite(a)).sum())} NaN/inf cells: mask or fill them first")
+        raise DataFormatError(
+            f"{name} holds {int((~np.isfinite(a)).sum())} NaN/inf cells: mask or fill them first"
+        )
     if lo is not None and a.min() < lo or hi is not None and a.max() > hi + 1e-9:
         raise DataFormatError(f"{name} must lie in [{lo}, {hi}], got {a.min():g}..{a.max():g}")
     return a
@@ -460,8 +511,10 @@ def _built_criterion(density, population, land_km2, area, built_share, rules, no
         return built_land, float(rules.built_threshold)
     bt = optimal_builtup_threshold(density, population, land_km2, built_land, rules)
     if math.isnan(bt):
-        notes.append("optimal built-up threshold undefined (no cluster >= "
-                     f"{rules.centre_density:g} inh/km2 and {rules.dense_population:,.0f} persons): not applied")
+        notes.append(
+            "optimal built-up threshold undefined (no cluster >= "
+            f"{rules.centre_density:g} inh/km2 and {rules.dense_population:,.0f} persons): not applied"
+        )
         return None, None
     notes.append(f"optimal built-up threshold computed on this grid: {bt:.3f} (GHSL computes it globally)")
     return built_land, bt
@@ -469,10 +522,16 @@ def _built_criterion(density, population, land_km2, area, built_share, rules, no
 
 def _urban_cluster_classes(codes, density, population, core, rules) -> None:
     """Classes 22 and 21 in place: 300/5,000 clusters far from / near centres and dense clusters."""
-    kept, labels = clusters(density >= rules.cluster_density, population, rules.cluster_population,
-                            rules.cluster_connectivity)
-    near = ndimage.binary_dilation(core, structure=np.ones((3, 3), bool),
-                                   iterations=rules.semi_dense_distance_cells) if core.any() else core
+    kept, labels = clusters(
+        density >= rules.cluster_density, population, rules.cluster_population, rules.cluster_connectivity
+    )
+    near = (
+        ndimage.binary_dilation(
+            core, structure=np.ones((3, 3), bool), iterations=rules.semi_dense_distance_cells
+        )
+        if core.any()
+        else core
+    )
     touching = np.unique(labels[near & kept])
     is_near = np.isin(labels, touching[touching > 0]) & kept
     free = codes == 0
@@ -480,8 +539,15 @@ def _urban_cluster_classes(codes, density, population, core, rules) -> None:
     codes[free & kept & is_near] = 21
 
 
-def classify(population, area_km2=1.0, *, land_share=None, built_share=None,
-             release: str | DegurbaRules = "R2023A", **overrides) -> DegurbaGrid:
+def classify(
+    population,
+    area_km2=1.0,
+    *,
+    land_share=None,
+    built_share=None,
+    release: str | DegurbaRules = "R2023A",
+    **overrides,
+) -> DegurbaGrid:
     """Classify a ~1 km population grid into the GHS-SMOD level-2 classes.
 
     Args:
@@ -517,8 +583,9 @@ def classify(population, area_km2=1.0, *, land_share=None, built_share=None,
     dense_cl, _ = clusters(dense, pop, rules.dense_population, rules.dense_connectivity)
     codes[dense_cl & (codes == 0)] = 23
     _urban_cluster_classes(codes, density, pop, codes > 0, rules)
-    rural, _ = clusters(density >= rules.cluster_density, pop, rules.rural_cluster_population,
-                        rules.cluster_connectivity)
+    rural, _ = clusters(
+        density >= rules.cluster_density, pop, rules.rural_cluster_population, rules.cluster_connectivity
+    )
     codes[rural & (codes == 0)] = 13
     codes[(density >= rules.low_density) & (codes == 0)] = 12
     codes[codes == 0] = 11

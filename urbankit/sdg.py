@@ -327,29 +327,44 @@ CITY_PRESETS: dict[str, CityDefinition] = {
 
 def _rules_of(d: CityDefinition) -> _dg.DegurbaRules:
     """The :class:`urbankit.degurba.DegurbaRules` equivalent of a CityDefinition (urban centres)."""
-    return _dg.DegurbaRules(release=d.name, centre_density=d.density_threshold, centre_population=d.min_population,
-                            centre_connectivity=d.connectivity, built_threshold=None,
-                            majority="R2022A" if d.majority_smoothing else None, gap_km2=d.fill_holes_km2,
-                            step_order="iterate").check()
+    return _dg.DegurbaRules(
+        release=d.name,
+        centre_density=d.density_threshold,
+        centre_population=d.min_population,
+        centre_connectivity=d.connectivity,
+        built_threshold=None,
+        majority="R2022A" if d.majority_smoothing else None,
+        gap_km2=d.fill_holes_km2,
+        step_order="iterate",
+    ).check()
 
 
 def _cluster_table(mask: np.ndarray, pop: np.ndarray, area: np.ndarray, connectivity: int):
     labels, n = ndimage.label(mask, structure=_dg.structure(connectivity))
     idx = np.arange(1, n + 1)
-    table = pd.DataFrame({
-        "id": idx,
-        "population": ndimage.sum_labels(pop, labels, idx) if n else [],
-        "area_km2": ndimage.sum_labels(area, labels, idx) if n else [],
-        "cells": ndimage.sum_labels(np.ones_like(pop), labels, idx) if n else [],
-    })
+    table = pd.DataFrame(
+        {
+            "id": idx,
+            "population": ndimage.sum_labels(pop, labels, idx) if n else [],
+            "area_km2": ndimage.sum_labels(area, labels, idx) if n else [],
+            "cells": ndimage.sum_labels(np.ones_like(pop), labels, idx) if n else [],
+        }
+    )
     table["density"] = table["population"] / table["area_km2"].where(table["area_km2"] > 0)
     table = table.sort_values("population", ascending=False).reset_index(drop=True)
     return labels.astype(np.int32), table
 
 
-def degurba(population: np.ndarray, area_km2: np.ndarray, definition: str | CityDefinition = "degurba_centre",
-            *, density_threshold: float | None = None, min_population: float | None = None,
-            max_iterations: int = 100) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def degurba(
+    population: np.ndarray,
+    area_km2: np.ndarray,
+    definition: str | CityDefinition = "degurba_centre",
+    *,
+    density_threshold: float | None = None,
+    min_population: float | None = None,
+    max_iterations: int = 100,
+    land_share: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Classify a (~1 km) population grid into city cells by a DEGURBA-style definition.
 
     Steps: density = population / area; dense cells (density >= threshold) grouped into
@@ -364,6 +379,8 @@ def degurba(population: np.ndarray, area_km2: np.ndarray, definition: str | City
         area_km2: true area per cell in km2 ((ny, nx), or (ny,) per row, or a scalar).
         definition: a preset name of :data:`CITY_PRESETS` or a :class:`CityDefinition`.
         density_threshold, min_population: override the preset's values.
+        land_share: (ny, nx) share of permanent land 0..1: density per km2 of land (GHSL rule);
+            None = per km2 of the whole cell.
 
     Returns:
         ``(mask, labels, table)``: (ny, nx) bool mask of city cells, int32 labels of the final
@@ -372,9 +389,16 @@ def degurba(population: np.ndarray, area_km2: np.ndarray, definition: str | City
     """
     d = _definition(definition, density_threshold, min_population)
     pop = np.asarray(population, dtype=np.float64)
-    area = np.broadcast_to(np.asarray(area_km2, dtype=np.float64).reshape(
-        (-1, 1) if np.ndim(area_km2) == 1 else np.shape(area_km2)), pop.shape)
-    density, _ = _dg.density_per_land(pop, area)
+    area = np.broadcast_to(
+        np.asarray(area_km2, dtype=np.float64).reshape(
+            (-1, 1) if np.ndim(area_km2) == 1 else np.shape(area_km2)
+        ),
+        pop.shape,
+    )
+    land = None if land_share is None else np.asarray(land_share, np.float64)
+    if land is not None and (land.shape != pop.shape or land.min() < 0 or land.max() > 1):
+        raise DataFormatError(f"land_share must be a {pop.shape} grid of shares 0..1, got {land.shape}")
+    density, _ = _dg.density_per_land(pop, area, land)
     rules = replace(_rules_of(d), max_iterations=max_iterations)
     mask = _dg.urban_centres(density >= d.density_threshold, pop, area, rules)
     labels, table = _cluster_table(mask, pop, area, d.connectivity)
@@ -388,13 +412,18 @@ def _definition(definition, density_threshold=None, min_population=None) -> City
         if definition not in CITY_PRESETS:
             raise ConfigError(
                 f"city_definition must be one of {sorted(CITY_PRESETS)}, None or a CityDefinition, "
-                f"got {definition!r}")
+                f"got {definition!r}"
+            )
         d = CITY_PRESETS[definition]
     if density_threshold is not None or min_population is not None:
-        d = replace(d, density_threshold=float(density_threshold if density_threshold is not None
-                                               else d.density_threshold),
-                    min_population=float(min_population if min_population is not None
-                                         else d.min_population), name=d.name + " (modified)")
+        d = replace(
+            d,
+            density_threshold=float(
+                density_threshold if density_threshold is not None else d.density_threshold
+            ),
+            min_population=float(min_population if min_population is not None else d.min_population),
+            name=d.name + " (modified)",
+        )
     if d.connectivity not in (4, 8):
         raise ConfigError(f"CityDefinition.connectivity must be 4 or 8, got {d.connectivity}")
     return d
@@ -426,8 +455,12 @@ class CityExtent:
         """The city mask as a georeferenced (y, x) bool DataArray."""
         import xarray as xr
 
-        da = xr.DataArray(self.mask, dims=("y", "x"),
-                          coords={"y": self.grid.row_centres(), "x": self.grid.col_centres()}, name=name)
+        da = xr.DataArray(
+            self.mask,
+            dims=("y", "x"),
+            coords={"y": self.grid.row_centres(), "x": self.grid.col_centres()},
+            name=name,
+        )
         if self.grid.crs is not None:
             import rioxarray  # noqa: F401
 
@@ -435,9 +468,19 @@ class CityExtent:
         return da
 
 
-def city_extent(pop, definition: str | CityDefinition = "degurba_centre", *, transform=None, crs=None,
-                target_km: float = 1.0, density_threshold=None, min_population=None,
-                area_method: str = "ellipsoidal", land_share=None, built_share=None) -> CityExtent:
+def city_extent(
+    pop,
+    definition: str | CityDefinition = "degurba_centre",
+    *,
+    transform=None,
+    crs=None,
+    target_km: float = 1.0,
+    density_threshold=None,
+    min_population=None,
+    area_method: str = "ellipsoidal",
+    land_share=None,
+    built_share=None,
+) -> CityExtent:
     """Aggregate a population grid to ~1 km (:func:`aggregate_population`) and find its cities.
 
     Args:
@@ -445,27 +488,41 @@ def city_extent(pop, definition: str | CityDefinition = "degurba_centre", *, tra
         definition: a :data:`CITY_PRESETS` name (``degurba_centre``, ``degurba_cluster``,
             ``gee_app``), a :class:`CityDefinition`, or a GHSL release ``"R2022A"``/``"R2023A"``
             (urban centres = level-2 class 30 of :func:`urbankit.degurba.classify`).
-        land_share, built_share: (ny, nx) grids **on the aggregated ~1 km grid** (0..1), used by
-            the GHSL releases only (density per km2 of land, built-up criterion).
+        land_share: (ny, nx) share of permanent land **on the aggregated ~1 km grid** (0..1):
+            density per km2 of land, for every definition.
+        built_share: (ny, nx) built-up share on that grid, for the GHSL releases only (built-up
+            criterion); with another definition it raises ConfigError.
 
     Returns:
         :class:`CityExtent` on the aggregated grid (``degurba`` holds the full
         :class:`urbankit.degurba.DegurbaGrid` for a release).
     """
-    pop1, area1, grid1, factor = aggregate_population(pop, target_km=target_km, transform=transform, crs=crs,
-                                                      area_method=area_method)
+    pop1, area1, grid1, factor = aggregate_population(
+        pop, target_km=target_km, transform=transform, crs=crs, area_method=area_method
+    )
     if isinstance(definition, str) and definition in _dg.RELEASES:
         rules = _dg.rules_for(definition)
         res = _dg.classify(pop1, area1, land_share=land_share, built_share=built_share, release=rules)
         mask = res.level2 == 30
-        d = CityDefinition(f"ghsl_{definition}", rules.centre_density, rules.centre_population,
-                           rules.centre_connectivity, rules.gap_km2, True, note=res.describe())
+        d = CityDefinition(
+            f"ghsl_{definition}",
+            rules.centre_density,
+            rules.centre_population,
+            rules.centre_connectivity,
+            rules.gap_km2,
+            True,
+            note=res.describe(),
+        )
         labels, table = _cluster_table(mask, pop1, area1, d.connectivity)
         return CityExtent(mask, labels, table, grid1, pop1, area1, d, factor, degurba=res)
     d = _definition(definition, density_threshold, min_population)
     if not d.verified:
         warnings.warn(f"city definition {d.name!r}: {d.note}", SDGWarning, stacklevel=2)
-    mask, labels, table = degurba(pop1, area1, d)
+    if built_share is not None:
+        raise ConfigError(
+            f"built_share is used by the GHSL releases (R2022A, R2023A) only, not by {d.name!r}"
+        )
+    mask, labels, table = degurba(pop1, area1, d, land_share=land_share)
     return CityExtent(mask, labels, table, grid1, pop1, area1, d, factor)
 
 
@@ -513,9 +570,17 @@ def mask_to_grid(mask: np.ndarray, src: GridInfo, dst: GridInfo) -> np.ndarray:
     from rasterio.warp import Resampling, reproject
 
     out = np.zeros(dst.shape, np.uint8)
-    reproject(mask.astype(np.uint8), out, src_transform=src.transform, src_crs=src.crs,
-              dst_transform=dst.transform, dst_crs=dst.crs, resampling=Resampling.nearest, src_nodata=None,
-              dst_nodata=0)
+    reproject(
+        mask.astype(np.uint8),
+        out,
+        src_transform=src.transform,
+        src_crs=src.crs,
+        dst_transform=dst.transform,
+        dst_crs=dst.crs,
+        resampling=Resampling.nearest,
+        src_nodata=None,
+        dst_nodata=0,
+    )
     return out.astype(bool)
 
 
@@ -546,8 +611,9 @@ def rasterize_boundary(boundary, grid: GridInfo, boundary_crs=None) -> np.ndarra
         geoms = [transform_geom(_as_crs(boundary_crs), grid.crs, g) for g in geoms]
     if not geoms:
         return np.zeros(grid.shape, bool)
-    out = rasterize([(g, 1) for g in geoms], out_shape=grid.shape, transform=grid.transform, fill=0,
-                    dtype="uint8")
+    out = rasterize(
+        [(g, 1) for g in geoms], out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8"
+    )
     return out.astype(bool)
 
 
@@ -557,8 +623,14 @@ def rasterize_boundary(boundary, grid: GridInfo, boundary_crs=None) -> np.ndarra
 _CHUNK_ROWS = 1024
 
 
-def builtup_mask(built, threshold: float = 0.1, units: str = "auto", cell_area_m2: np.ndarray | None = None,
-                 *, name: str = "built-up map") -> np.ndarray:
+def builtup_mask(
+    built,
+    threshold: float = 0.1,
+    units: str = "auto",
+    cell_area_m2: np.ndarray | None = None,
+    *,
+    name: str = "built-up map",
+) -> np.ndarray:
     """A bool built-up map from a binary map, a built-up fraction or a built surface raster.
 
     Args:
@@ -588,9 +660,9 @@ def builtup_mask(built, threshold: float = 0.1, units: str = "auto", cell_area_m
         return arr > 0
     out = np.empty(arr.shape, bool)
     for r0 in range(0, arr.shape[0], _CHUNK_ROWS):
-        block = arr[r0:r0 + _CHUNK_ROWS]
-        share = _share(block, units, None if cell_area_m2 is None else cell_area_m2[r0:r0 + _CHUNK_ROWS])
-        out[r0:r0 + _CHUNK_ROWS] = share >= threshold
+        block = arr[r0 : r0 + _CHUNK_ROWS]
+        share = _share(block, units, None if cell_area_m2 is None else cell_area_m2[r0 : r0 + _CHUNK_ROWS])
+        out[r0 : r0 + _CHUNK_ROWS] = share >= threshold
     return out
 
 
@@ -608,13 +680,15 @@ def _auto_units(arr: np.ndarray, mx: float, name: str) -> str:
         if arr.dtype.itemsize == 1:
             raise DataFormatError(
                 f"{name}: {arr.dtype} values 0..{mx:g} are neither a 0/1 nor a 0/255 mask, and a one-byte "
-                "integer cannot hold m2 of built surface: pass built_units ('binary', 'percent', 'm2')")
+                "integer cannot hold m2 of built surface: pass built_units ('binary', 'percent', 'm2')"
+            )
         return "m2"
     return "fraction" if mx <= 1.0 + 1e-6 else "m2"
 
 
-def built_units(arr, units: str = "auto", cell_area_m2: np.ndarray | None = None, *,
-                name: str = "built-up map") -> str:
+def built_units(
+    arr, units: str = "auto", cell_area_m2: np.ndarray | None = None, *, name: str = "built-up map"
+) -> str:
     """The coding of a built-up map, checked against its values.
 
     ``"auto"``: bool, integers 0/1 and 0/255 masks -> ``binary``; floats <= 1 -> ``fraction``;
@@ -663,9 +737,15 @@ def _share(block: np.ndarray, units: str, cell_area_m2_rows) -> np.ndarray:
     return np.nan_to_num(b, nan=0.0)
 
 
-def builtup_area_km2(built, row_area_km2: np.ndarray, *, within: np.ndarray | None = None,
-                     threshold: float = 0.1,
-                     units: str = "auto", mode: str = "binary") -> float:
+def builtup_area_km2(
+    built,
+    row_area_km2: np.ndarray,
+    *,
+    within: np.ndarray | None = None,
+    threshold: float = 0.1,
+    units: str = "auto",
+    mode: str = "binary",
+) -> float:
     """Built-up area (km2) of a map, optionally inside a bool mask ``within``.
 
     ``mode="binary"``: cells built-up by the threshold rule times their true area (UN
@@ -704,7 +784,7 @@ def urban_extent(built: np.ndarray, method: str = "fill_holes", buffer_cells: fl
     b = built
     if method == "buffer" and buffer_cells > 0:
         r = int(math.ceil(buffer_cells))
-        yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+        yy, xx = np.mgrid[-r : r + 1, -r : r + 1]
         b = ndimage.binary_dilation(built, structure=(yy**2 + xx**2) <= buffer_cells**2)
     elif method not in ("fill_holes", "buffer"):
         raise ConfigError(f"infill_extent must be 'fill_holes' or 'buffer', got {method!r}")
@@ -725,8 +805,14 @@ def urban_extent(built: np.ndarray, method: str = "fill_holes", buffer_cells: fl
 NEW_DEVELOPMENT_CODES = {0: "no new development", 1: "infill", 2: "extension", 3: "leapfrog"}
 
 
-def new_development(b1: np.ndarray, b2: np.ndarray, within: np.ndarray | None = None, *,
-                    method: str = "fill_holes", buffer_cells: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+def new_development(
+    b1: np.ndarray,
+    b2: np.ndarray,
+    within: np.ndarray | None = None,
+    *,
+    method: str = "fill_holes",
+    buffer_cells: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
     """Classify new built-up cells (b2 & ~b1) into infill (1), extension (2), leapfrog (3).
 
     Returns ``(codes uint8, extent_t1 bool)``; ``within`` restricts the new cells counted.
@@ -795,12 +881,16 @@ def development_trajectory(lcr_value: float, pgr_value: float, tolerance: float 
     if abs(pgr_value) < tolerance:
         return f"stable population, {land}: LCRPGR undefined, read the land-use efficiency"
     if pgr_value < 0:
-        return f"shrinking population, {land}: LCRPGR not a densification measure, read the land-use efficiency"
+        return (
+            f"shrinking population, {land}: LCRPGR not a densification measure, read the land-use efficiency"
+        )
     if lcr_value <= 0:
         return f"growing population, {land}: densifying"
-    return ("growing population and built-up: " +
-            ("land consumed faster than population grows (LCRPGR > 1)" if lcr_value > pgr_value
-             else "population grows faster than land is consumed (LCRPGR <= 1)"))
+    return "growing population and built-up: " + (
+        "land consumed faster than population grows (LCRPGR > 1)"
+        if lcr_value > pgr_value
+        else "population grows faster than land is consumed (LCRPGR <= 1)"
+    )
 
 
 def _fmt(v: Any) -> str:
@@ -900,8 +990,10 @@ class SDGResult:
         try:
             import geopandas as gpd
         except ImportError as exc:
-            raise ConfigError("to_geodataframe needs geopandas (pip install geopandas); "
-                              "polygons() gives the same as GeoJSON-like dicts") from exc
+            raise ConfigError(
+                "to_geodataframe needs geopandas (pip install geopandas); "
+                "polygons() gives the same as GeoJSON-like dicts"
+            ) from exc
         fc = self.polygons(layer, to_crs=to_crs)
         return gpd.GeoDataFrame.from_features(fc["features"], crs=fc["crs"])
 
@@ -956,12 +1048,16 @@ def _same_grid(name_a: str, a: GridInfo, name_b: str, b: GridInfo) -> None:
     if a.shape != b.shape:
         raise DataFormatError(f"{name_a} {a.shape} and {name_b} {b.shape} differ in shape")
     if not _same_crs(a, b):
-        raise DataFormatError(f"{name_a} is in {a.crs} but {name_b} in {b.crs}: both dates must share one grid "
-                              "(reproject one onto the other first)")
+        raise DataFormatError(
+            f"{name_a} is in {a.crs} but {name_b} in {b.crs}: both dates must share one grid "
+            "(reproject one onto the other first)"
+        )
     tol = 1e-6 * max(a.res)
     if not np.allclose(tuple(a.transform)[:6], tuple(b.transform)[:6], atol=tol, rtol=0):
-        raise DataFormatError(f"{name_a} and {name_b} have different transforms ({tuple(a.transform)[:6]} vs "
-                              f"{tuple(b.transform)[:6]}): both dates must share one grid")
+        raise DataFormatError(
+            f"{name_a} and {name_b} have different transforms ({tuple(a.transform)[:6]} vs "
+            f"{tuple(b.transform)[:6]}): both dates must share one grid"
+        )
 
 
 def _bounds(g: GridInfo) -> tuple[float, float, float, float]:
@@ -998,8 +1094,20 @@ def _second_grid(obj, first: GridInfo, transform, crs) -> GridInfo:
     return replace(first, shape=tuple(np.shape(obj)[-2:]))
 
 
-def prepare_inputs(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: float, *, transform=None,
-                   crs=None, pop_transform=None, pop_crs=None, area_method: str = "ellipsoidal") -> SDGInputs:
+def prepare_inputs(
+    built_t1,
+    built_t2,
+    pop_t1,
+    pop_t2,
+    year_t1: float,
+    year_t2: float,
+    *,
+    transform=None,
+    crs=None,
+    pop_transform=None,
+    pop_crs=None,
+    area_method: str = "ellipsoidal",
+) -> SDGInputs:
     """Check and georeference the four maps of :func:`sdg_11_3_1`.
 
     Both built-up maps must share one grid, and both population grids one grid (same shape,
@@ -1021,14 +1129,28 @@ def prepare_inputs(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: 
     _same_grid("pop_t1", g_p, "pop_t2", _second_grid(pop_t2, g_p, pop_transform, pop_crs))
     cover = grid_coverage(g_b, g_p)
     if cover < 0.5:
-        raise DataFormatError(f"the population grid ({g_p.crs}) covers only {cover:.0%} of the built-up grid "
-                              f"({g_b.crs}): the maps do not show the same place")
+        raise DataFormatError(
+            f"the population grid ({g_p.crs}) covers only {cover:.0%} of the built-up grid "
+            f"({g_b.crs}): the maps do not show the same place"
+        )
     if cover < 0.99:
-        warnings.warn(f"the population grid covers {cover:.1%} of the built-up grid: population outside it is "
-                      "missing", GridWarning, stacklevel=3)
-    return SDGInputs(_values(built_t1), _values(built_t2), population_values(pop_t1, "pop_t1"),
-                     population_values(pop_t2, "pop_t2"), g_b, g_p, cell_area_km2(g_b, area_method),
-                     float(year_t1), float(year_t2), area_method)
+        warnings.warn(
+            f"the population grid covers {cover:.1%} of the built-up grid: population outside it is missing",
+            GridWarning,
+            stacklevel=3,
+        )
+    return SDGInputs(
+        _values(built_t1),
+        _values(built_t2),
+        population_values(pop_t1, "pop_t1"),
+        population_values(pop_t2, "pop_t2"),
+        g_b,
+        g_p,
+        cell_area_km2(g_b, area_method),
+        float(year_t1),
+        float(year_t2),
+        area_method,
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -1072,29 +1194,49 @@ def _boundary_extent(inputs: SDGInputs, boundary, boundary_crs) -> CityDelineati
     return CityDelineation(mask_b, mask_p, "boundary given", "boundary")
 
 
-def _yearly_cities(inputs: SDGInputs, definition, degurba_km, density_threshold, min_population, land_share,
-                   log) -> dict[str, CityExtent]:
+def _yearly_cities(
+    inputs: SDGInputs, definition, degurba_km, density_threshold, min_population, land_share, log
+) -> dict[str, CityExtent]:
     g_p = inputs.pop_grid
     cities = {}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for key, pop in (("t1", inputs.pop_t1), ("t2", inputs.pop_t2)):
-            cities[key] = city_extent(pop, definition, transform=g_p.transform, crs=g_p.crs, target_km=degurba_km,
-                                      density_threshold=density_threshold, min_population=min_population,
-                                      area_method=inputs.area_method, land_share=land_share)
+            cities[key] = city_extent(
+                pop,
+                definition,
+                transform=g_p.transform,
+                crs=g_p.crs,
+                target_km=degurba_km,
+                density_threshold=density_threshold,
+                min_population=min_population,
+                area_method=inputs.area_method,
+                land_share=land_share,
+            )
     for w in caught:
         if issubclass(w.category, SDGWarning) and str(w.message) not in log:
             _warn(str(w.message), w.category, log)
     return cities
 
 
-def _definition_extent(inputs: SDGInputs, definition, extent: str, select: str, degurba_km: float,
-                       density_threshold, min_population, land_share, log) -> CityDelineation:
+def _definition_extent(
+    inputs: SDGInputs,
+    definition,
+    extent: str,
+    select: str,
+    degurba_km: float,
+    density_threshold,
+    min_population,
+    land_share,
+    log,
+) -> CityDelineation:
     if extent not in ("union", "t1", "t2"):
         raise ConfigError(f"extent must be 'union', 't1' or 't2', got {extent!r}")
     if select not in ("largest", "all"):
         raise ConfigError(f"select must be 'largest' or 'all', got {select!r}")
-    cities = _yearly_cities(inputs, definition, degurba_km, density_threshold, min_population, land_share, log)
+    cities = _yearly_cities(
+        inputs, definition, degurba_km, density_threshold, min_population, land_share, log
+    )
     d = cities["t1"].definition
     cm = cities["t1"].mask | cities["t2"].mask if extent == "union" else cities[extent].mask.copy()
     if select == "largest" and cm.any():
@@ -1102,18 +1244,39 @@ def _definition_extent(inputs: SDGInputs, definition, extent: str, select: str, 
         pops = ndimage.sum_labels(cities["t2"].population, lab, np.arange(1, n + 1))
         cm = lab == (int(np.argmax(pops)) + 1)
     grid = cities["t1"].grid
-    how = (f"DEGURBA {d.name} ({d.density_threshold:g} inh/km2, {d.min_population:g} persons, "
-           f"{d.connectivity}-connectivity)")
+    how = (
+        f"DEGURBA {d.name} ({d.density_threshold:g} inh/km2, {d.min_population:g} persons, "
+        f"{d.connectivity}-connectivity)"
+    )
     deg = f"{cities['t1'].factor} x {inputs.pop_grid.res[0]:g} (~{degurba_km:g} km), population summed"
-    return CityDelineation(mask_to_grid(cm, grid, inputs.built_grid), mask_to_grid(cm, grid, inputs.pop_grid),
-                           how, d.name, cities, cm, grid, extent, select, deg)
+    return CityDelineation(
+        mask_to_grid(cm, grid, inputs.built_grid),
+        mask_to_grid(cm, grid, inputs.pop_grid),
+        how,
+        d.name,
+        cities,
+        cm,
+        grid,
+        extent,
+        select,
+        deg,
+    )
 
 
-def delineate_city(inputs: SDGInputs, *, boundary=None, boundary_crs=None,
-                   city_definition: str | CityDefinition | None = "degurba_centre", extent: str = "union",
-                   select: str = "largest", degurba_km: float = 1.0, density_threshold: float | None = None,
-                   min_population: float | None = None, land_share=None, log: list[str] | None = None
-                   ) -> CityDelineation:
+def delineate_city(
+    inputs: SDGInputs,
+    *,
+    boundary=None,
+    boundary_crs=None,
+    city_definition: str | CityDefinition | None = "degurba_centre",
+    extent: str = "union",
+    select: str = "largest",
+    degurba_km: float = 1.0,
+    density_threshold: float | None = None,
+    min_population: float | None = None,
+    land_share=None,
+    log: list[str] | None = None,
+) -> CityDelineation:
     """Step 1 of SDG 11.3.1: the city extent, fixed for both dates.
 
     A ``boundary`` (bool mask on the built-up grid, or GeoJSON-like geometry in the built-up
@@ -1127,14 +1290,30 @@ def delineate_city(inputs: SDGInputs, *, boundary=None, boundary_crs=None,
     if boundary is not None:
         city = _boundary_extent(inputs, boundary, boundary_crs)
     elif city_definition is None:
-        city = CityDelineation(np.ones(inputs.built_grid.shape, bool), np.ones(inputs.pop_grid.shape, bool),
-                               "whole grid", "none (whole grid)")
+        city = CityDelineation(
+            np.ones(inputs.built_grid.shape, bool),
+            np.ones(inputs.pop_grid.shape, bool),
+            "whole grid",
+            "none (whole grid)",
+        )
     else:
-        city = _definition_extent(inputs, city_definition, extent, select, degurba_km, density_threshold,
-                                  min_population, land_share, log)
+        city = _definition_extent(
+            inputs,
+            city_definition,
+            extent,
+            select,
+            degurba_km,
+            density_threshold,
+            min_population,
+            land_share,
+            log,
+        )
     if not city.mask_built.any():
-        _warn("the city extent is empty: no cell satisfies the city definition; indicators are NaN",
-              EmptyExtentWarning, log)
+        _warn(
+            "the city extent is empty: no cell satisfies the city definition; indicators are NaN",
+            EmptyExtentWarning,
+            log,
+        )
     return city
 
 
@@ -1172,8 +1351,12 @@ def _urban_areas(inputs, b1, b2, mask, threshold, units, mode) -> tuple[float, f
         return tuple(builtup_area_km2(b, inputs.row_area_km2, within=mask) for b in (b1, b2))
     if mode != "fraction":
         raise ConfigError(f"builtup_area must be 'binary' or 'fraction', got {mode!r}")
-    return tuple(builtup_area_km2(b, inputs.row_area_km2, within=mask, threshold=threshold, units=units,
-                                  mode="fraction") for b in (inputs.built_t1, inputs.built_t2))
+    return tuple(
+        builtup_area_km2(
+            b, inputs.row_area_km2, within=mask, threshold=threshold, units=units, mode="fraction"
+        )
+        for b in (inputs.built_t1, inputs.built_t2)
+    )
 
 
 def _new_development_in(b1, b2, mask_b, row_area, method, buffer_m):
@@ -1193,9 +1376,17 @@ def _new_development_in(b1, b2, mask_b, row_area, method, buffer_m):
     return codes_full, ext_full, tuple(float(np.dot(c, row_area[win[0]])) for c in counts)
 
 
-def measure(inputs: SDGInputs, city: CityDelineation, *, builtup_threshold: float = 0.1, built_units: str = "auto",
-            builtup_area: str = "binary", infill_extent: str = "fill_holes", buffer_m: float = 0.0,
-            log: list[str] | None = None) -> Measures:
+def measure(
+    inputs: SDGInputs,
+    city: CityDelineation,
+    *,
+    builtup_threshold: float = 0.1,
+    built_units: str = "auto",
+    builtup_area: str = "binary",
+    infill_extent: str = "fill_holes",
+    buffer_m: float = 0.0,
+    log: list[str] | None = None,
+) -> Measures:
     """Step 2 of SDG 11.3.1: built-up area, population and new development inside the extent.
 
     ``builtup_threshold``/``built_units`` make the bool built-up maps (:func:`builtup_mask`);
@@ -1210,15 +1401,24 @@ def measure(inputs: SDGInputs, city: CityDelineation, *, builtup_threshold: floa
     pop1 = float(np.where(city.mask_pop, inputs.pop_t1, 0).sum(dtype=np.float64))
     pop2 = float(np.where(city.mask_pop, inputs.pop_t2, 0).sum(dtype=np.float64))
     if city.mask_built.any() and (urb1 <= 0 or urb2 <= 0):
-        _warn(f"no built-up area inside the city extent at {'t1' if urb1 <= 0 else 't2'}: LCR is undefined (NaN)",
-              EmptyExtentWarning, log)
+        _warn(
+            f"no built-up area inside the city extent at {'t1' if urb1 <= 0 else 't2'}: LCR is undefined",
+            EmptyExtentWarning,
+            log,
+        )
     if city.mask_built.any() and (pop1 <= 0 or pop2 <= 0):
-        _warn("no population inside the city extent at a date: PGR is undefined (NaN)", EmptyExtentWarning, log)
+        _warn(
+            "no population inside the city extent at a date: PGR is undefined (NaN)", EmptyExtentWarning, log
+        )
     codes, ext1, (infill, extension, leapfrog) = _new_development_in(
-        b1, b2, city.mask_built, inputs.row_area_km2, infill_extent, buffer_m)
+        b1, b2, city.mask_built, inputs.row_area_km2, infill_extent, buffer_m
+    )
     area = float(np.dot(np.count_nonzero(city.mask_built, axis=1), inputs.row_area_km2))
-    rule = (f"built share >= {builtup_threshold:g}" if builtup_area == "binary"
-            else "built surface (fraction-weighted area)")
+    rule = (
+        f"built share >= {builtup_threshold:g}"
+        if builtup_area == "binary"
+        else "built surface (fraction-weighted area)"
+    )
     return Measures(urb1, urb2, pop1, pop2, infill, extension, leapfrog, area, codes, ext1, rule)
 
 
@@ -1230,14 +1430,21 @@ def _ratio(lcr_v: float, pgr_v: float, tolerance: float, log: list[str]) -> floa
     if not (np.isfinite(lcr_v) and np.isfinite(pgr_v)):
         return float("nan")
     if abs(pgr_v) < tolerance:
-        _warn(f"PGR = {pgr_v:.2e}/yr is near zero (|PGR| < {tolerance:g}): LCRPGR is undefined and reported as "
-              "NaN; read LCR, PGR and the land-use efficiency instead", ZeroPopulationGrowthWarning, log)
+        _warn(
+            f"PGR = {pgr_v:.2e}/yr is near zero (|PGR| < {tolerance:g}): LCRPGR is undefined and reported as "
+            "NaN; read LCR, PGR and the land-use efficiency instead",
+            ZeroPopulationGrowthWarning,
+            log,
+        )
         return float("nan")
     ratio = lcr_v / pgr_v
     if pgr_v < 0:
-        _warn(f"PGR = {pgr_v:.4f}/yr is negative (the population inside the extent fell): LCRPGR = {ratio:.3f} is "
-              "negative and must not be read as densification; read LCR, PGR and the land-use efficiency",
-              PopulationDeclineWarning, log)
+        _warn(
+            f"PGR = {pgr_v:.4f}/yr is negative (the population inside the extent fell): LCRPGR = {ratio:.3f} "
+            "is negative and must not be read as densification; read LCR, PGR and the land-use efficiency",
+            PopulationDeclineWarning,
+            log,
+        )
     return ratio
 
 
@@ -1245,8 +1452,14 @@ def _pct(a: float, b: float) -> float:
     return a / b * 100.0 if b > 0 else float("nan")
 
 
-def indicators(m: Measures, years: float, *, lcr_formula: str = "ln", pgr_tolerance: float = 1e-4,
-               log: list[str] | None = None) -> pd.DataFrame:
+def indicators(
+    m: Measures,
+    years: float,
+    *,
+    lcr_formula: str = "ln",
+    pgr_tolerance: float = 1e-4,
+    log: list[str] | None = None,
+) -> pd.DataFrame:
     """Step 3 of SDG 11.3.1: LCR, PGR, LCRPGR and the secondary indicators from the measures.
 
     ``lcr_formula``: ``ln`` (UN-Habitat 2021 metadata) or ``linear`` (:data:`RATE_FORMULAS`),
@@ -1278,8 +1491,18 @@ def indicators(m: Measures, years: float, *, lcr_formula: str = "ln", pgr_tolera
         ("built_up_per_capita_t1", cap1, "m2/person", "built-up area per capita at t1"),
         ("built_up_per_capita_t2", cap2, "m2/person", "built-up area per capita at t2"),
         ("built_up_per_capita_change", cap2 - cap1, "m2/person", "change in built-up area per capita"),
-        ("built_up_per_capita_change_pct", _pct(cap2 - cap1, cap1), "%", "change in built-up area per capita"),
-        ("built_up_change_pct", _pct(m.built_up_t2 - m.built_up_t1, m.built_up_t1), "%", "total change in built-up area"),
+        (
+            "built_up_per_capita_change_pct",
+            _pct(cap2 - cap1, cap1),
+            "%",
+            "change in built-up area per capita",
+        ),
+        (
+            "built_up_change_pct",
+            _pct(m.built_up_t2 - m.built_up_t1, m.built_up_t1),
+            "%",
+            "total change in built-up area",
+        ),
         ("new_development_km2", new, "km2", "new built-up (built at t2, not at t1) in the extent"),
         ("new_infill_km2", m.infill, "km2", "new built-up inside the urban extent of t1"),
         ("new_extension_km2", m.extension, "km2", "new built-up outside it, contiguous (8-conn.) to it"),
@@ -1300,11 +1523,14 @@ def _extents_dataset(g_b: GridInfo, city: CityDelineation, m: Measures):
     import xarray as xr
 
     coords = {"y": g_b.row_centres(), "x": g_b.col_centres()}
-    ds = xr.Dataset({
-        "city_extent": (("y", "x"), city.mask_built),
-        "urban_extent_t1": (("y", "x"), m.urban_extent_t1),
-        "new_development": (("y", "x"), m.new_development),
-    }, coords=coords)
+    ds = xr.Dataset(
+        {
+            "city_extent": (("y", "x"), city.mask_built),
+            "urban_extent_t1": (("y", "x"), m.urban_extent_t1),
+            "new_development": (("y", "x"), m.new_development),
+        },
+        coords=coords,
+    )
     ds["new_development"].attrs["codes"] = str(NEW_DEVELOPMENT_CODES)
     if g_b.crs is not None:
         import rioxarray  # noqa: F401
@@ -1319,24 +1545,42 @@ def _year(y: float):
     return int(y) if float(y).is_integer() else y
 
 
-def _parameters(inputs: SDGInputs, city: CityDelineation, m: Measures, table: pd.DataFrame, *, builtup_area,
-                infill_extent, buffer_m, lcr_formula, pgr_tolerance) -> dict[str, Any]:
+def _parameters(
+    inputs: SDGInputs,
+    city: CityDelineation,
+    m: Measures,
+    table: pd.DataFrame,
+    *,
+    builtup_area,
+    infill_extent,
+    buffer_m,
+    lcr_formula,
+    pgr_tolerance,
+) -> dict[str, Any]:
     g_b = inputs.built_grid
     values = dict(zip(table["name"], table["value"]))
     return {
-        "year_t1": _year(inputs.year_t1), "year_t2": _year(inputs.year_t2), "years": inputs.years,
-        "city_definition": city.definition, "city_extent": city.how, "extent": city.extent,
-        "select": city.select, "degurba_grid": city.degurba_grid, "builtup_rule": m.builtup_rule,
+        "year_t1": _year(inputs.year_t1),
+        "year_t2": _year(inputs.year_t2),
+        "years": inputs.years,
+        "city_definition": city.definition,
+        "city_extent": city.how,
+        "extent": city.extent,
+        "select": city.select,
+        "degurba_grid": city.degurba_grid,
+        "builtup_rule": m.builtup_rule,
         "builtup_area": builtup_area,
         "infill_extent": infill_extent if infill_extent == "fill_holes" else f"buffer {buffer_m:g} m",
-        "cell_areas": "geographic, per row (" + inputs.area_method + ")" if g_b.is_geographic else
-        f"projected, {inputs.row_area_km2[0] * 1e6:g} m2 per cell",
+        "cell_areas": "geographic, per row (" + inputs.area_method + ")"
+        if g_b.is_geographic
+        else f"projected, {inputs.row_area_km2[0] * 1e6:g} m2 per cell",
         "crs": str(g_b.crs),
         "lcr_formula": f"{lcr_formula}: {RATE_FORMULAS[lcr_formula]} (LCR and PGR)",
         "trajectory": development_trajectory(values["LCR"], values["PGR"], pgr_tolerance),
     }
 
 
+# fmt: off
 def sdg_11_3_1(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: float, *, boundary=None,
                city_definition: str | CityDefinition | None = "degurba_centre", extent: str = "union",
                select: str = "largest", builtup_threshold: float = 0.1, built_units: str = "auto",
@@ -1375,10 +1619,11 @@ def sdg_11_3_1(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: floa
     log: list[str] = []
     if lcr_formula not in RATE_FORMULAS:
         raise ConfigError(f"lcr_formula must be one of {sorted(RATE_FORMULAS)}, got {lcr_formula!r}")
-    inputs = prepare_inputs(built_t1, built_t2, pop_t1, pop_t2, year_t1, year_t2, transform=transform, crs=crs,
-                            pop_transform=pop_transform, pop_crs=pop_crs, area_method=area_method)
-    city = delineate_city(inputs, boundary=boundary, boundary_crs=boundary_crs, city_definition=city_definition,
-                          extent=extent, select=select, degurba_km=degurba_km, density_threshold=density_threshold,
+    inputs = prepare_inputs(built_t1, built_t2, pop_t1, pop_t2, year_t1, year_t2, transform=transform,
+                            crs=crs, pop_transform=pop_transform, pop_crs=pop_crs, area_method=area_method)
+    city = delineate_city(inputs, boundary=boundary, boundary_crs=boundary_crs,
+                          city_definition=city_definition, extent=extent, select=select,
+                          degurba_km=degurba_km, density_threshold=density_threshold,
                           min_population=min_population, land_share=land_share, log=log)
     m = measure(inputs, city, builtup_threshold=builtup_threshold, built_units=built_units,
                 builtup_area=builtup_area, infill_extent=infill_extent, buffer_m=buffer_m, log=log)
@@ -1389,3 +1634,4 @@ def sdg_11_3_1(built_t1, built_t2, pop_t1, pop_t2, year_t1: float, year_t2: floa
                     city=city.cities, warnings=log, city_grid_mask=city.grid_mask, city_grid=city.grid)
     res._grid = inputs.built_grid
     return res
+# fmt: on

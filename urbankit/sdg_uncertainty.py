@@ -78,7 +78,9 @@ def confusion_matrix(map_values, reference_values, classes=(0, 1)) -> np.ndarray
     for name, v in (("map", m), ("reference", r)):
         extra = set(np.unique(v).tolist()) - set(index)
         if extra:
-            raise DataFormatError(f"{name} sample holds values {sorted(extra)} not in classes {list(classes)}")
+            raise DataFormatError(
+                f"{name} sample holds values {sorted(extra)} not in classes {list(classes)}"
+            )
     out = np.zeros((len(classes), len(classes)), np.int64)
     np.add.at(out, (np.vectorize(index.get)(m), np.vectorize(index.get)(r)), 1)
     return out
@@ -118,12 +120,18 @@ def error_adjusted_area(confusion, mapped_area, *, confidence: float = 0.95, cla
     z = _z(confidence)
     with np.errstate(invalid="ignore", divide="ignore"):
         producers = np.diag(p) / p_j
-    table = pd.DataFrame({
-        "class": list(classes) if classes is not None else list(range(len(a))),
-        "mapped_area": a, "area": total * p_j, "se": total * se_p,
-        "ci_low": total * (p_j - z * se_p), "ci_high": total * (p_j + z * se_p),
-        "users_accuracy": np.diag(frac), "producers_accuracy": producers,
-    })
+    table = pd.DataFrame(
+        {
+            "class": list(classes) if classes is not None else list(range(len(a))),
+            "mapped_area": a,
+            "area": total * p_j,
+            "se": total * se_p,
+            "ci_low": total * (p_j - z * se_p),
+            "ci_high": total * (p_j + z * se_p),
+            "users_accuracy": np.diag(frac),
+            "producers_accuracy": producers,
+        }
+    )
     table.attrs.update(overall_accuracy=float(np.trace(p)), confidence=confidence)
     return table
 
@@ -150,8 +158,15 @@ def stratified_sample(map_labels, n_per_class, *, seed: int = 0, classes=(0, 1))
     return np.concatenate(picks)
 
 
-def area_estimate_from_maps(map_mask, reference_mask, cell_area: float, n_per_class: int | dict = 100, *,
-                            seed: int = 0, confidence: float = 0.95) -> tuple[AreaEstimate, np.ndarray]:
+def area_estimate_from_maps(
+    map_mask,
+    reference_mask,
+    cell_area: float,
+    n_per_class: int | dict = 100,
+    *,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[AreaEstimate, np.ndarray]:
     """Error-adjusted built-up area of a bool map, validated on a stratified sample of cells.
 
     ``reference_mask`` plays the reference data (in practice: photo-interpreted sample units;
@@ -168,18 +183,26 @@ def area_estimate_from_maps(map_mask, reference_mask, cell_area: float, n_per_cl
     conf = confusion_matrix(m.ravel()[idx].astype(np.uint8), ref.astype(np.uint8))
     mapped = np.array([(~m).sum(), m.sum()], np.float64) * cell_area
     row = error_adjusted_area(conf, mapped, confidence=confidence).iloc[1]
-    est = AreaEstimate(float(row["area"]), float(row["se"]), float(row["ci_low"]), float(row["ci_high"]),
-                       float(row["mapped_area"]), confidence)
+    est = AreaEstimate(
+        float(row["area"]),
+        float(row["se"]),
+        float(row["ci_low"]),
+        float(row["ci_high"]),
+        float(row["mapped_area"]),
+        confidence,
+    )
     return est, conf
 
 
 def _delta_lcr(a1: AreaEstimate, a2: AreaEstimate, years: float, formula: str) -> float:
     if formula == "ln":
         return math.sqrt((a1.se / a1.area) ** 2 + (a2.se / a2.area) ** 2) / years
-    return math.sqrt((a2.se / (a1.area * years)) ** 2 + (a2.area * a1.se / (a1.area ** 2 * years)) ** 2)
+    return math.sqrt((a2.se / (a1.area * years)) ** 2 + (a2.area * a1.se / (a1.area**2 * years)) ** 2)
 
 
-def _mc_lcr(a1: AreaEstimate, a2: AreaEstimate, years: float, formula: str, n_draws: int, seed: int) -> np.ndarray:
+def _mc_lcr(
+    a1: AreaEstimate, a2: AreaEstimate, years: float, formula: str, n_draws: int, seed: int
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     d1 = rng.normal(a1.area, a1.se, n_draws)
     d2 = rng.normal(a2.area, a2.se, n_draws)
@@ -188,9 +211,18 @@ def _mc_lcr(a1: AreaEstimate, a2: AreaEstimate, years: float, formula: str, n_dr
     return np.log(d2 / d1) / years if formula == "ln" else (d2 - d1) / (d1 * years)
 
 
-def sdg_intervals(area_t1: AreaEstimate, area_t2: AreaEstimate, pop_t1: float, pop_t2: float, years: float, *,
-                  lcr_formula: str = "ln", method: str = "delta", n_draws: int = 20_000, seed: int = 0
-                  ) -> pd.DataFrame:
+def sdg_intervals(
+    area_t1: AreaEstimate,
+    area_t2: AreaEstimate,
+    pop_t1: float,
+    pop_t2: float,
+    years: float,
+    *,
+    lcr_formula: str = "ln",
+    method: str = "delta",
+    n_draws: int = 20_000,
+    seed: int = 0,
+) -> pd.DataFrame:
     """LCR and LCRPGR with confidence intervals from two error-adjusted built-up areas.
 
     Args:
@@ -234,8 +266,12 @@ def sdg_intervals(area_t1: AreaEstimate, area_t2: AreaEstimate, pop_t1: float, p
     return table
 
 
-def format_interval(name: str, estimate: float, low: float, high: float, confidence: float = 0.95,
-                    digits: int = 2) -> str:
+def format_interval(
+    name: str, estimate: float, low: float, high: float, confidence: float = 0.95, digits: int = 2
+) -> str:
     """``"LCRPGR 1.40 (95 % CI 1.10-1.80)"``."""
-    return f"{name} {estimate:.{digits}f} ({confidence:.0%} CI {low:.{digits}f} to {high:.{digits}f})".replace(
-        "% CI", " % CI")
+    return (
+        f"{name} {estimate:.{digits}f} ({confidence:.0%} CI {low:.{digits}f} to {high:.{digits}f})".replace(
+            "% CI", " % CI"
+        )
+    )

@@ -45,8 +45,11 @@ PRODUCTS = {
 }
 #: valid GHS-SMOD level-2 codes
 SMOD_CODES = (10, 11, 12, 13, 21, 22, 23, 30)
-_NAME = re.compile(r"^GHS_(?P<product>POP|BUILT_S|LAND|SMOD)_E(?P<epoch>\d{4})_GLOBE_(?P<release>R\d{4}A)_"
-                   r"(?P<crs>\d+)_(?P<res>[0-9a-z]+)(?:_V\d+_\d+)?(?:_(?P<tile>R\d+_C\d+))?\.tif$", re.IGNORECASE)
+_NAME = re.compile(
+    r"^GHS_(?P<product>POP|BUILT_S|LAND|SMOD)_E(?P<epoch>\d{4})_GLOBE_(?P<release>R\d{4}A)_"
+    r"(?P<crs>\d+)_(?P<res>[0-9a-z]+)(?:_V\d+_\d+)?(?:_(?P<tile>R\d+_C\d+))?\.tif$",
+    re.IGNORECASE,
+)
 
 
 class GHSL:
@@ -62,8 +65,14 @@ class GHSL:
         files: DataFrame of the files found (path, epoch, release, resolution, site).
     """
 
-    def __init__(self, root: str | Path, product: str = "POP", *, release: str | None = None,
-                 land_coding: str = "share"):
+    def __init__(
+        self,
+        root: str | Path,
+        product: str = "POP",
+        *,
+        release: str | None = None,
+        land_coding: str = "share",
+    ):
         self.root = Path(root)
         self.product = product.upper()
         if self.product not in PRODUCTS:
@@ -77,11 +86,21 @@ class GHSL:
         for path in sorted(self.root.rglob("*.tif")):
             m = _NAME.match(path.name)
             if m and m["product"].upper() == self.product and (release is None or m["release"] == release):
-                rows.append({"path": path, "epoch": int(m["epoch"]), "release": m["release"],
-                             "resolution": m["res"], "crs": m["crs"], "site": m["tile"] or "GLOBE"})
+                rows.append(
+                    {
+                        "path": path,
+                        "epoch": int(m["epoch"]),
+                        "release": m["release"],
+                        "resolution": m["res"],
+                        "crs": m["crs"],
+                        "site": m["tile"] or "GLOBE",
+                    }
+                )
         if not rows:
-            raise DataFormatError(f"{self.root}: no GHS_{self.product}_E<epoch>_GLOBE_<release>_... .tif file"
-                                  + (f" of release {release}" if release else ""))
+            raise DataFormatError(
+                f"{self.root}: no GHS_{self.product}_E<epoch>_GLOBE_<release>_... .tif file"
+                + (f" of release {release}" if release else "")
+            )
         self.files = pd.DataFrame(rows)
 
     @property
@@ -99,9 +118,12 @@ class GHSL:
         if site is not None:
             sel = sel[sel["site"] == site]
         if sel.empty:
-            raise DataFormatError(f"{self.root}: no GHS_{self.product} file for epoch {epoch}"
-                                  + (f", site {site}" if site else "") + f" (have epochs {self.epochs}, "
-                                  f"sites {self.sites})")
+            raise DataFormatError(
+                f"{self.root}: no GHS_{self.product} file for epoch {epoch}"
+                + (f", site {site}" if site else "")
+                + f" (have epochs {self.epochs}, "
+                f"sites {self.sites})"
+            )
         return list(sel["path"])
 
     def read(self, epoch: int, *, site: str | None = None, bbox=None, bbox_crs=None) -> xr.DataArray:
@@ -134,14 +156,17 @@ class GHSL:
         elif self.product == "BUILT_S":
             pg.check_range(da, 0, cell_m2, "GHS-BUILT-S m2 of built-up surface per cell")
         elif self.product == "LAND":
-            pg.check_range(da, 0, 1.0 if self.land_coding == "share" else cell_m2,
-                           f"GHS-LAND ({self.land_coding})")
+            pg.check_range(
+                da, 0, 1.0 if self.land_coding == "share" else cell_m2, f"GHS-LAND ({self.land_coding})"
+            )
         else:
             v = np.asarray(da.values)
             bad = np.setdiff1d(np.unique(v[np.isfinite(v)]), SMOD_CODES)
             if bad.size:
-                raise DataFormatError(f"{da.attrs.get('source_file')}: GHS-SMOD codes must be {SMOD_CODES}, "
-                                      f"found {bad[:5].tolist()}")
+                raise DataFormatError(
+                    f"{da.attrs.get('source_file')}: GHS-SMOD codes must be {SMOD_CODES}, "
+                    f"found {bad[:5].tolist()}"
+                )
 
     def read_1km(self, epoch: int, *, site: str | None = None, bbox=None, bbox_crs=None) -> xr.DataArray:
         """One epoch aggregated to ~1 km: POP summed; BUILT_S summed then divided by the cell
@@ -150,7 +175,9 @@ class GHSL:
         factor = pg.block_factor(da)
         if self.product == "SMOD":
             if factor != 1:
-                raise DataFormatError(f"GHS-SMOD is a 1 km class grid; this one has {da.rio.resolution()} cells")
+                raise DataFormatError(
+                    f"GHS-SMOD is a 1 km class grid; this one has {da.rio.resolution()} cells"
+                )
             return da
         if self.product == "LAND":
             share = da if self.land_coding == "share" else da / abs(float(np.prod(da.rio.resolution())))
@@ -161,14 +188,19 @@ class GHSL:
         if self.product == "BUILT_S":
             area = abs(float(np.prod(out.rio.resolution())))
             out = (out / area).clip(0, 1).rio.write_crs(out.rio.crs)
-            out.attrs = dict(da.attrs, units="built-up share of the cell (0..1)",
-                             aggregated=f"sum of {factor} x {factor} cells / cell area")
+            out.attrs = dict(
+                da.attrs,
+                units="built-up share of the cell (0..1)",
+                aggregated=f"sum of {factor} x {factor} cells / cell area",
+            )
         return out
 
     def plot(self, epoch: int, ax=None, **kwargs):
         """Map one epoch (log colours for POP and BUILT_S); returns the Axes."""
         da = self.read(epoch, **kwargs)
-        return pg.plot_grid(da, ax, title=f"GHS-{self.product} {epoch}", log=self.product in ("POP", "BUILT_S"))
+        return pg.plot_grid(
+            da, ax, title=f"GHS-{self.product} {epoch}", log=self.product in ("POP", "BUILT_S")
+        )
 
 
 def _merge(parts: list[xr.DataArray]) -> xr.DataArray:
@@ -197,7 +229,9 @@ class GHSLBuiltEpochs:
         found = np.unique(v[np.isfinite(v)]).astype(int)
         bad = found[(found < 1975) | (found > 2030)]
         if bad.size:
-            raise DataFormatError(f"{self.path}: first-built epochs must lie in 1975..2030, found {bad[:5].tolist()}")
+            raise DataFormatError(
+                f"{self.path}: first-built epochs must lie in 1975..2030, found {bad[:5].tolist()}"
+            )
         self.data = da
         self.epochs = found.tolist()
         self.sites = [self.path.stem]

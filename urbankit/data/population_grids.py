@@ -14,7 +14,15 @@ import xarray as xr
 
 from ..errors import ConfigError, DataFormatError
 
-__all__ = ["aggregate_grid", "block_factor", "cell_weights", "check_range", "open_grid", "parse_bbox", "plot_grid"]
+__all__ = [
+    "aggregate_grid",
+    "block_factor",
+    "cell_weights",
+    "check_range",
+    "open_grid",
+    "parse_bbox",
+    "plot_grid",
+]
 
 
 def open_grid(path: str | Path, *, bbox=None, bbox_crs=None, name: str | None = None) -> xr.DataArray:
@@ -41,8 +49,10 @@ def open_grid(path: str | Path, *, bbox=None, bbox_crs=None, name: str | None = 
         try:
             da = da.rio.clip_box(*bbox, crs=bbox_crs)
         except Exception as exc:  # rioxarray.exceptions.NoDataInBounds, OneDimensionalRaster
-            raise DataFormatError(f"{path}: bbox {tuple(bbox)} ({bbox_crs or da.rio.crs}) does not overlap the "
-                                  f"grid {tuple(da.rio.bounds())} ({da.rio.crs})") from exc
+            raise DataFormatError(
+                f"{path}: bbox {tuple(bbox)} ({bbox_crs or da.rio.crs}) does not overlap the "
+                f"grid {tuple(da.rio.bounds())} ({da.rio.crs})"
+            ) from exc
     da.name = name or path.stem
     da.attrs["source_file"] = str(path)
     return da.load()
@@ -89,13 +99,16 @@ def aggregate_grid(da: xr.DataArray, how: str, factor: int) -> xr.DataArray:
     from affine import Affine
 
     out = out.rio.write_crs(da.rio.crs).rio.write_transform(
-        Affine(t.a * factor, 0, t.c, 0, t.e * factor, t.f))
+        Affine(t.a * factor, 0, t.c, 0, t.e * factor, t.f)
+    )
     out.attrs = dict(da.attrs, aggregated=f"{how} of {factor} x {factor} cells")
     out.name = da.name
     return out
 
 
-def plot_grid(da: xr.DataArray, ax=None, *, title: str | None = None, log: bool = False, cmap: str = "viridis"):
+def plot_grid(
+    da: xr.DataArray, ax=None, *, title: str | None = None, log: bool = False, cmap: str = "viridis"
+):
     """Show a grid with a colour bar (log scale for counts); returns the matplotlib Axes."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
@@ -119,8 +132,10 @@ def check_range(da: xr.DataArray, lo: float, hi: float | None, what: str) -> Non
     if v.size == 0:
         return
     if v.min() < lo or (hi is not None and v.max() > hi * (1 + 1e-6) + 1e-9):
-        raise DataFormatError(f"{da.attrs.get('source_file', da.name)}: {what} must lie in [{lo:g}, "
-                              f"{'inf' if hi is None else f'{hi:g}'}], found {v.min():g}..{v.max():g}")
+        raise DataFormatError(
+            f"{da.attrs.get('source_file', da.name)}: {what} must lie in [{lo:g}, "
+            f"{'inf' if hi is None else f'{hi:g}'}], found {v.min():g}..{v.max():g}"
+        )
 
 
 def parse_bbox(bbox) -> tuple[float, float, float, float] | None:
@@ -129,5 +144,7 @@ def parse_bbox(bbox) -> tuple[float, float, float, float] | None:
         return None
     left, bottom, right, top = (float(b) for b in bbox)
     if not (left < right and bottom < top) or not all(map(math.isfinite, (left, bottom, right, top))):
-        raise ConfigError(f"bbox must be (left, bottom, right, top) with left < right, bottom < top; got {bbox}")
+        raise ConfigError(
+            f"bbox must be (left, bottom, right, top) with left < right, bottom < top; got {bbox}"
+        )
     return left, bottom, right, top

@@ -21,8 +21,10 @@ from . import population_grids as pg
 
 __all__ = ["WorldPop"]
 
-_NAME = re.compile(r"^(?:(?P<iso>[a-z]{3})_)?ppp_(?P<year>\d{4})(?P<agg>_1km_Aggregated)?(?P<un>_UNadj)?\.tif$",
-                   re.IGNORECASE)
+_NAME = re.compile(
+    r"^(?:(?P<iso>[a-z]{3})_)?ppp_(?P<year>\d{4})(?P<agg>_1km_Aggregated)?(?P<un>_UNadj)?\.tif$",
+    re.IGNORECASE,
+)
 
 
 class WorldPop:
@@ -38,8 +40,14 @@ class WorldPop:
         files: DataFrame (path, site, year, resolution, un_adjusted).
     """
 
-    def __init__(self, root: str | Path, *, resolution: str | None = None, un_adjusted: bool | None = None,
-                 year: int | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        resolution: str | None = None,
+        un_adjusted: bool | None = None,
+        year: int | None = None,
+    ):
         self.root = Path(root)
         if resolution not in (None, "1km", "100m"):
             raise ConfigError(f"resolution must be '1km', '100m' or None, got {resolution!r}")
@@ -49,14 +57,25 @@ class WorldPop:
                 if not m:
                     raise ConfigError(f"{self.root}: not a WorldPop ppp file name; pass year=")
                 year = int(m["year"])
-            rows = [{"path": self.root, "site": self.root.stem, "year": int(year), "resolution": "unknown",
-                     "un_adjusted": False}]
+            rows = [
+                {
+                    "path": self.root,
+                    "site": self.root.stem,
+                    "year": int(year),
+                    "resolution": "unknown",
+                    "un_adjusted": False,
+                }
+            ]
         else:
             if not self.root.is_dir():
                 raise DataFormatError(f"{self.root}: WorldPop folder or file not found")
             rows = [r for r in map(_parse, sorted(self.root.rglob("*.tif"))) if r is not None]
-            rows = [r for r in rows if (resolution is None or r["resolution"] == resolution)
-                    and (un_adjusted is None or r["un_adjusted"] == un_adjusted)]
+            rows = [
+                r
+                for r in rows
+                if (resolution is None or r["resolution"] == resolution)
+                and (un_adjusted is None or r["un_adjusted"] == un_adjusted)
+            ]
         if not rows:
             raise DataFormatError(f"{self.root}: no WorldPop <iso>_ppp_<year>[_1km_Aggregated].tif file")
         self.files = pd.DataFrame(rows)
@@ -76,11 +95,17 @@ class WorldPop:
         if site is not None:
             sel = sel[sel["site"] == site]
         if len(sel) != 1:
-            found = "no WorldPop file" if sel.empty else \
-                f"{len(sel)} WorldPop files ({', '.join(p.name for p in sel['path'])})"
-            raise DataFormatError(f"{self.root}: {found} for year {year}"
-                                  + (f", site {site}" if site else "") + f"; have years {self.years}, sites "
-                                  f"{self.sites} (pass site= or resolution=)")
+            found = (
+                "no WorldPop file"
+                if sel.empty
+                else f"{len(sel)} WorldPop files ({', '.join(p.name for p in sel['path'])})"
+            )
+            raise DataFormatError(
+                f"{self.root}: {found} for year {year}"
+                + (f", site {site}" if site else "")
+                + f"; have years {self.years}, sites "
+                f"{self.sites} (pass site= or resolution=)"
+            )
         return Path(sel["path"].iloc[0])
 
     def read(self, year: int, *, site: str | None = None, bbox=None, bbox_crs=None) -> xr.DataArray:
@@ -110,5 +135,10 @@ def _parse(path: Path) -> dict | None:
     m = _NAME.match(path.name)
     if not m:
         return None
-    return {"path": path, "site": (m["iso"] or "ppp").lower(), "year": int(m["year"]),
-            "resolution": "1km" if m["agg"] else "100m", "un_adjusted": bool(m["un"])}
+    return {
+        "path": path,
+        "site": (m["iso"] or "ppp").lower(),
+        "year": int(m["year"]),
+        "resolution": "1km" if m["agg"] else "100m",
+        "un_adjusted": bool(m["un"]),
+    }
