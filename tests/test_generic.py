@@ -236,7 +236,7 @@ def test_negative_class_needs_nodata_or_classes(tmp_path, ref_s2):
     lab[:4] = -1
     lab[10:20] = 1
     lp = _write(tmp_path / "LabelHand.tif", lab, from_origin(X0, Y0, RES, RES))
-    with pytest.raises(DataFormatError, match=r"LabelHand\.tif: class label holds negative values.*label_nodata=-1"):
+    with pytest.raises(DataFormatError, match=r"LabelHand\.tif: class label holds negative.*label_nodata=-1"):
         read_time_series(s2_paths=[ref_s2], label_path=lp, label_var="label")
     scene = read_time_series(s2_paths=[ref_s2], label_path=lp, label_var="label", label_nodata=-1)
     assert np.isnan(scene.label.values[:4]).all() and np.nanmax(scene.label.values) == 1
@@ -246,7 +246,8 @@ def test_negative_class_needs_nodata_or_classes(tmp_path, ref_s2):
         read_time_series(s2_paths=[ref_s2], label_path=lp, label_var="label", label_classes=[-1, 0])
 
 
-@pytest.mark.parametrize("unit, values, looks", [("unit", -12.0, "s1_unit='db'"), ("linear", -12.0, "s1_unit='db'"),
+@pytest.mark.parametrize("unit, values, looks", [("unit", -12.0, "s1_unit='db'"),
+                                                 ("linear", -12.0, "s1_unit='db'"),
                                                  ("db", 0.4, "s1_unit='unit'")])
 def test_s1_values_that_do_not_fit_the_unit(tmp_path, unit, values, looks):
     s1 = _write(tmp_path / "S1_x.tif", np.full((2, N, N), values, np.float32), from_origin(X0, Y0, RES, RES))
@@ -261,7 +262,7 @@ def test_date2_cropped_or_wrong_crs_raises(tmp_path, ref_s2):
     wrong = _s2_on_grid(tmp_path / "wrong.tif", X0, Y0, RES, N)
     with rasterio.open(wrong, "r+") as dst:
         dst.crs = "EPSG:4326"
-    with pytest.raises(DataFormatError, match=r"wrong\.tif: its footprint \(CRS EPSG:4326\) does not overlap"):
+    with pytest.raises(DataFormatError, match=r"wrong\.tif: its footprint \(CRS EPSG:4326\) does not"):
         read_time_series(s2_paths=[ref_s2, wrong], dates=["2019-01-01", "2020-01-01"])
 
 

@@ -336,8 +336,8 @@ def test_png_label_coded_0_1_is_refused(broken):
     v = np.zeros((120, 120), np.uint8)
     v[60:] = 1
     Image.fromarray(np.stack([v, v, v], -1)).save(cm / "cm.png")
-    with pytest.raises(DataFormatError, match=r"cm\.png: label values \[0, 1\] do not fit the coding 0 = no change, "
-                                              r"255 = change"):
+    with pytest.raises(DataFormatError,
+                       match=r"cm\.png: label values \[0, 1\] do not fit the coding 0 = no change, 255 = change"):
         oscd.read_city(root, "lakeside", bands="rgb")              # the old reader: no change
     assert int(oscd.read_city(root, "lakeside", bands="rgb", label_coding="0/1").change.sum()) == 60 * 120
     with pytest.raises(ConfigError, match="label_coding"):
@@ -362,7 +362,7 @@ def test_band_with_wrong_crs_raises(broken):
     root, _ = broken
     path = _band_file(root, "riverton", 1, "B03")
     _rewrite_band(path, crs="EPSG:4326")                            # UTM numbers labelled as degrees
-    with pytest.raises(DataFormatError, match=rf"{path.name}: its footprint \(CRS EPSG:4326\) does not overlap"):
+    with pytest.raises(DataFormatError, match=rf"{path.name}: its footprint \(CRS EPSG:4326\) does not"):
         oscd.read_city(root, "riverton", bands="rgb")              # the old reader: 100 % NaN
 
 
@@ -383,8 +383,8 @@ def test_s1_of_another_city_raises(broken):
     root, s1 = broken
     for f in sorted((s1 / "data").glob("sentinel1_riverton_8_t*.tif")):
         _rewrite_band(f, shift=(0.0, 300000.0))
-    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_8_t1\.tif: its footprint .* does not overlap the "
-                                              r"reference grid the date-1 B02 grid"):
+    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_8_t1\.tif: its footprint .* does not "
+                                              r"overlap the reference grid the date-1 B02 grid"):
         oscd.read_city(root, "riverton", bands="rgb", s1_root=s1, orbit=8)
 
 
@@ -392,8 +392,8 @@ def test_s1_in_db_error_names_the_file_and_the_right_function(broken):
     root, s1 = broken
     path = s1 / "data" / "sentinel1_riverton_8_t1.tif"
     _rewrite_band(path, values=lambda a: a * 30 - 25)               # dB instead of the [0, 1] export
-    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_8_t1\.tif: Sentinel-1 values .* look like sigma0 "
-                                              r"in dB.*read_time_series\(s1_paths=\.\.\., s1_unit='db'\)"):
+    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_8_t1\.tif: Sentinel-1 values .* look like "
+                                              r"sigma0 in dB.*read_time_series\(s1_paths=\.\.\., s1_unit='db'\)"):
         oscd.read_city(root, "riverton", bands="rgb", s1_root=s1, orbit=8)
 
 
@@ -435,8 +435,9 @@ def test_duplicate_band_file_raises(broken):
 def test_orbit_missing_its_t2_file_raises(broken):
     root, s1 = broken
     (s1 / "data" / "sentinel1_riverton_59_t2.tif").unlink()
-    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_59_t2\.tif: missing, but orbit 59 has its other date"):
-        oscd.read_city(root, "riverton", bands="rgb", s1_root=s1)   # the old reader: orbit 59 silently dropped
+    # the old reader dropped orbit 59 from the mean without a word
+    with pytest.raises(DataFormatError, match=r"sentinel1_riverton_59_t2\.tif: missing, but orbit 59 has its"):
+        oscd.read_city(root, "riverton", bands="rgb", s1_root=s1)
     assert oscd.read_city(root, "riverton", bands="rgb", s1_root=s1, orbit=8).attrs["sar_orbits"] == "8"
 
 
@@ -499,7 +500,8 @@ def test_cache_misses_when_a_source_file_changes(broken, tmp_path):
     first = oscd.read_city(root, "lakeside", bands="rgb", cache=True, cache_dir=cache_dir)
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 5_000_000_000))     # touched, same content: a hit
-    assert oscd.read_city(root, "lakeside", bands="rgb", cache=True, cache_dir=cache_dir).attrs["cache"] == "hit"
+    touched = oscd.read_city(root, "lakeside", bands="rgb", cache=True, cache_dir=cache_dir)
+    assert touched.attrs["cache"] == "hit"
     # rewritten with other values, same size, old mtime restored: the old code served it stale (issue 13)
     st = path.stat()
     _rewrite_uncompressed(path, lambda a: a // 2)

@@ -62,7 +62,8 @@ def test_warp_to_grid_shift_and_outside():
         raster.warp_to_grid(arr, src, dst, "spline")
 
 
-@pytest.mark.parametrize("x0, expected", [(500000.0, 1.0), (500100.0, 0.5), (500190.0, 0.05), (501000.0, 0.0)])
+@pytest.mark.parametrize("x0, expected",
+                         [(500000.0, 1.0), (500100.0, 0.5), (500190.0, 0.05), (501000.0, 0.0)])
 def test_coverage_fraction(x0, expected):
     assert raster.coverage(_grid(x0=x0), _grid()) == pytest.approx(expected)
 
@@ -88,6 +89,7 @@ def test_require_coverage_threshold():
     half = _grid(x0=500100.0)
     with pytest.raises(DataFormatError, match=r"covers only 50.0 %"):
         raster.require_coverage(half, ref, "half.tif", ref_name="ref.tif")
-    assert raster.require_coverage(half, ref, "half.tif", ref_name="ref.tif", min_coverage=0.4) == pytest.approx(0.5)
+    frac = raster.require_coverage(half, ref, "half.tif", ref_name="ref.tif", min_coverage=0.4)
+    assert frac == pytest.approx(0.5)
     with pytest.raises(ConfigError):
         raster.require_coverage(half, ref, "half.tif", ref_name="ref.tif", min_coverage=2)

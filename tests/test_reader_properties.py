@@ -65,7 +65,7 @@ def _s2(path: Path, x0: float = X0, y0: float = Y0, n: int = N, res: float = RES
 def test_generic_label_codings(tmp_path, seed):
     rng = np.random.default_rng([13, seed])
     file_coding, told = CODINGS[rng.integers(3)], CODINGS[rng.integers(3)]
-    single = bool(rng.integers(0, 4) == 0) and file_coding == told   # one-class files only with the right coding
+    single = bool(rng.integers(0, 4) == 0) and file_coding == told   # one-class: only the right coding
     truth = _truth(rng, (N, N), single)
     lp = _write(tmp_path / "cm.tif", _encode(truth, file_coding), from_origin(X0, Y0, RES, RES))
     ref = _s2(tmp_path / "S2_20190101.tif")
@@ -94,8 +94,8 @@ def test_generic_crs_and_overlap(tmp_path, seed):
                                                     X0 + N * RES + 50, Y0 + 50)
         n = 60
         data = np.full((13, n, n), 1500, np.uint16)
-        other = _write(tmp_path / "S2_20200101.tif", data,
-                       from_origin(left, top, (right - left) / n, (top - bottom) / n), crs="EPSG:4326", nodata=0)
+        transform = from_origin(left, top, (right - left) / n, (top - bottom) / n)
+        other = _write(tmp_path / "S2_20200101.tif", data, transform, crs="EPSG:4326", nodata=0)
         coverage = 1.0
     else:                                                            # UTM numbers labelled as degrees
         other = _s2(tmp_path / "S2_20200101.tif")

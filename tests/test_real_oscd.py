@@ -134,7 +134,8 @@ def test_real_codings_and_coverage_margins(root, s1_root):
     worst = 1.0
     for city in ("abudhabi", "norcia"):
         ref, _ = raster.read_grid(next((paths.images / city / "imgs_1").glob("*_B02.tif")))
-        others = [*(paths.images / city / "imgs_2").glob("*.tif"), *(s1_root / "data").glob(f"sentinel1_{city}_*.tif")]
+        others = [*(paths.images / city / "imgs_2").glob("*.tif"),
+                  *(s1_root / "data").glob(f"sentinel1_{city}_*.tif")]
         for path in others:
             worst = min(worst, raster.coverage(raster.read_grid(path)[0], ref))
     assert raster.DEFAULT_MIN_COVERAGE < 0.97 < worst

@@ -255,6 +255,6 @@ def test_huge_make_site_is_refused_before_allocating(monkeypatch):
 
     monkeypatch.setattr(synthetic, "_available_memory", lambda: 2 * 2**30)       # pretend 2 GiB are free
     with pytest.raises(ConfigError, match=r"100000x100000 px site with 12 dates needs about \d+.* GiB.*"
-                                          r"only 2.0 GiB are available; what fits: size <= \d+ px at n_dates=12"):
+                                          r"only 2.0 GiB are available; what fits: size <= \d+ px"):
         synthetic.make_site(size=100_000, n_dates=12)
     assert synthetic.make_site(size=32, n_dates=2).optical.shape[-1] == 32   # small sites unaffected

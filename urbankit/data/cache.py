@@ -142,7 +142,8 @@ def save_scene(scene, path: str | os.PathLike) -> Path:
     for name in ds.variables:  # drop encodings inherited from a source file (chunks, compressors)
         ds[name].encoding = {}
     # one uncompressed chunk per variable: a cache trades disk for speed (zarr decodes it directly)
-    encoding = {name: {"chunks": ds[name].shape, "compressors": None} for name in ds.variables if ds[name].ndim}
+    encoding = {name: {"chunks": ds[name].shape, "compressors": None}
+                for name in ds.variables if ds[name].ndim}
     try:
         ds.to_zarr(tmp, mode="w", consolidated=True, zarr_format=2, encoding=encoding)
         (tmp / _DIGESTS).write_text(json.dumps(_digests(ds), sort_keys=True), encoding="utf-8")
@@ -292,7 +293,10 @@ def cached_scene(reader: str, site: str, options: dict, files: Iterable[str | os
 def clear_cache(cache_dir: str | os.PathLike | None = None, reader: str | None = None) -> int:
     """Delete cached scenes (all, or one reader's); returns the number of entries removed."""
     base = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    folders = [base / reader] if reader else ([p for p in base.iterdir() if p.is_dir()] if base.is_dir() else [])
+    if reader:
+        folders = [base / reader]
+    else:
+        folders = [p for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
     n = 0
     for folder in folders:
         if not folder.is_dir():

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataFormatError
 
-__all__ = ["GREY_CODING", "LABEL_CODINGS", "check_dn_dtype", "check_finite", "check_s1_unit", "decode_binary_label",
-           "parse_label_coding"]
+__all__ = ["GREY_CODING", "LABEL_CODINGS", "check_dn_dtype", "check_finite", "check_s1_unit",
+           "decode_binary_label", "parse_label_coding"]
 
 #: Binary label codings by name: (value meaning "no change / not built", value meaning "change").
 LABEL_CODINGS: dict[str, tuple[int, int]] = {"0/1": (0, 1), "1/2": (1, 2), "0/255": (0, 255)}
@@ -29,7 +29,7 @@ GREY_CODING = "0..255"
 
 
 def parse_label_coding(coding: str | tuple[int, int]) -> tuple[int, int]:
-    """``"0/1"``, ``"1/2"``, ``"0/255"``, ``"0..255"`` or a ``(negative, positive)`` pair -> the two values."""
+    """``"0/1"``, ``"1/2"``, ``"0/255"``, ``"0..255"`` or a (negative, positive) pair -> the two values."""
     if coding == GREY_CODING:
         return 0, 255
     if isinstance(coding, str) and coding in LABEL_CODINGS:
@@ -37,7 +37,8 @@ def parse_label_coding(coding: str | tuple[int, int]) -> tuple[int, int]:
     if (isinstance(coding, (tuple, list)) and len(coding) == 2
             and all(isinstance(v, (int, np.integer)) for v in coding) and coding[0] != coding[1]):
         return int(coding[0]), int(coding[1])
-    raise ConfigError(f"label_coding must be one of {', '.join(map(repr, [*LABEL_CODINGS, GREY_CODING]))} or a pair "
+    names = ", ".join(map(repr, [*LABEL_CODINGS, GREY_CODING]))
+    raise ConfigError(f"label_coding must be one of {names} or a pair "
                       f"(no-change value, change value); got {coding!r}")
 
 
@@ -80,8 +81,9 @@ def _coding_error(path, values: set, coding: str) -> DataFormatError:
     shown = ", ".join(f"{v:g}" for v in sorted(values)[:8])
     fits = _fitting_codings(values)
     hint = f"; these values fit label_coding={fits[0]!r}" if fits else ""
-    return DataFormatError(f"{path}: label values [{shown}{' ...' if len(values) > 8 else ''}] do not fit the "
-                           f"coding {coding}{hint} (pass label_coding= to state the file's coding)")
+    more = " ..." if len(values) > 8 else ""
+    return DataFormatError(f"{path}: label values [{shown}{more}] do not fit the coding {coding}{hint} "
+                           "(pass label_coding= to state the file's coding)")
 
 
 def _decode_grey(a: np.ndarray, values: set, path, valid) -> np.ndarray:

@@ -58,8 +58,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import ConfigError, DownloadError
 
@@ -241,7 +241,7 @@ def _attempt(url: str, part: Path, timeout: float, progress: bool, desc: str, bu
         if isinstance(reason, (socket.timeout, TimeoutError)):
             raise _Retryable(f"timed out after {timeout} s connecting to {url}", timed_out=True) from exc
         raise _Retryable(f"cannot connect to {url}: {reason}", unreachable=_is_unreachable(reason)) from exc
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise _Retryable(f"timed out after {timeout} s waiting for {url}", timed_out=True) from exc
     except (ConnectionError, http.client.HTTPException, OSError) as exc:
         raise _Retryable(f"connection error for {url}: {exc}") from exc
@@ -268,7 +268,7 @@ def _attempt(url: str, part: Path, timeout: float, progress: bool, desc: str, bu
                 while True:
                     try:
                         chunk = read(_CHUNK)
-                    except (socket.timeout, TimeoutError) as exc:
+                    except TimeoutError as exc:
                         raise _Retryable(f"timed out after {timeout} s while reading {url}",
                                          timed_out=True) from exc
                     except (ConnectionError, http.client.HTTPException, OSError) as exc:
@@ -317,7 +317,7 @@ def _resolve(source_or_url, filename, sha256, md5, size, mirror, dest: Path):
 
 
 def _require_writable(dest: Path) -> None:
-    """Create ``dest`` and check that files can be written there, else a DownloadError that says what to do."""
+    """Create ``dest`` and check that files can be written there; else a DownloadError saying what to do."""
     try:
         dest.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".urbankit-probe-", dir=dest)

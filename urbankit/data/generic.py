@@ -32,15 +32,23 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from ..errors import DataFormatError
 from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
-from .raster import DEFAULT_MIN_COVERAGE, RESAMPLING, Grid, read_grid, read_raster, require_coverage, same_grid
-from .raster import warp_to_grid
+from .raster import (
+    DEFAULT_MIN_COVERAGE,
+    RESAMPLING,
+    Grid,
+    read_grid,
+    read_raster,
+    require_coverage,
+    same_grid,
+    warp_to_grid,
+)
 
 __all__ = ["read_time_series", "read_geotiff_pair", "S2_L2A_BAND_NAMES"]
 
@@ -280,7 +288,8 @@ def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike |
                      reference: str | os.PathLike | None = None,
                      dates: Sequence | None = None, s1_dates: Sequence | None = None,
                      label_var: str = "change", label_nodata: float | None = None,
-                     label_coding: str | tuple[int, int] = "0/1", label_classes: Sequence[float] | None = None,
+                     label_coding: str | tuple[int, int] = "0/1",
+                     label_classes: Sequence[float] | None = None,
                      min_coverage: float = DEFAULT_MIN_COVERAGE,
                      resampling: str = "bilinear", site: str | None = None, region: str = "unknown",
                      dataset: str = "user GeoTIFFs", split: str | None = None, source: str = "",
@@ -328,7 +337,8 @@ def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike |
     times, s1_times = _times(s2, s1, dates, s1_dates, notes)
     change, extra = None, {}
     if label_path is not None:
-        change, extra = _read_label(ref, Path(label_path), label_var, label_nodata, label_coding, label_classes)
+        change, extra = _read_label(ref, Path(label_path), label_var, label_nodata, label_coding,
+                                    label_classes)
     if split is None:
         split = "test" if label_path is not None else "unlabelled"
     attrs = {"reference_grid": str(ref.path), "files_s2": ", ".join(str(p) for p in s2),

@@ -55,9 +55,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
-from .raster import RESAMPLING as _RESAMPLING
 from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
 from .raster import DEFAULT_MIN_COVERAGE, Grid, read_raster, require_coverage, warp_to_grid
+from .raster import RESAMPLING as _RESAMPLING
 
 __all__ = [
     "LICENCE",
@@ -597,7 +597,8 @@ def _read_city_uncached(paths: OSCDPaths, city: str, names: tuple[str, ...], s1_
     if label_path is not None:
         change = read_label(label_path, shape=ref.shape, label_coding=opts["label_coding"])
         attrs["label_file"] = label_path.name
-        coding = opts["label_coding"] or LABEL_CODING[".png" if label_path.suffix.lower() == ".png" else ".tif"]
+        kind = ".png" if label_path.suffix.lower() == ".png" else ".tif"
+        coding = opts["label_coding"] or LABEL_CODING[kind]
         attrs["label_coding"] = coding if isinstance(coding, str) else "/".join(str(v) for v in coding)
     sar = None
     if s1_root is not None:

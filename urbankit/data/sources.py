@@ -35,7 +35,8 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-__all__ = ["GROUPS", "Source", "SOURCES", "get_source", "list_sources", "sources_table", "ghsl_tile", "worldpop"]
+__all__ = ["GROUPS", "Source", "SOURCES", "get_source", "list_sources", "sources_table", "ghsl_tile",
+           "worldpop"]
 
 
 @dataclass(frozen=True)

@@ -561,10 +561,12 @@ def _check_memory(h: int, w: int, n_dates: int) -> None:
     per_pixel = n_dates * _BYTES_PER_PIXEL_DATE + _BYTES_PER_PIXEL
     side = int((0.8 * avail / per_pixel) ** 0.5)
     dates = int((0.8 * avail / (h * w) - _BYTES_PER_PIXEL) // _BYTES_PER_PIXEL_DATE)
-    fits = f"size <= {side} px at n_dates={n_dates}" + (f", or n_dates <= {dates} at this size" if dates >= 1 else "")
+    fits = f"size <= {side} px at n_dates={n_dates}"
+    if dates >= 1:
+        fits += f", or n_dates <= {dates} at this size"
     raise ConfigError(
-        f"make_site: a {h}x{w} px site with {n_dates} dates needs about {need / 2**30:.1f} GiB of memory, but "
-        f"only {avail / 2**30:.1f} GiB are available; what fits: {fits}")
+        f"make_site: a {h}x{w} px site with {n_dates} dates needs about {need / 2**30:.1f} GiB of "
+        f"memory, but only {avail / 2**30:.1f} GiB are available; what fits: {fits}")
 
 
 def make_site(
