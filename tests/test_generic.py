@@ -296,3 +296,11 @@ def test_sen1floods11_chip(real_data):
     assert water == pytest.approx(float((raw == 1).sum() / (raw >= 0).sum()))
     # water is dark in VV: median VV of water pixels well below that of land pixels
     assert np.nanmedian(vv[0][label == 1]) < np.nanmedian(vv[0][label == 0]) - 5
+
+
+def test_file_without_any_valid_pixel_raises(tmp_path, ref_s2):
+    empty = _s2_on_grid(tmp_path / "S2_20200101.tif", X0, Y0, RES, N, nodata=0)
+    with rasterio.open(empty, "r+") as dst:
+        dst.write(np.zeros((13, N, N), np.uint16))                  # all nodata: a 100 % NaN date before
+    with pytest.raises(DataFormatError, match=r"S2_20200101\.tif: no valid pixel on the reference grid"):
+        read_time_series(s2_paths=[ref_s2, empty])

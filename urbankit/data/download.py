@@ -296,10 +296,10 @@ def _resolve(source_or_url, filename, sha256, md5, size, mirror, dest: Path):
     if isinstance(source_or_url, Source):
         src = source_or_url
         url = src.url
-        if mirror:
-            if not src.mirrors:
-                raise ConfigError(f"source {src.name!r} has no mirror")
+        if mirror and src.mirrors:
             url = src.mirrors[0]
+        elif mirror and src.manual:
+            raise ConfigError(f"source {src.name!r} has no mirror")
         elif src.manual:
             manual_note = src.manual_instructions(dest)
         filename = filename or src.filename

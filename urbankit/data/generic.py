@@ -183,8 +183,16 @@ def _read_s2(ref: _Reference, s2: list[Path], s2_bands, s2_scale: float, s2_offs
             raise DataFormatError(f"{p}: bands {names} differ from {band_names} of {s2[0]}")
         check_dn_dtype(info["dtype"], p, s2_scale)
         refl = np.asarray(s2_to_reflectance(data, scale=s2_scale, clip=True, offset=s2_offset), np.float32)
-        stack.append(ref.warp(refl, grid, p, resampling))
+        stack.append(_require_valid(ref.warp(refl, grid, p, resampling), p, ref))
     return np.stack(stack).astype(np.float32), band_names
+
+
+def _require_valid(data: np.ndarray, path: Path, ref: _Reference) -> np.ndarray:
+    """Raise when a file contributes no valid pixel at all to the reference grid."""
+    if not np.isfinite(data).any():
+        raise DataFormatError(f"{path}: no valid pixel on the reference grid of {ref.path} (every value is "
+                              "the file's nodata or NaN); drop the file or fix its nodata value")
+    return data
 
 
 def _read_s1(ref: _Reference, s1: list[Path], s1_pols, s1_unit: str, db_range, resampling: str):
@@ -205,14 +213,15 @@ def _read_s1(ref: _Reference, s1: list[Path], s1_pols, s1_unit: str, db_range, r
         else:
             db = np.asarray(unit_to_db(data, db_range=db_range), np.float32)
         if same_grid(grid, ref.grid):
-            stack.append(np.asarray(db, np.float32))
+            stack.append(_require_valid(np.asarray(db, np.float32), p, ref))
             continue
         # resample in linear power (averaging dB values would bias dark pixels), then back to dB
         linear = np.power(np.float32(10.0), db / np.float32(10.0), dtype=np.float32)
         warped = ref.warp(linear, grid, p, resampling)
         with np.errstate(divide="ignore", invalid="ignore"):
             back = np.asarray(linear_to_db(warped), np.float32)
-            stack.append(np.where(np.isfinite(warped), back, np.nan).astype(np.float32))
+            back = np.where(np.isfinite(warped), back, np.nan).astype(np.float32)
+            stack.append(_require_valid(back, p, ref))
     return np.stack(stack).astype(np.float32)
 
 
