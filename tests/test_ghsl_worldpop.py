@@ -125,3 +125,29 @@ def test_real_worldpop_and_ghsl_samples(real_data):
     assert epochs.epochs[0] == 1975 and epochs.epochs[-1] <= 2030
     b2000, b2020 = epochs.read(2000), epochs.read(2020)
     assert b2000.dtype == bool and int(b2020.sum()) >= int(b2000.sum()) > 0
+
+
+def test_readers_plot(ghsl_root, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = GHSL(ghsl_root, "POP").plot(2020)
+    assert ax.get_title() == "GHS-POP 2020" and ax.images
+    res = 3 / 3600
+    _write(tmp_path / "wp" / "ppp_2015.tif", np.full((4, 4), 3.0, np.float32), Affine(res, 0, 0, 0, -res, 0),
+           "EPSG:4326")
+    ax = WorldPop(tmp_path / "wp").plot(2015)
+    assert ax.get_title() == "WorldPop 2015"
+    epochs = np.full((5, 5), 65535, np.uint16)
+    epochs[1:3, 1:3] = 1990
+    path = _write(tmp_path / "GHSL.tif", epochs, Affine(100.0, 0, 0, 0, -100.0, 0), MOLL, 65535)
+    reader = GHSLBuiltEpochs(path)
+    assert reader.epochs == [1990] and int(reader.read(1985).sum()) == 0 and int(reader.read(2000).sum()) == 4
+    assert reader.plot().images
+    bad = epochs.copy()
+    bad[0, 0] = 1950
+    with pytest.raises(DataFormatError, match="1975..2030"):
+        GHSLBuiltEpochs(_write(tmp_path / "bad.tif", bad, Affine(100.0, 0, 0, 0, -100.0, 0), MOLL, 65535))
+    plt.close("all")

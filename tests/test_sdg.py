@@ -532,3 +532,39 @@ def test_land_share_changes_density_for_presets():
     assert sdg.degurba(pop, np.ones((6, 6)), centre, land_share=land)[0][1:5, 1:5].all()
     with pytest.raises(sdg.DataFormatError, match="land_share"):
         sdg.degurba(pop, np.ones((6, 6)), centre, land_share=np.full((6, 6), 3.0))
+
+
+def test_population_without_crs_next_to_a_georeferenced_map_is_refused():
+    b = np.ones((10, 10), np.uint8)
+    import xarray as xr
+
+    pop = xr.DataArray(np.ones((10, 10)), dims=("y", "x"))
+    with pytest.raises(sdg.ConfigError, match="pop_t1 has no CRS"):
+        sdg.sdg_11_3_1(_da(b), _da(b), pop, pop, 2000, 2010, city_definition=None)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_property_random_built_codings_read_right_or_raise(seed):
+    """Random codings of one binary truth: the built-up mask equals the truth or an urbankit error is raised."""
+    rng = np.random.default_rng(seed)
+    truth = rng.random((12, 12)) < 0.3
+    cell_m2 = np.full(12, 10_000.0)  # 100 m cells
+    codings = {
+        "bool": (truth, "auto"),
+        "0/1 uint8": (truth.astype(np.uint8), "auto"),
+        "0/255 uint8": (truth.astype(np.uint8) * 255, "auto"),
+        "fraction": (np.where(truth, rng.uniform(0.1, 1, truth.shape), rng.uniform(0, 0.09, truth.shape)), "auto"),
+        "percent": (np.where(truth, rng.uniform(10, 100, truth.shape), rng.uniform(0, 9, truth.shape)), "percent"),
+        "m2 uint16": (np.where(truth, rng.integers(1000, 10_000, truth.shape), 0).astype(np.uint16), "auto"),
+        "odd uint8": (np.where(truth, rng.integers(2, 200, truth.shape), 0).astype(np.uint8), "auto"),
+        "m2 above the cell": (np.where(truth, 50_000.0, 0.0), "m2"),
+        "negative": (np.where(truth, 1.0, -0.5), "auto"),
+    }
+    for name, (arr, units) in codings.items():
+        try:
+            mask = sdg.builtup_mask(arr, 0.1, units, cell_m2, name=name)
+        except sdg.DataFormatError as exc:
+            assert name in str(exc)
+            assert name in ("odd uint8", "m2 above the cell", "negative"), name
+            continue
+        assert np.array_equal(mask, truth), name

@@ -1126,6 +1126,9 @@ def prepare_inputs(
     g_b = grid_info(built_t1, transform=transform, crs=crs)
     _same_grid("built_t1", g_b, "built_t2", _second_grid(built_t2, g_b, transform, crs))
     g_p = _pop_grid(pop_t1, g_b, pop_transform, pop_crs)
+    if g_p.crs is None and g_b.crs is not None:
+        raise ConfigError("pop_t1 has no CRS while the built-up maps are in "
+                          f"{g_b.crs}: write one (.rio.write_crs) or pass pop_crs=")
     _same_grid("pop_t1", g_p, "pop_t2", _second_grid(pop_t2, g_p, pop_transform, pop_crs))
     cover = grid_coverage(g_b, g_p)
     if cover < 0.5:
