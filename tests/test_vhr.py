@@ -387,3 +387,20 @@ def test_whu_epoch_label_coding_is_checked_per_tile(tmp_path):
         ds[0]
     ds01 = read_whu_cd(tmp_path, label_coding="0/1")
     assert ds01[0].attrs["label_coding"] == "0/1" and float(ds01[0].change.sum()) > 0
+
+
+def test_write_levir_pair_round_trips_through_the_reader(tmp_path):
+    from urbankit.data.synthetic import make_site
+    from urbankit.data.vhr import write_levir_pair
+
+    twin = make_site(site="t", size=64, n_dates=4, seed=1, growth=0.1, pixel_size=0.5, looks=None,
+                     modalities=("optical",), crs=None)
+    write_levir_pair(tmp_path, "test_9", twin)
+    write_levir_pair(tmp_path, "val_3", twin)
+    assert not list(tmp_path.rglob(".*"))  # no temporary file left
+    ds = read_levir_cd(tmp_path)
+    assert {p.name: p.split for p in ds.pairs} == {"test_9": "test", "val_3": "val"}
+    np.testing.assert_array_equal(ds.scene("test_9").change.values, (twin.change.values > 0).astype(np.uint8))
+    assert set(np.unique(np.asarray(Image.open(tmp_path / "label" / "test_9.png")))) <= {0, 255}
+    with pytest.raises(DataFormatError, match="pair name"):
+        write_levir_pair(tmp_path, "../escape", twin)

@@ -44,7 +44,7 @@ ROWS = [r for r in VHR_TABLE if r.canonical_params]
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.model for r in ROWS])
 def test_canonical_parameter_counts_within_one_percent(row):
-    n = meta_count(row.model, row.canonical_part)
+    n = meta_count(row.model, row.canonical_part, optical_channels=3)
     assert abs(n - row.canonical_params) / row.canonical_params < 0.01, (
         f"{row.label}: {n:,} parameters, canonical {row.canonical_params:,} ({row.canonical_source})")
 
@@ -331,3 +331,13 @@ def test_every_table_row_has_a_recipe_with_a_source_per_value():
     assert VHR_RECIPES["hdanet"]["lr"] == 1e-4  # copies, never the shared dict
     with pytest.raises(ConfigError, match="no VHR recipe"):
         vhr_recipe("segformer")
+
+
+def test_segnet_unpooling_equals_torchs_max_unpool():
+    from urbankit.models.segnet import unpool2x2
+
+    x = torch.randn(2, 3, 8, 10, requires_grad=True)
+    pooled, idx = torch.nn.functional.max_pool2d(x, 2, 2, return_indices=True)
+    torch.testing.assert_close(unpool2x2(pooled, idx), torch.nn.functional.max_unpool2d(pooled, idx, 2, 2))
+    unpool2x2(pooled, idx).sum().backward()
+    assert x.grad.sum() == pooled.numel()  # one gradient path per pooled value

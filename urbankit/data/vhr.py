@@ -73,7 +73,7 @@ from ..errors import DataFormatError
 
 __all__ = ["LABEL_CODINGS", "VHR_DATASETS", "WHU_SPLIT", "Pair", "VHRChangeDataset", "WHUEpochTiles",
            "check_label_coding", "decode_label", "read_pair", "tile_scene", "read_levir_cd", "read_whu_cd",
-           "read_dsifn", "read_sysu_cd", "read_vhr"]
+           "read_dsifn", "read_sysu_cd", "read_vhr", "write_levir_pair"]
 
 _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SPLITS = ("train", "val", "test")
@@ -770,3 +770,35 @@ def read_whu_cd(root, split: str | None = None, *, tile_size: int = 256, validat
                               "GeoTIFFs (before/2012, after/2016, change label) were found")
     return WHUEpochTiles(*found, split=split, tile_size=tile_size, validate=validate,
                          label_coding=label_coding or info["label_coding"])
+
+
+# --------------------------------------------------------------------------------------------
+# writing LEVIR-style pairs (synthetic twins, exercises)
+# --------------------------------------------------------------------------------------------
+def write_levir_pair(root: str | os.PathLike, name: str, scene, *, bands: Sequence[str] = ("B04", "B03", "B02"),
+                     scale: float = 0.3) -> Path:
+    """Write a scene's first and last date and its ``change`` as a LEVIR-CD pair.
+
+    Files: ``<root>/A/<name>.png``, ``<root>/B/<name>.png`` (8-bit RGB = clip(reflectance /
+    ``scale`` * 255)) and ``<root>/label/<name>.png`` (0/255, LEVIR-CD's coding), each written to
+    a temporary name and renamed. ``name`` should carry the split prefix (``train_``, ``val_``,
+    ``test_``) so :func:`read_levir_cd` finds the split. Returns ``root``.
+    """
+    from PIL import Image
+
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise DataFormatError(f"pair name {name!r}: use letters, digits, '_', '-' or '.' only")
+    missing = [b for b in bands if b not in scene["optical"].band.values]
+    if missing or "change" not in scene:
+        raise DataFormatError(f"site {scene.attrs.get('site', '?')!r}: needs optical bands {list(bands)} and "
+                              f"a change variable to write a LEVIR pair (missing bands: {missing})")
+    rgb = scene["optical"].sel(band=list(bands)).values[[0, -1]]  # (2, 3, H, W)
+    img = np.clip(np.nan_to_num(rgb) / scale * 255.0, 0, 255).round().astype(np.uint8).transpose(0, 2, 3, 1)
+    label = (scene["change"].values > 0).astype(np.uint8) * 255
+    root = Path(root)
+    for folder, arr in (("A", img[0]), ("B", img[1]), ("label", label)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        tmp = root / folder / f".{name}.tmp.png"
+        Image.fromarray(arr).save(tmp)
+        os.replace(tmp, root / folder / f"{name}.png")
+    return root

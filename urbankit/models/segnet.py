@@ -5,8 +5,9 @@ Architecture (the paper's, Fig. 2 and Sec. 3):
 * **encoder** = the 13 convolutional layers of VGG16 with batch normalisation, in 5 stages of
   (2, 2, 3, 3, 3) 3x3 conv-BN-ReLU layers (64, 128, 256, 512, 512 channels), each stage ending in
   a 2x2 max-pooling that **keeps its pooling indices**;
-* **decoder** = the mirror image: each stage up-samples with ``MaxUnpool2d`` at the stored
-  indices (sparse maps, no learned up-sampling), then 3x3 conv-BN-ReLU layers; the last layer
+* **decoder** = the mirror image: each stage up-samples by max-unpooling at the stored
+  indices (sparse maps, no learned up-sampling; :func:`unpool2x2`, a deterministic
+  ``MaxUnpool2d``), then 3x3 conv-BN-ReLU layers; the last layer
   is a 3x3 conv to the class scores (here 1 change logit, no BN/ReLU).
 
 Change-detection form (as in the HDANet comparison, where SegNet is a single-stream
@@ -81,5 +82,19 @@ class SegNetEF(ChangeModel):
             x, idx = F.max_pool2d(stage(x), 2, 2, return_indices=True)
             indices.append(idx)
         for stage, idx in zip(self.decoder, reversed(indices)):
-            x = stage(F.max_unpool2d(x, idx, 2, 2))
+            x = stage(unpool2x2(x, idx))
         return {"change": crop_to(x, size)}
+
+
+def unpool2x2(x: Tensor, indices: Tensor) -> Tensor:
+    """Max-unpooling of a 2x2 / stride-2 pooling: each value back at its argmax, zeros elsewhere.
+
+    Equals ``F.max_unpool2d(x, indices, 2, 2)`` but is written with a one-hot mask, so it is
+    deterministic (torch's ``max_unpool2d`` kernel is flagged non-deterministic).
+    (B, C, h, w) + the pooling's flat indices (B, C, h, w) -> (B, C, 2h, 2w).
+    """
+    b, c, h, w = x.shape
+    row, col = indices // (2 * w), indices % (2 * w)
+    slot = (row % 2) * 2 + (col % 2)                       # position inside the 2x2 block
+    onehot = F.one_hot(slot, 4).to(x.dtype) * x.unsqueeze(-1)  # (B, C, h, w, 4)
+    return onehot.view(b, c, h, w, 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(b, c, 2 * h, 2 * w)
