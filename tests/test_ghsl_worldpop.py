@@ -151,3 +151,18 @@ def test_readers_plot(ghsl_root, tmp_path):
     with pytest.raises(DataFormatError, match="1975..2030"):
         GHSLBuiltEpochs(_write(tmp_path / "bad.tif", bad, Affine(100.0, 0, 0, 0, -100.0, 0), MOLL, 65535))
     plt.close("all")
+
+
+def test_ghsl_tiles_are_merged_and_clipped(tmp_path):
+    # two neighbouring 1 km GHS-POP tiles (R4_C19 west, R4_C20 east), 3 x 3 cells each
+    for col, x0, value in ((19, 0.0, 100.0), (20, 3000.0, 200.0)):
+        name = f"GHS_POP_E2020_GLOBE_R2023A_54009_1000_V1_0_R4_C{col}.tif"
+        tile = Affine(1000.0, 0, x0, 0, -1000.0, 3000.0)
+        _write(tmp_path / name, np.full((3, 3), value, np.float32), tile, MOLL)
+    g = GHSL(tmp_path, "POP")
+    assert g.sites == ["R4_C19", "R4_C20"]
+    both = g.read(2020)
+    assert both.shape == (3, 6) and float(both.sum()) == pytest.approx(9 * 300.0)
+    assert float(g.read_1km(2020, site="R4_C20").sum()) == pytest.approx(1800.0)  # 1 km: kept as is
+    across = g.read(2020, bbox=(2000, 0, 4000, 3000))  # one column of each tile
+    assert across.shape == (3, 2) and sorted(np.unique(across.values)) == [100.0, 200.0]

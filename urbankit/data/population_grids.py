@@ -46,16 +46,33 @@ def open_grid(path: str | Path, *, bbox=None, bbox_crs=None, name: str | None = 
         raise DataFormatError(f"{path}: expected one band, found {da.sizes['band']}")
     da = da.squeeze("band", drop=True)
     if bbox is not None:
-        try:
-            da = da.rio.clip_box(*bbox, crs=bbox_crs)
-        except Exception as exc:  # rioxarray.exceptions.NoDataInBounds, OneDimensionalRaster
-            raise DataFormatError(
-                f"{path}: bbox {tuple(bbox)} ({bbox_crs or da.rio.crs}) does not overlap the "
-                f"grid {tuple(da.rio.bounds())} ({da.rio.crs})"
-            ) from exc
+        da = _clip(da, bbox, bbox_crs, path)
     da.name = name or path.stem
     da.attrs["source_file"] = str(path)
     return da.load()
+
+
+def _clip(da: xr.DataArray, bbox, bbox_crs, path: Path) -> xr.DataArray:
+    """The cells whose centre lies inside ``bbox`` (works for one-row or one-column results)."""
+    from affine import Affine
+
+    left, bottom, right, top = bbox
+    if bbox_crs is not None and da.rio.crs is not None:
+        from rasterio.crs import CRS
+        from rasterio.warp import transform_bounds
+
+        if CRS.from_user_input(bbox_crs) != da.rio.crs:
+            left, bottom, right, top = transform_bounds(bbox_crs, da.rio.crs, left, bottom, right, top)
+    t = da.rio.transform()
+    c0, c1 = math.ceil((left - t.c) / t.a - 0.5), math.floor((right - t.c) / t.a - 0.5)
+    r0, r1 = math.ceil((top - t.f) / t.e - 0.5), math.floor((bottom - t.f) / t.e - 0.5)
+    c0, r0 = max(c0, 0), max(r0, 0)
+    c1, r1 = min(c1, da.sizes["x"] - 1), min(r1, da.sizes["y"] - 1)
+    if c0 > c1 or r0 > r1:
+        raise DataFormatError(f"{path}: bbox {tuple(bbox)} ({bbox_crs or da.rio.crs}) does not overlap the "
+                              f"grid {tuple(da.rio.bounds())} ({da.rio.crs})")
+    out = da.isel(y=slice(r0, r1 + 1), x=slice(c0, c1 + 1))
+    return out.rio.write_transform(t * Affine.translation(c0, r0))
 
 
 def cell_weights(da: xr.DataArray) -> np.ndarray:
