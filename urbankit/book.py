@@ -121,6 +121,29 @@ def _failing_cell_index(nb_path: Path) -> int | None:
     return None
 
 
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the chapter's ``parameters`` cell (papermill's own inspection)."""
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(notebook)))
+
+
+def _chapter_parameters(notebook: Path, params: dict, log) -> tuple[dict, str]:
+    """The parameters one chapter takes, and a reason to skip it ('' to run it).
+
+    ``recipe_overrides`` and ``rehearsal`` are injected only into chapters that declare them:
+    papermill would otherwise add a variable that nothing reads (an ignored setting).
+    """
+    declared = declared_parameters(notebook)
+    out = dict(params)
+    if params.get("rehearsal") and "rehearsal" not in declared:
+        return out, "no rehearsal parameter: this chapter has no full-profile training to rehearse"
+    if "recipe_overrides" in params and "recipe_overrides" not in declared:
+        del out["recipe_overrides"]
+        log(f"    {notebook.stem}: trains no recipe model, --recipe overrides do not apply to it")
+    return out, ""
+
+
 def execute_chapter(
     notebook: Path,
     output: Path,
@@ -238,11 +261,20 @@ def run_book(
     execute: bool = True,
     out_root: Path | None = None,
     log: callable = print,
+    recipe_overrides: dict | list[str] | None = None,
+    rehearsal: bool = False,
 ) -> list[ChapterResult]:
     """Execute the selected chapters under ``profile`` and build the HTML book.
 
     ``execute=False`` builds the HTML from the committed notebooks without running them.
     ``out_root`` is the folder that receives ``_build/`` (default: the checkout root).
+    ``recipe_overrides`` (``{"lr": 1e-4}`` or ``["lr=1e-4"]``) change recipe fields of every
+    model a chapter trains (:func:`urbankit.recipes.get_recipe`); it is injected as the
+    chapters' ``recipe_overrides`` parameter and chapters that train no recipe model are
+    reported as not taking it. ``rehearsal=True`` (profile ``full`` only) runs every chapter
+    that has a ``rehearsal`` parameter at the papers' model sizes and recipes, capped at a
+    few optimiser steps on the data under ``data_root`` (a teacher's GPU run then cannot die
+    on a shape, recipe or data-path bug after an hour); chapters without one are skipped.
 
     Returns the per-chapter results. Raises BookError when any chapter fails or the build
     warns (after executing the remaining chapters), and ConfigError for invalid options:
@@ -268,11 +300,19 @@ def run_book(
     stage = out_root / "_build" / "stage" / profile
     _stage_sources(root, stage)
 
+    if rehearsal and profile != "full":
+        raise ConfigError(f"--rehearsal rehearses the full profile; it is not allowed with profile {profile!r}")
     params: dict = {"profile": profile}
     if device != "auto" or profile != "quick":
         params["device"] = device
     if data_root is not None:
         params["data_root"] = str(data_root)
+    if recipe_overrides:
+        from .recipes import parse_overrides
+
+        params["recipe_overrides"] = parse_overrides(recipe_overrides)
+    if rehearsal:
+        params["rehearsal"] = True
 
     results: list[ChapterResult] = []
     failures: list[str] = []
@@ -281,8 +321,13 @@ def run_book(
         log(f"[{i}/{len(notebooks)}] {nb.stem}: executing (profile {profile}, device {device}) ...")
         start = time.perf_counter()
         executed = stage / rel
+        chapter_params, skip = _chapter_parameters(nb, params, log)
+        if skip:
+            results.append(ChapterResult(nb.stem, "skipped", 0.0, skip))
+            log(f"[{i}/{len(notebooks)}] {nb.stem}: skipped ({skip})")
+            continue
         try:
-            execute_chapter(nb, executed, params, cwd=nb.parent, timeout=timeout)
+            execute_chapter(nb, executed, chapter_params, cwd=nb.parent, timeout=timeout)
         except BookError as exc:
             seconds = time.perf_counter() - start
             results.append(ChapterResult(nb.stem, "failed", seconds, str(exc)))

@@ -52,7 +52,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .data.normalize import model_input
+from .data.contract import InputContract
+from .data.normalize import DEFAULT_DB_RANGE, model_input
 from .errors import ConfigError, SceneValidationError
 
 __all__ = [
@@ -123,6 +124,8 @@ class PatchSampler:
 
 
 def _grid_starts(length: int, patch: int, stride: int) -> list[int]:
+    if length < patch:
+        raise ConfigError(f"GridSampler: a scene side of {length} px is smaller than the patch size {patch}")
     starts = list(range(0, length - patch + 1, stride))
     if starts[-1] != length - patch:  # last patch aligned to the border: nothing is missed
         starts.append(length - patch)
@@ -159,16 +162,30 @@ class GridSampler(PatchSampler):
 
 
 class RandomSampler(PatchSampler):
-    """``n_per_scene`` uniformly random patches per scene and epoch."""
+    """``n_per_scene`` uniformly random patches per scene and epoch.
 
-    def __init__(self, patch_size: int, n_per_scene: int = 1):
+    ``n_per_scene`` is one count for every scene, or a sequence with one count per scene
+    (e.g. fewer patches from each of a city's per-orbit scenes, so that every city weighs the
+    same whatever its number of Sentinel-1 orbits).
+    """
+
+    def __init__(self, patch_size: int, n_per_scene: int | Sequence[int] = 1):
         super().__init__(patch_size)
-        if not isinstance(n_per_scene, (int, np.integer)) or n_per_scene < 1:
-            raise ConfigError(f"{type(self).__name__}: n_per_scene must be a positive int, got {n_per_scene!r}")
-        self.n_per_scene = int(n_per_scene)
+        counts = [n_per_scene] if isinstance(n_per_scene, (int, np.integer)) else list(n_per_scene)
+        if not counts or any(not isinstance(n, (int, np.integer)) or n < 0 for n in counts) or sum(counts) < 1:
+            raise ConfigError(f"{type(self).__name__}: n_per_scene must be a positive int or a sequence of "
+                              f"non-negative ints (one per scene), got {n_per_scene!r}")
+        self.n_per_scene = int(n_per_scene) if isinstance(n_per_scene, (int, np.integer)) else tuple(map(int, counts))
 
     def plan(self, shapes):
-        return [(s, None, None) for s in range(len(shapes)) for _ in range(self.n_per_scene)]
+        counts = self.n_per_scene
+        if isinstance(counts, tuple):
+            if len(counts) != len(shapes):
+                raise ConfigError(f"{type(self).__name__}: n_per_scene has {len(counts)} counts for "
+                                  f"{len(shapes)} scenes")
+        else:
+            counts = (counts,) * len(shapes)
+        return [(s, None, None) for s in range(len(shapes)) for _ in range(counts[s])]
 
     def choose(self, shape, rng, count_change):
         y, x = self._random_origin(shape, rng)
@@ -358,7 +375,8 @@ class SceneDataset(Dataset):
         optical_bands: optical band names to keep, in this order (None: all, in scene order;
             all scenes must then have the same bands).
         sar_pols: SAR polarisations to keep (None: all).
-        sar_db_range: dB range mapped to [0, 1] (clipped).
+        sar_db_range: dB range mapped to [0, 1] (clipped); None: the kit's default (-25, 0) dB
+            (:data:`urbankit.data.normalize.DEFAULT_DB_RANGE`), or the contract's.
         pair: ``"first_last"`` (t1 = first date, t2 = last), ``"random_pair"`` (a random sorted
             pair of distinct dates per sample) or ``"single"`` (t1 = first date only).
         augment: an :class:`Augment`, or None.
@@ -366,20 +384,35 @@ class SceneDataset(Dataset):
         seed: the seed of all per-sample randomness.
         validate: check every scene with :func:`urbankit.data.schema.validate_scene` first
             (dims, dtypes, value ranges); False skips it for scenes already validated.
+        contract: an :class:`urbankit.data.contract.InputContract` (channels, SAR range and
+            normalisation, e.g. per-band z-scores fitted on the training scenes). When given,
+            it decides the modalities, bands, polarisations and ``sar_db_range`` (those
+            arguments must then be left at their defaults), every scene is checked against it,
+            and inputs are converted with :meth:`InputContract.prepare` on whole scenes.
     """
 
     def __init__(self, scenes, sampler: PatchSampler, *, modalities: Sequence[str] | None = None,
                  optical_bands: Sequence[str] | None = None, sar_pols: Sequence[str] | None = None,
-                 sar_db_range: tuple[float, float] = (-25.0, 0.0), pair: PairMode = "first_last",
+                 sar_db_range: tuple[float, float] | None = None, pair: PairMode = "first_last",
                  augment: Augment | None = None, labelled: bool = True, seed: int = 0,
-                 validate: bool = True):
+                 validate: bool = True, contract: InputContract | None = None):
         if not isinstance(sampler, PatchSampler):
             raise ConfigError(f"SceneDataset: sampler must be a PatchSampler, got {type(sampler).__name__}")
         if pair not in ("first_last", "random_pair", "single"):
             raise ConfigError(f"SceneDataset: pair must be 'first_last', 'random_pair' or 'single', got {pair!r}")
         if augment is not None and not isinstance(augment, Augment):
             raise ConfigError(f"SceneDataset: augment must be an Augment or None, got {type(augment).__name__}")
-        lo, hi = sar_db_range
+        if contract is not None:
+            if not isinstance(contract, InputContract):
+                raise ConfigError(f"SceneDataset: contract must be an InputContract, got {type(contract).__name__}")
+            if any(v is not None for v in (optical_bands, sar_pols, modalities, sar_db_range)):
+                raise ConfigError("SceneDataset: pass either contract= or modalities/optical_bands/sar_pols/"
+                                  "sar_db_range, not both (the contract names the channels and the SAR range)")
+            modalities = [m for m in _MODALITIES if contract.channels(m) is not None]
+            optical_bands, sar_pols = contract.optical_bands, contract.sar_pols
+            sar_db_range = contract.sar_db_range
+        self.contract = contract
+        lo, hi = sar_db_range if sar_db_range is not None else DEFAULT_DB_RANGE
         if not lo < hi:
             raise ConfigError(f"SceneDataset: sar_db_range must be (low, high) with low < high, got {sar_db_range!r}")
         scenes = _as_list(scenes)
@@ -463,12 +496,16 @@ class SceneDataset(Dataset):
             raise SceneValidationError(site, "time", f"has {n_dates} date(s); pair={self.pair!r} needs >= 2 "
                                        "(use pair='single')")
         out = _Scene(site, shape, n_dates)
-        if "optical" in self.modalities:
-            opt = _select(scene["optical"], "band", self.optical_bands, site, "optical")
-            out.optical = model_input(opt, "optical")
-        if "sar" in self.modalities:
-            sar = _select(scene["sar"], "polarisation", self.sar_pols, site, "sar")
-            out.sar = model_input(sar, "sar", self.sar_db_range)
+        if self.contract is not None:
+            self.contract.check(scene, modalities=self.modalities)
+        for m in self.modalities:
+            dim, names = ("band", self.optical_bands) if m == "optical" else ("polarisation", self.sar_pols)
+            values = _select(scene[m], dim, names, site, m)
+            if self.contract is not None:
+                arr = self.contract.prepare(values, m)
+            else:
+                arr = model_input(values, m, self.sar_db_range)
+            setattr(out, m, arr)
         if "buildings" in scene.data_vars:
             out.buildings = np.ascontiguousarray(
                 scene["buildings"].transpose("time", "y", "x").values.astype(np.float32))

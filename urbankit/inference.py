@@ -49,17 +49,27 @@ def _site_of(scene, default: str) -> str:
 
 
 def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Sequence[str] | None = None,
-                 sar_pols: Sequence[str] | None = None, sar_db_range: tuple[float, float] = (-25.0, 0.0),
-                 dates: tuple[int, int] = (0, -1)) -> dict[str, torch.Tensor]:
+                 sar_pols: Sequence[str] | None = None, sar_db_range: tuple[float, float] | None = None,
+                 dates: tuple[int, int] = (0, -1), contract=None) -> dict[str, torch.Tensor]:
     """Model inputs ``{key: (1, C, H, W) float32}`` of a whole scene, by the torch layer's rules.
 
-    Optical reflectance as stored (NaN -> 0); SAR dB -> [0, 1] with ``sar_db_range`` (clipped,
-    NaN -> 0). ``_t1`` is the date ``dates[0]``, ``_t2`` the date ``dates[1]`` (first and last
-    by default). ``keys`` defaults to every optical/SAR key the scene can give.
+    With a ``contract`` (:class:`urbankit.data.contract.InputContract`, e.g. a trained model's
+    ``model.input_contract``) the scene is checked against it and converted with
+    :meth:`~urbankit.data.contract.InputContract.prepare`; ``optical_bands``, ``sar_pols`` and
+    ``sar_db_range`` must then be None. Without one: optical reflectance as stored (NaN -> 0);
+    SAR dB -> [0, 1] with ``sar_db_range`` (default (-25, 0) dB; clipped, NaN -> 0).
+    ``_t1`` is the date ``dates[0]``, ``_t2`` the date ``dates[1]`` (first and last by default).
+    ``keys`` defaults to every optical/SAR key the scene can give.
     """
-    from .data.normalize import model_input
+    from .data.normalize import DEFAULT_DB_RANGE, model_input
 
     site = _site_of(scene, "scene")
+    if contract is not None:
+        if optical_bands is not None or sar_pols is not None or sar_db_range is not None:
+            raise ConfigError("scene_inputs: pass either contract= or optical_bands/sar_pols/sar_db_range, "
+                              "not both (the model's contract names its channels and SAR range)")
+        return _contract_inputs(scene, keys, dates, contract)
+    sar_db_range = sar_db_range if sar_db_range is not None else DEFAULT_DB_RANGE
     if keys is None:
         keys = [f"{m}_{t}" for m in ("optical", "sar") if m in scene.data_vars for t in ("t1", "t2")]
     out: dict[str, torch.Tensor] = {}
@@ -83,6 +93,26 @@ def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Seq
             da = da.isel(time=idx)
         arr = model_input(da.transpose(dim, "y", "x").values, modality, sar_db_range)
         out[key] = torch.from_numpy(arr)[None]
+    if not out:
+        raise SceneValidationError(site, None, f"gives none of the input keys {list(keys)}")
+    return out
+
+
+def _contract_inputs(scene, keys, dates, contract) -> dict[str, torch.Tensor]:
+    """:func:`scene_inputs` under an input contract (whole images, so per-image norms hold)."""
+    site = _site_of(scene, "scene")
+    if keys is None:
+        keys = [f"{m}_{t}" for m in ("optical", "sar") if contract.channels(m) for t in ("t1", "t2")]
+    out: dict[str, torch.Tensor] = {}
+    cache: dict[str, np.ndarray] = {}
+    for key in keys:
+        modality, _, date = key.rpartition("_")
+        if modality not in ("optical", "sar") or date not in ("t1", "t2"):
+            continue
+        if modality not in cache:
+            cache[modality] = contract.scene_arrays(scene, modality)
+        arr = cache[modality][dates[0] if date == "t1" else dates[1]]
+        out[key] = torch.from_numpy(np.ascontiguousarray(arr))[None]
     if not out:
         raise SceneValidationError(site, None, f"gives none of the input keys {list(keys)}")
     return out
@@ -114,7 +144,7 @@ def _model_inputs(model, inputs: Mapping[str, Any]) -> tuple[dict[str, torch.Ten
             raise ConfigError(f"predict: the model reads {keys} but the inputs have no {k!r} "
                               f"(they have {sorted(inputs)})")
         x = torch.as_tensor(np.asarray(inputs[k]) if not torch.is_tensor(inputs[k]) else inputs[k])
-        x = x.float()
+        x = torch.nan_to_num(x.float(), nan=0.0, posinf=0.0, neginf=0.0)  # the kit's NaN rule
         if x.dim() == 3:
             x, this_unbatched = x[None], True
         elif x.dim() == 4:
@@ -127,7 +157,37 @@ def _model_inputs(model, inputs: Mapping[str, Any]) -> tuple[dict[str, torch.Ten
             raise ConfigError(f"predict: input {k!r} is {tuple(x.shape[-2:])} px, others are {size}")
         unbatched, size = this_unbatched, tuple(x.shape[-2:])
         out[k] = x
+    if min(size) < 1:
+        raise ConfigError(f"predict: the input is {size[0]}x{size[1]} px; it needs at least 1x1 px")
     return out, bool(unbatched)
+
+
+#: Largest probability output :func:`predict` builds in memory (bytes); larger requests
+#: are refused with a message instead of failing inside torch's allocator.
+MAX_OUTPUT_BYTES = 8 * 1024**3
+
+
+def _check_output_size(batch: int, h: int, w: int) -> None:
+    need = batch * h * w * 4 * 2  # the probabilities and the blending weights, float32
+    if need > MAX_OUTPUT_BYTES:
+        raise ConfigError(
+            f"predict: {batch} x {h} x {w} px needs about {need / 1024**3:.1f} GiB for its output alone, "
+            f"more than the {MAX_OUTPUT_BYTES / 1024**3:.0f} GiB predict keeps in memory; predict the image "
+            "in parts (crop it with scene.isel(y=..., x=...)) and write each part to disk")
+
+
+def _scene_options(model, scene_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Scene-conversion options of ``predict``: the model's input contract unless told otherwise."""
+    options = dict(scene_options or {})
+    contract = getattr(model, "input_contract", None)
+    if contract is None or "contract" in options:
+        return options
+    clash = sorted(k for k in ("optical_bands", "sar_pols", "sar_db_range") if options.get(k) is not None)
+    if clash:
+        raise ConfigError(f"predict: the model carries an input contract ({contract.describe()}); "
+                          f"drop the scene options {clash}, the contract sets them")
+    options["contract"] = contract
+    return options
 
 
 # ----------------------------------------------------------------------------- padding / windows
@@ -250,7 +310,8 @@ def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change"
 
     scene = inputs if _is_scene(inputs) else None
     if scene is not None:
-        inputs = scene_inputs(scene, getattr(model, "input_keys", None) or None, **dict(scene_options or {}))
+        options = _scene_options(model, scene_options)
+        inputs = scene_inputs(scene, getattr(model, "input_keys", None) or None, **options)
     elif not isinstance(inputs, Mapping):
         raise ConfigError("predict: inputs must be a dict of arrays/tensors or a scene, "
                           f"got {type(inputs).__name__}")
@@ -264,9 +325,15 @@ def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change"
     device = _resolve_device(device)
     amp_on, amp_dtype, _ = _amp_settings(amp, device)
     keys = [output_key] if output_key is not None else None
-    h, w = next(iter(tensors.values())).shape[-2:]
+    first = next(iter(tensors.values()))
+    h, w = first.shape[-2:]
+    _check_output_size(int(first.shape[0]), int(h), int(w))
     if tile is None and h * w > max_whole_pixels:
         tile = 512
+    window_px = getattr(model, "inference_window", None) if getattr(model, "size_dependent", False) else None
+    if tile is None and window_px and (h > window_px or w > window_px):
+        tile = int(window_px)  # a size-dependent model predicts on the windows it was trained on
+        overlap = min(int(overlap), tile // 4)
     was_training = model.training
     model.eval()
     try:
@@ -447,7 +514,8 @@ def _display_image(sample, key: str, rgb_bands) -> tuple[np.ndarray, str] | None
 
 def plot_examples(examples, samples: Mapping[str, Any], predictions: Mapping[str, Any], *,
                   table=None, metric: str = "f1", input_keys: Sequence[str] | None = None,
-                  rgb_bands=None, label_key: str = "change", threshold: float | None = None):
+                  rgb_bands=None, label_key: str = "change",
+                  threshold: float | Mapping[str, float] | None = None):
     """A figure with one row per example site: inputs (RGB by percentile stretch, SAR in grey),
     label and predicted probability (or the binary map at ``threshold``).
 
@@ -460,6 +528,8 @@ def plot_examples(examples, samples: Mapping[str, Any], predictions: Mapping[str
         table: per-site table, to print the metric in each row's title.
         input_keys: which inputs to show (default: ``optical_t1``, ``optical_t2``, else SAR).
         rgb_bands: band names (scenes) or indices (sample dicts) of the R, G, B channels.
+        threshold: None (show probabilities), one threshold, or ``{site: threshold}`` (e.g.
+            when the sites come from folds with their own validation thresholds).
     """
     import matplotlib.pyplot as plt
 
@@ -508,9 +578,12 @@ def plot_examples(examples, samples: Mapping[str, Any], predictions: Mapping[str
         axes[r, -2].imshow(label, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         axes[r, -2].set_title(f"label ({label_key})", fontsize=8)
         prob = np.asarray(predictions[site], dtype=np.float32).squeeze()
-        if threshold is not None:
-            axes[r, -1].imshow(prob > threshold, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            axes[r, -1].set_title(f"prediction > {threshold:.2f}", fontsize=8)
+        cut = threshold.get(site) if isinstance(threshold, Mapping) else threshold
+        if isinstance(threshold, Mapping) and cut is None:
+            raise ConfigError(f"plot_examples: no threshold for site {site!r} in the threshold mapping")
+        if cut is not None:
+            axes[r, -1].imshow(prob > cut, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            axes[r, -1].set_title(f"prediction > {cut:.2f}", fontsize=8)
         else:
             im = axes[r, -1].imshow(prob, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
             axes[r, -1].set_title("probability", fontsize=8)

@@ -55,3 +55,37 @@ def shared_real_dir() -> Path | None:
         return None
     path = root.parent / "shared" / "data" / "real"
     return path if path.is_dir() else None
+
+
+def data_root_for(profile: str, data_root: str | os.PathLike | None = None) -> Path | None:
+    """The one data-root rule of every chapter: where a profile reads its real data.
+
+    - an explicit ``data_root`` always wins (it must exist, except for ``full``, which
+      downloads into it);
+    - ``quick``: None (the chapters read the embedded ``data_samples/``);
+    - ``real``: ``$URBANKIT_REAL_DATA`` or ``../shared/data/real`` beside the checkout
+      (:func:`shared_real_dir`); a ConfigError says how to point elsewhere when neither exists;
+    - ``full``: the download folder (``$URBANKIT_DATA``, else ``~/urbankit_data``), where
+      ``urbankit download`` puts the datasets.
+
+    Each dataset lives in a sub-folder of the root named as in ``urbankit download --list``
+    (``oscd/``, ``oscd_s1/``, ``levir_cd/``, ...).
+    """
+    if data_root is not None:
+        path = Path(data_root).expanduser()
+        if profile != "full" and not path.is_dir():
+            raise ConfigError(f"data_root={str(data_root)!r} is not a folder")
+        return path
+    if profile == "quick":
+        return None
+    if profile == "real":
+        path = shared_real_dir()
+        if path is None:
+            raise ConfigError("profile 'real' reads real data from a folder: pass data_root (urbankit book "
+                              "--data-root DIR, or -p data_root DIR with papermill) or set URBANKIT_REAL_DATA")
+        return path
+    if profile == "full":
+        from .data.download import default_root
+
+        return default_root()
+    raise ConfigError(f"unknown profile {profile!r}; choose quick, real or full")

@@ -558,6 +558,10 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module | None = Non
             model.load_state_dict(state)
         except RuntimeError as exc:
             raise CheckpointError(f"checkpoint {str(path)!r} does not fit this model: {exc}") from exc
+        if ckpt.get("input_contract") is not None:
+            from .data.contract import InputContract
+
+            model.input_contract = InputContract.from_dict(ckpt["input_contract"])
     return ckpt
 
 
@@ -657,6 +661,64 @@ class FitResult:
                 + ("; stopped early" if self.stopped_early else ""))
 
 
+def _sweep_best(sweeper) -> tuple[float, float]:
+    """(threshold, F1) of the best-F1 threshold of a validation sweep; (0.5, 0.0) when undefined."""
+    try:
+        return sweeper.best_threshold("f1")
+    except ConfigError:  # no changed pixel in the validation data, or none counted
+        return 0.5, 0.0
+
+
+def _input_contract(model: torch.nn.Module, train_loader):
+    """The input contract of this run: the training dataset's, else the model's (or None).
+
+    The dataset's contract is also set as ``model.input_contract`` so that :func:`predict`
+    and :func:`evaluate` apply the same input rules to whole scenes.
+    """
+    dataset = getattr(train_loader, "dataset", None)
+    contract = getattr(dataset, "contract", None) or getattr(model, "input_contract", None)
+    if contract is not None:
+        model.input_contract = contract
+    return contract
+
+
+def _describe(obj) -> Any:
+    return obj if obj is None or isinstance(obj, (str, int, float, bool)) else repr(obj)
+
+
+def _run_config(**values) -> dict[str, Any]:
+    """The run settings stored in checkpoints and compared on resume (plain python values)."""
+    out = {k: _describe(v) for k, v in values.items()}
+    out["scheduler_options"] = dict(values["scheduler_options"] or {})
+    return out
+
+
+#: Run settings a resumed run may change without an override.
+_RESUME_FREE = ("epochs",)
+
+
+def _check_resume_config(state: Mapping[str, Any], config: Mapping[str, Any], contract: Any,
+                         override: Sequence[str]) -> None:
+    """Refuse to resume a run whose settings differ from the checkpoint's (unless overridden)."""
+    stored = dict(state.get("config") or {})
+    if state.get("input_contract", contract) != contract:
+        raise CheckpointError("resume: the training data's input contract (bands, SAR range, normalisation) "
+                              "differs from the checkpoint's; start a new run in another checkpoint_dir")
+    diffs = {k: (stored[k], v) for k, v in config.items()
+             if k in stored and k not in _RESUME_FREE and stored[k] != v}
+    unknown = sorted(set(override) - set(config))
+    if unknown:
+        raise ConfigError(f"resume_override: unknown settings {unknown}; choose from {sorted(config)}")
+    refused = {k: d for k, d in diffs.items() if k not in override}
+    if refused:
+        listed = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, (a, b) in refused.items())
+        raise CheckpointError(f"resume: the run's settings differ from the checkpoint's ({listed}). Resuming "
+                              f"would mix two runs. Use another checkpoint_dir, or pass "
+                              f"resume_override={sorted(refused)} to continue on purpose")
+    for k, (a, b) in diffs.items():
+        print(f"resume: {k} changed from {a!r} (checkpoint) to {b!r} (resume_override)", flush=True)
+
+
 def _is_better(value: float, best: float | None, mode: str, min_delta: float) -> bool:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return best is None
@@ -683,7 +745,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
         min_delta: float = 0.0, threshold_split: str | None = None,
         threshold_loader: Iterable[Mapping[str, Any]] | None = None,
         checkpoint_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
-        seed: int | None = None, restore_best: bool = True,
+        seed: int | None = None, restore_best: bool = True, resume_override: Sequence[str] = (),
         callbacks: Sequence[Callable[[dict, torch.nn.Module], Any]] = ()) -> FitResult:
     """Train ``model`` on ``train_loader`` with ``strategy`` and return a :class:`FitResult`.
 
@@ -711,7 +773,10 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
         val_key, val_label_key, val_threshold: validation F1 of this output key against that
             label key at this threshold (:mod:`urbankit.metrics`), each epoch.
         monitor, mode: history column that picks the best epoch (default ``val_f1``, ``max``;
-            ``train_loss``/``min`` when there is no validation loader).
+            ``train_loss``/``min`` when there is no validation loader). ``"val_best_f1"``
+            sweeps thresholds 0.00..1.00 on the validation loader every epoch and records
+            ``val_best_f1`` and ``val_best_threshold``: the best epoch *and* its threshold are
+            then both chosen on validation data (the protocol of :mod:`urbankit.experiments`).
         patience, min_delta: stop after ``patience`` epochs without improvement (None: never).
         threshold_split: ``"train"``, ``"val"`` or None: after training, sweep thresholds
             0.00..1.00 on that split with the best weights and report the best-F1 one
@@ -720,6 +785,12 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
             monitored value improves (atomically).
         resume: None, a checkpoint file or folder, or ``"latest"`` (``checkpoint_dir/last.ckpt``
             when it exists, else start fresh). Continues exactly where the checkpoint ended.
+            The run's configuration (lr, seed, optimiser, ... and the input contract) must
+            equal the checkpoint's, else a :class:`CheckpointError` names what differs;
+            ``epochs`` may grow.
+        resume_override: configuration keys allowed to differ from the checkpoint's on resume
+            (each difference is printed); the new value is then used from the next epoch on
+            for ``lr`` and ``weight_decay``, the others are recorded only.
         seed: seed python/numpy/torch (:func:`urbankit.seed_everything`) before training.
         restore_best: load the best weights into ``model`` at the end.
         callbacks: callables ``cb(epoch_record, model)`` after each epoch (after checkpointing);
@@ -740,6 +811,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
     strategy = strategy if strategy is not None else Supervised()
     if val_loader is None and monitor.startswith("val_"):
         monitor = "train_loss"
+    sweep_val = val_loader is not None and monitor in ("val_best_f1", "val_best_threshold")
     mode = mode or ("min" if "loss" in monitor else "max")
     if mode not in ("min", "max"):
         raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -775,7 +847,14 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
         else:
             p = Path(resume)
             resume_state = load_checkpoint(p / CHECKPOINT_LAST if p.is_dir() else p, map_location="cpu")
+    contract = _input_contract(model, train_loader)
+    contract_dict = contract.to_dict() if contract is not None else None
+    config = _run_config(epochs=epochs, lr=lr, weight_decay=weight_decay, monitor=monitor, mode=mode,
+                         strategy=strategy, optimizer=optimizer, scheduler=scheduler,
+                         scheduler_options=scheduler_options, steps_per_epoch=steps_per_epoch, seed=seed,
+                         grad_clip=grad_clip, patience=patience)
     if resume_state is not None:
+        _check_resume_config(resume_state, config, contract_dict, resume_override)
         try:
             model.load_state_dict(resume_state["model"])
             opt.load_state_dict(resume_state["optimizer"])
@@ -783,6 +862,11 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
             raise CheckpointError(f"the checkpoint does not fit this model/optimizer: {exc}") from exc
         if sched is not None and resume_state.get("scheduler") is not None:
             sched.load_state_dict(resume_state["scheduler"])
+        for group in opt.param_groups:  # overridden values apply from the next epoch on
+            if "lr" in resume_override:
+                group["lr"] = group["initial_lr"] = lr
+            if "weight_decay" in resume_override:
+                group["weight_decay"] = weight_decay
         if resume_state.get("scaler"):
             scaler.load_state_dict(resume_state["scaler"])
         strategy.load_state_dict(resume_state.get("strategy") or {})
@@ -878,8 +962,10 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
             _set_epoch(val_loader, epoch)
             scores = evaluate(model, val_loader, output_key=val_key, label_key=val_label_key,
                               threshold=val_threshold, device=device, strategy=strategy, amp=amp,
-                              channels_last=channels_last)
+                              channels_last=channels_last, sweep=sweep_val)
             record["val_loss"] = scores.pop("loss")
+            if sweep_val:
+                record["val_best_threshold"], record["val_best_f1"] = _sweep_best(scores.pop("sweep"))
             for k, v in scores.items():
                 if k not in _COUNT_KEYS and isinstance(v, (int, float)):
                     record[f"val_{k}"] = _pyval(v)
@@ -892,7 +978,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
         improved = _is_better(value, best["score"], mode, min_delta)
         if improved:
             best = {"state": _state_to_cpu(model.state_dict()), "epoch": epoch, "score": _pyval(value),
-                    "threshold": best["threshold"]}
+                    "threshold": record.get("val_best_threshold", best["threshold"])}
             bad_epochs = 0
         else:
             bad_epochs += 1
@@ -903,7 +989,7 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
 
         if progress:
             shown = [f"epoch {epoch}/{epochs}", f"loss {_fmt(record['train_loss'])}"]
-            for k in ("val_loss", "val_f1", "val_precision", "val_recall"):
+            for k in ("val_loss", "val_f1", "val_precision", "val_recall", "val_best_f1", "val_best_threshold"):
                 if k in record:
                     shown.append(f"{k} {_fmt(record[k])}")
             shown += [f"lr {record['lr']:.2e}", f"{record['seconds']:.1f} s"]
@@ -921,16 +1007,13 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
                 "scaler": scaler.state_dict() if use_scaler else None,
                 "strategy": strategy.state_dict(), "history": history, "best": best,
                 "bad_epochs": bad_epochs, "stopped_early": stopped_early, "rng": _rng_state(rng_loaders),
-                "config": {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "monitor": monitor,
-                           "mode": mode, "strategy": repr(strategy),
-                           "optimizer": optimizer if isinstance(optimizer, str) else repr(optimizer),
-                           "scheduler": scheduler if isinstance(scheduler, str) or scheduler is None
-                           else repr(scheduler)},
+                "config": config, "input_contract": contract_dict,
             }
             _atomic_save(ckpt, ckpt_dir / CHECKPOINT_LAST)
             if improved:
                 _atomic_save({"format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION, "epoch": epoch,
-                              "model": best["state"], "best": best, "history": history},
+                              "model": best["state"], "best": best, "history": history,
+                              "config": config, "input_contract": contract_dict},
                              ckpt_dir / CHECKPOINT_BEST)
             del ckpt
         for cb in callbacks:

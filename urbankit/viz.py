@@ -12,13 +12,13 @@ NaNs (clouds, no data) show as transparent/black, never as errors.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 __all__ = ["show_rgb", "show_false_colour", "show_sar", "overlay_mask", "plot_change_panels",
-           "plot_loss_curve", "rgb_array"]
+           "plot_loss_curve", "rgb_array", "calibration_curve", "plot_calibration"]
 
 
 def _plt():
@@ -232,5 +232,64 @@ def plot_loss_curve(history: Any, keys: Sequence[str] | None = None, ax: Any = N
     ax.grid(alpha=0.3)
     if len(cols) > 1:
         ax.legend()
+    ax.set_title(title)
+    return fig
+
+
+def calibration_curve(probabilities: Any, labels: Any, n_bins: int = 10) -> Any:
+    """Observed change frequency per bin of predicted probability (a reliability table).
+
+    Args:
+        probabilities: predicted change probabilities, any shape (NaN ignored).
+        labels: 0/1 labels of the same shape.
+        n_bins: equal-width bins over [0, 1].
+
+    Returns:
+        A pandas DataFrame, one row per non-empty bin: ``bin_low``, ``bin_high``,
+        ``mean_probability``, ``observed_frequency``, ``pixels``.
+    """
+    import pandas as pd
+
+    p = np.asarray(probabilities, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=np.float64).ravel()
+    if p.shape != y.shape:
+        raise ValueError(f"calibration_curve: {p.size} probabilities but {y.size} labels")
+    ok = np.isfinite(p)
+    p, y = p[ok], y[ok]
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.digitize(p, edges[1:-1]), 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        sel = idx == b
+        if sel.any():
+            rows.append({"bin_low": edges[b], "bin_high": edges[b + 1], "mean_probability": float(p[sel].mean()),
+                         "observed_frequency": float(y[sel].mean()), "pixels": int(sel.sum())})
+    return pd.DataFrame(rows)
+
+
+def plot_calibration(curves: Mapping[str, Any], thresholds: Mapping[str, float] | None = None,
+                     ax: Any = None, title: str = "calibration on the test pixels"):
+    """Reliability diagram: observed change frequency against predicted probability.
+
+    Args:
+        curves: ``{label: calibration_curve(...)}``.
+        thresholds: optional ``{label: decision threshold}`` drawn as vertical lines.
+        ax: matplotlib Axes to draw in (a new figure otherwise).
+
+    Returns:
+        The matplotlib Figure.
+    """
+    fig, ax = _new_axes(ax, figsize=(5.2, 4.2))
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    for k, (label, curve) in enumerate(curves.items()):
+        line, = ax.plot(curve["mean_probability"], curve["observed_frequency"], "-o", ms=4, label=label)
+        if thresholds and label in thresholds:
+            ax.axvline(thresholds[label], color=line.get_color(), lw=0.8, ls="--")
+    ax.set_xlabel("predicted change probability")
+    ax.set_ylabel("observed change frequency")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
     ax.set_title(title)
     return fig

@@ -1,0 +1,150 @@
+"""Deep change detectors against change vector analysis on the real OSCD cities in ../shared.
+
+Protocol (nothing is chosen on a test city):
+
+- Leave-two-cities-out folds over the labelled OSCD cities found under
+  ``../shared/data/real/oscd`` (six in the shared sample): every city is a test city exactly
+  once; in each fold one further city is the *validation* city and the rest train
+  (:func:`urbankit.experiments.leave_sites_out`).
+- Deep models: ``urbankit.experiments.run_experiment`` with the ``real`` recipe of the model
+  (:func:`urbankit.recipes.get_recipe`): the best epoch and the decision threshold are those of
+  the best pooled F1 on the validation city.
+- CVA (Malila 1980; six bands, standardised): its percentile is chosen on the same validation
+  city (:func:`urbankit.experiments.cva_experiment`).
+- Reported: F1 pooled over all test pixels of all folds (the papers' convention), per-fold
+  pooled F1 as mean +/- std, and minutes per model on this machine.
+
+    python benchmarks/real_oscd.py                       # FC-Siam-diff, DS U-Net, CVA
+    python benchmarks/real_oscd.py --models fc_siam_diff --override optical_norm=none
+    python benchmarks/real_oscd.py --seeds 0 1 --threads 2
+
+Writes ``benchmarks/results/real_oscd.md`` (atomically). Skips (exit 0, says so) when the
+shared real data is absent. Never put its numbers in a test: they are measurements.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from urbankit import experiments  # noqa: E402
+from urbankit.data import oscd  # noqa: E402
+from urbankit.paths import shared_real_dir  # noqa: E402
+from urbankit.recipes import parse_overrides  # noqa: E402
+
+DEFAULT_MODELS = ("fc_siam_diff", "dsunet")
+LABELS = {"fc_siam_diff": "FC-Siam-diff (S2)", "dsunet": "DS U-Net (S1+S2)", "fc_ef": "FC-EF (S2)",
+          "fc_siam_conc": "FC-Siam-conc (S2)", "unet_ef": "U-Net EF"}
+
+
+def read_cities(real_root: Path) -> dict:
+    """Every labelled OSCD city of the shared sample, with its Sentinel-1 (orbit mean)."""
+    root, s1 = real_root / "oscd", real_root / "oscd_s1"
+    cities = sorted(oscd.list_cities(root, "train"))
+    return {c: oscd.read_city(root, c, s1_root=s1) for c in cities}
+
+
+def run_model(name: str, scenes: dict, folds, seeds, overrides) -> tuple[dict, pd.DataFrame]:
+    start = time.perf_counter()
+    result = experiments.run_folds(name, scenes, folds, seeds=seeds, profile="real", overrides=overrides,
+                                   device="cpu", progress=lambda line: print("  " + line, flush=True))
+    minutes = (time.perf_counter() - start) / 60
+    scores = result.fold_scores()
+    per_fold = scores.groupby("fold")["f1"].mean()
+    row = {"method": LABELS.get(name, name), "pooled F1": float(result.test_table.loc["pooled", "f1"]),
+           "pooled P": float(result.test_table.loc["pooled", "precision"]),
+           "pooled R": float(result.test_table.loc["pooled", "recall"]),
+           "fold F1 mean": float(per_fold.mean()), "fold F1 std": float(per_fold.std(ddof=0)),
+           "minutes": minutes, "steps per run": int(scores["steps"].mean())}
+    print(f"{name}: recipe {result.runs[0].recipe.describe()}", flush=True)
+    for d in result.runs[0].recipe.deviations:
+        print(f"   deviation: {d}", flush=True)
+    return row, result.test_table
+
+
+def run_cva(scenes: dict, folds) -> tuple[dict, pd.DataFrame]:
+    tables, per_fold, chosen = [], [], []
+    for fold in folds:
+        _, val, test = fold.scenes(scenes)
+        q, table = experiments.cva_experiment(val, test)
+        tables.append(table)
+        per_fold.append(float(table.loc["pooled", "f1"]))
+        chosen.append(q)
+    pooled = experiments.pooled_table(tables)
+    row = {"method": "CVA (6 bands, percentile on val)", "pooled F1": float(pooled.loc["pooled", "f1"]),
+           "pooled P": float(pooled.loc["pooled", "precision"]), "pooled R": float(pooled.loc["pooled", "recall"]),
+           "fold F1 mean": float(np.mean(per_fold)), "fold F1 std": float(np.std(per_fold)),
+           "minutes": 0.0, "steps per run": 0}
+    print(f"CVA percentiles chosen on the validation cities: {chosen}", flush=True)
+    return row, pooled
+
+
+def write_report(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, folds, args, seconds: float) -> None:
+    lines = [
+        "# Deep change detection vs CVA on the real OSCD cities (`benchmarks/real_oscd.py`)",
+        "",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores, torch {torch.__version__}, {args.threads} torch thread(s); total {seconds / 60:.1f} min.",
+        f"Profile `real`; seeds {args.seeds}; overrides {args.override or 'none'}.",
+        "",
+        "Folds (test / validation / train cities):",
+        "",
+        *[f"- {f.name}: {', '.join(f.test)} / {', '.join(f.val)} / {', '.join(f.train)}" for f in folds],
+        "",
+        "| method | pooled P | pooled R | pooled F1 | fold F1 mean ± std | minutes | steps/run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for _, r in summary.iterrows():
+        lines.append(f"| {r['method']} | {r['pooled P']:.3f} | {r['pooled R']:.3f} | **{r['pooled F1']:.3f}** | "
+                     f"{r['fold F1 mean']:.3f} ± {r['fold F1 std']:.3f} | {r['minutes']:.1f} | {r['steps per run']} |")
+    lines += ["", "Per-city test F1 (each city is tested in exactly one fold):", "",
+              per_city.round(3).to_markdown() if hasattr(per_city, "to_markdown") else per_city.round(3).to_string(),
+              ""]
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--override", nargs="*", default=[], help="recipe fields, e.g. optical_norm=none")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_oscd.md"))
+    args = parser.parse_args(argv)
+    real_root = Path(args.data_root) if args.data_root else shared_real_dir()
+    if real_root is None or not (real_root / "oscd").is_dir():
+        print("real_oscd: skipped, no real OSCD data (../shared/data/real/oscd) beside the project")
+        return 0
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    scenes = read_cities(real_root)
+    folds = experiments.leave_sites_out(list(scenes), n_test=2, n_val=1)
+    overrides = parse_overrides(args.override)
+    cva_row, cva_table = run_cva(scenes, folds)
+    rows, per_city = [cva_row], {"CVA": cva_table["f1"]}
+    for name in args.models:
+        row, table = run_model(name, scenes, folds, args.seeds, overrides)
+        rows.append(row)
+        per_city[LABELS.get(name, name)] = table["f1"]
+    summary = pd.DataFrame(rows)
+    print(summary.round(3).to_string(index=False))
+    write_report(Path(args.out), summary, pd.DataFrame(per_city), folds, args, time.perf_counter() - start)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

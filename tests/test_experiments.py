@@ -1,0 +1,161 @@
+"""Recipes as data, the experiment pipeline and its protocol, resume refusals, the data-root rule."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from urbankit import experiments, recipes, train
+from urbankit.data.schema import make_scene
+from urbankit.datasets import GridSampler, RandomSampler, SceneDataset, make_loader
+from urbankit.errors import ConfigError
+from urbankit.models import build, list_models
+from urbankit.paths import data_root_for
+from urbankit.train import CheckpointError
+
+
+def _city(site, seed, size=48):
+    """A scene whose change is a bright square (learnable in a few steps)."""
+    rng = np.random.default_rng(seed)
+    opt = rng.uniform(0.05, 0.15, (2, 4, size, size)).astype(np.float32)
+    change = np.zeros((size, size), np.uint8)
+    y, x = rng.integers(4, size - 20, 2)
+    change[y:y + 14, x:x + 14] = 1
+    opt[1, :, change == 1] += 0.3
+    sar = rng.uniform(-20, -5, (2, 1, size, size)).astype(np.float32)
+    return make_scene(optical=opt, sar=sar, change=change, bands=["B02", "B03", "B04", "B08"],
+                      polarisations=["VV"], times=["2018-01-01", "2019-01-01"], site=site, dataset="test",
+                      validate=False)
+
+
+# ------------------------------------------------------------------------------------- recipes
+def test_full_recipes_carry_the_papers_values_with_sources():
+    fc = recipes.get_recipe("fc_siam_diff", profile="full")
+    assert (fc.optimizer, fc.lr, fc.weight_decay, fc.batch_size, fc.patch_size, fc.epochs) == \
+        ("adam", 1e-3, 1e-4, 32, 96, 50)
+    assert fc.sampler_options["stride"] == 47 and fc.optical_norm == "per_image"
+    ds = recipes.get_recipe("dsunet", profile="full")
+    assert (ds.lr, ds.weight_decay, ds.batch_size, ds.patch_size, ds.sar_orbit) == (5e-5, 5e-4, 64, 32, "random")
+    mm = recipes.get_recipe("mmcr_net", profile="full")
+    assert (mm.optimizer, mm.lr, mm.patience) == ("adamw", 1e-4, 10)
+    for r in recipes.RECIPES.values():
+        assert r.sources.get("lr"), f"recipe {r.name} has no source for its learning rate"
+        for model in r.models:
+            assert model in set(list_models()["name"]), f"recipe {r.name} lists unknown model {model}"
+
+
+def test_shrunk_profiles_list_every_non_size_change():
+    real = recipes.get_recipe("fc_siam_diff", profile="real")
+    full = recipes.get_recipe("fc_siam_diff", profile="full")
+    assert real.optical_norm != full.optical_norm
+    assert any(d.startswith("optical_norm") for d in real.deviations)
+    assert real.deviations[:len(full.deviations)] == full.deviations
+
+
+def test_overrides_are_typed_listed_and_unknown_fields_refused():
+    r = recipes.get_recipe("fc_siam_diff", profile="quick", overrides=["lr=1e-4", "epochs=2"])
+    assert r.lr == 1e-4 and r.epochs == 2
+    assert any("set by the user" in d for d in r.deviations)
+    with pytest.raises(ConfigError, match="unknown field"):
+        recipes.get_recipe("fc_siam_diff", overrides={"learning_rate": 1})
+    with pytest.raises(ConfigError, match="field=value"):
+        recipes.parse_overrides(["lr"])
+    with pytest.raises(ConfigError, match="no recipe lists"):
+        recipes.get_recipe("no_such_model")
+
+
+# ------------------------------------------------------------------------------------- folds
+def test_leave_sites_out_partitions_the_test_sites_without_overlap():
+    sites = ["a", "b", "c", "d", "e", "f"]
+    folds = experiments.leave_sites_out(sites, n_test=2, n_val=1)
+    assert sorted(s for f in folds for s in f.test) == sites
+    for f in folds:
+        assert not (set(f.test) & set(f.val)) and not (set(f.train) & (set(f.test) | set(f.val)))
+        assert len(f.train) == 3
+    with pytest.raises(ConfigError, match="cannot give"):
+        experiments.leave_sites_out(["a", "b", "c"], n_test=2, n_val=1)
+
+
+def test_run_experiment_refuses_a_site_in_two_roles():
+    a, b = _city("a", 1), _city("b", 2)
+    with pytest.raises(ConfigError, match="both train and test"):
+        experiments.run_experiment("fc_siam_diff", [a], [b], [a], profile="quick")
+
+
+def test_random_sampler_per_scene_counts():
+    s = [_city("a", 1), _city("b", 2)]
+    ds = SceneDataset(s, RandomSampler(16, n_per_scene=[3, 1]))
+    assert len(ds) == 4 and ds.sites == ["a", "b"]
+    with pytest.raises(ConfigError, match="counts for"):
+        SceneDataset(s, RandomSampler(16, n_per_scene=[3]))
+
+
+@pytest.mark.slow
+def test_run_experiment_learns_and_chooses_threshold_on_validation():
+    train_s = [_city(f"t{k}", k) for k in range(3)]
+    val_s, test_s = [_city("v", 10)], [_city("x", 11)]
+    result = experiments.run_experiment(
+        "fc_siam_diff", train_s, val_s, test_s, profile="quick",
+        overrides={"epochs": 4, "steps_per_epoch": 6, "patch_size": 32, "lr": 3e-3}, device="cpu")
+    hist = result.history
+    best = hist.loc[hist["epoch"] == result.fit.best_epoch].iloc[0]
+    assert result.threshold == pytest.approx(best["val_best_threshold"])
+    assert best["val_best_f1"] == hist["val_best_f1"].max()
+    assert result.model.input_contract is result.contract and result.contract.optical_norm == "dataset"
+    assert result.f1() > 2 * 0.085  # far above the all-change F1 of a 14x14 square in 48x48
+    q, cva = experiments.cva_experiment(val_s, test_s, bands=("B02", "B03", "B04", "B08"))
+    assert 80 <= q < 100 and "pooled" in cva.index
+    assert "pass train_scenes" in experiments.estimate_full_time(result)  # grid epochs: length from data
+    full = recipes.get_recipe("fc_siam_diff", profile="full")
+    big = [_city("big", 5, size=190)]  # grid starts 0, 47, 94 per axis: 9 patches, ceil(9/32) = 1 step
+    assert experiments.full_recipe_steps(full, big) == 50
+    assert "50 steps" in experiments.estimate_full_time(result, train_scenes=big)
+
+
+def test_pooled_table_recomputes_scores_from_summed_counts():
+    import pandas as pd
+
+    def table(tp, fp, fn, tn, site):
+        return pd.DataFrame([{"tp": tp, "fp": fp, "fn": fn, "tn": tn}, {"tp": tp, "fp": fp, "fn": fn, "tn": tn}],
+                            index=pd.Index([site, "pooled"], name="site"))
+    out = experiments.pooled_table([table(10, 10, 0, 80, "a"), table(0, 0, 10, 90, "b")])
+    assert list(out.index) == ["a", "b", "pooled"]
+    assert out.loc["pooled", "tp"] == 10 and out.loc["pooled", "f1"] == pytest.approx(2 * 10 / (20 + 10 + 10))
+
+
+# ------------------------------------------------------------------------------------- resume
+def _loader(seed=0):
+    ds = SceneDataset([_city("a", 1)], GridSampler(16))
+    return make_loader(ds, batch_size=4, seed=seed)
+
+
+def test_resume_refuses_a_changed_learning_rate_or_seed_unless_overridden(tmp_path, capsys):
+    model = build("fc_siam_diff", optical_channels=4, width=0.25)
+    train.fit(model, _loader(), epochs=1, steps_per_epoch=1, lr=1e-3, seed=0, device="cpu", progress=False,
+              amp=False, checkpoint_dir=tmp_path)
+    for change in ({"lr": 5e-4}, {"seed": 1}):
+        again = build("fc_siam_diff", optical_channels=4, width=0.25)
+        kwargs = {"lr": 1e-3, "seed": 0, **change}
+        with pytest.raises(CheckpointError, match=f"{next(iter(change))}: checkpoint"):
+            train.fit(again, _loader(), epochs=2, steps_per_epoch=1, device="cpu", progress=False, amp=False,
+                      checkpoint_dir=tmp_path, resume="latest", **kwargs)
+    again = build("fc_siam_diff", optical_channels=4, width=0.25)
+    out = train.fit(again, _loader(), epochs=2, steps_per_epoch=1, lr=5e-4, seed=0, device="cpu", progress=False,
+                    amp=False, checkpoint_dir=tmp_path, resume="latest", resume_override=["lr"])
+    assert "lr changed from 0.001" in capsys.readouterr().out
+    assert out.history["lr"].iloc[-1] == pytest.approx(5e-4)
+    with pytest.raises(ConfigError, match="unknown settings"):
+        train.fit(again, _loader(), epochs=3, steps_per_epoch=1, lr=5e-4, device="cpu", progress=False,
+                  amp=False, checkpoint_dir=tmp_path, resume="latest", resume_override=["learning_rate"])
+
+
+# ------------------------------------------------------------------------------------- data root
+def test_data_root_rule(tmp_path, monkeypatch):
+    assert data_root_for("quick") is None
+    assert data_root_for("real", tmp_path) == tmp_path
+    with pytest.raises(ConfigError, match="not a folder"):
+        data_root_for("real", tmp_path / "missing")
+    monkeypatch.setenv("URBANKIT_REAL_DATA", str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="profile 'real' reads real data"):
+        data_root_for("real")
+    monkeypatch.setenv("URBANKIT_DATA", str(tmp_path / "dl"))
+    assert data_root_for("full") == tmp_path / "dl"

@@ -1,0 +1,470 @@
+"""The train-and-evaluate pipeline that every model chapter uses, under a protocol that cannot cheat.
+
+One call, :func:`run_experiment`, goes from scenes + a model name + a recipe + a profile to
+a trained model, its chosen threshold, a per-site and pooled test table and the training
+history::
+
+    result = run_experiment("fc_siam_diff", train_scenes, val_scenes, test_scenes, profile="real")
+    result.test_table.loc["pooled", "f1"]
+
+The steps, each a short function a chapter can also call on its own:
+
+1. :func:`urbankit.recipes.get_recipe`: the paper's recipe at the profile's size.
+2. :meth:`urbankit.data.contract.InputContract.fit`: band list, SAR range and per-band
+   statistics from the **training** scenes only (stored in the model and its checkpoints).
+3. :func:`make_train_loader` / :func:`make_eval_loader`: the recipe's sampler and
+   augmentation; validation patches cover the validation scenes completely.
+4. :func:`make_loss`: the recipe's loss with its class weighting (from the training scenes).
+5. :func:`urbankit.train.fit` with the best epoch and the threshold both chosen on the
+   **validation** scenes (``monitor="val_best_f1"``).
+6. :func:`urbankit.inference.evaluate_scenes` on the **test** scenes at that threshold.
+
+:func:`leave_sites_out` makes folds (test, validation and training sites that never
+overlap); :func:`run_folds` runs one model over all folds and pools the test pixels;
+:func:`cva_experiment` is the classical baseline under the same protocol (its percentile
+chosen on the validation sites).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from .data.contract import InputContract
+from .errors import ConfigError
+from .recipes import Recipe, get_recipe
+
+__all__ = ["Fold", "ExperimentResult", "FoldsResult", "leave_sites_out", "run_experiment", "run_folds",
+           "cva_experiment", "make_loss", "make_train_loader", "make_eval_loader", "make_contract",
+           "pooled_table", "estimate_full_time", "full_recipe_steps", "build_for_scenes", "change_fraction"]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One split of sites: ``test`` (scored), ``val`` (threshold, best epoch), ``train``."""
+
+    name: str
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+    def scenes(self, scenes_by_site: Mapping[str, Any]) -> tuple[list, list, list]:
+        """(train, val, test) scene lists of this fold (a site may map to a list of scenes)."""
+        def pick(names):
+            out = []
+            for n in names:
+                if n not in scenes_by_site:
+                    raise ConfigError(f"fold {self.name}: no scene for site {n!r} (have {sorted(scenes_by_site)})")
+                item = scenes_by_site[n]
+                out.extend(item if isinstance(item, (list, tuple)) else [item])
+            return out
+        return pick(self.train), pick(self.val), pick(self.test)
+
+
+def leave_sites_out(sites: Sequence[str], n_test: int = 2, n_val: int = 1) -> list[Fold]:
+    """Folds whose test sets partition ``sites`` (every site is tested exactly once).
+
+    The sites are taken in the given order in chunks of ``n_test``; a fold's validation sites
+    are the first ``n_val`` sites after its test chunk (cyclically), and its training sites
+    are all the others. Test, validation and training sites of a fold never overlap.
+
+    >>> [f.test for f in leave_sites_out(["a", "b", "c", "d"], n_test=2, n_val=1)]
+    [('a', 'b'), ('c', 'd')]
+    >>> leave_sites_out(["a", "b", "c", "d"], n_test=2, n_val=1)[0].val
+    ('c',)
+    """
+    sites = [str(s) for s in sites]
+    if len(set(sites)) != len(sites):
+        raise ConfigError(f"leave_sites_out: duplicate site names in {sites}")
+    if n_test < 1 or n_val < 1 or len(sites) < n_test + n_val + 1:
+        raise ConfigError(f"leave_sites_out: {len(sites)} sites cannot give {n_test} test + {n_val} validation "
+                          "+ at least 1 training site")
+    folds = []
+    for k, start in enumerate(range(0, len(sites), n_test)):
+        test = sites[start:start + n_test]
+        rest = sites[start + n_test:] + sites[:start]
+        val = rest[:n_val]
+        train = [s for s in sites if s not in test and s not in val]
+        folds.append(Fold(f"fold{k}", tuple(train), tuple(val), tuple(test)))
+    return folds
+
+
+# ----------------------------------------------------------------------------------------------
+# the pieces
+def _site(scene) -> str:
+    return str(scene.attrs.get("site", "?"))
+
+
+def change_fraction(scenes: Sequence[Any]) -> float:
+    """Fraction of change pixels over all scenes' ``change`` labels."""
+    n = pos = 0
+    for s in scenes:
+        if "change" in s.data_vars:
+            c = np.asarray(s["change"].values)
+            n, pos = n + c.size, pos + int((c > 0).sum())
+    if n == 0:
+        raise ConfigError("change_fraction: no scene has a 'change' label")
+    return pos / n
+
+
+def make_contract(recipe: Recipe, train_scenes: Sequence[Any], modalities: Sequence[str]) -> InputContract:
+    """The input contract of a run: the recipe's bands and norm, statistics of the training scenes."""
+    return InputContract.fit(train_scenes, modalities=modalities, optical_bands=recipe.optical_bands,
+                             sar_pols=recipe.sar_pols, sar_db_range=recipe.sar_db_range,
+                             optical_norm=recipe.optical_norm)
+
+
+def make_loss(recipe: Recipe, train_scenes: Sequence[Any]) -> Callable:
+    """The recipe's loss, with Daudt's class weights from the training change fraction if asked."""
+    from . import losses
+
+    if recipe.loss not in losses.LOSSES:
+        raise ConfigError(f"recipe {recipe.name!r}: loss {recipe.loss!r} is not in urbankit.losses.LOSSES "
+                          f"({sorted(losses.LOSSES)})")
+    fn = losses.LOSSES[recipe.loss]
+    if recipe.class_weighting is None:
+        return partial(fn, **dict(recipe.loss_options)) if recipe.loss_options else fn
+    if recipe.class_weighting != "daudt":
+        raise ConfigError(f"recipe {recipe.name!r}: class_weighting must be None or 'daudt', "
+                          f"got {recipe.class_weighting!r}")
+    options = dict(recipe.loss_options)
+    weights = losses.daudt_class_weights(change_fraction(train_scenes), fp_modifier=options.pop("fp_modifier", 1.0))
+    return partial(fn, weights=weights, **options)
+
+
+def _augment(recipe: Recipe):
+    from .datasets import Augment
+
+    a = dict(recipe.augment)
+    if not any(a.values()):
+        return None
+    return Augment(hflip=bool(a.get("flips")), vflip=bool(a.get("flips")), rot90=bool(a.get("rot90")),
+                   gamma=bool(a.get("gamma")))
+
+
+def _per_scene_counts(recipe: Recipe, train_scenes: Sequence[Any]) -> list[int]:
+    """Patches per scene and epoch: every *site* weighs the same (per-orbit scenes share it)."""
+    sites = [_site(s) for s in train_scenes]
+    per_site = {s: sites.count(s) for s in sites}
+    steps = recipe.steps_per_epoch or 1
+    per_site_patches = math.ceil(steps * recipe.batch_size / len(per_site))
+    return [max(1, math.ceil(per_site_patches / per_site[s])) for s in sites]
+
+
+def make_train_loader(recipe: Recipe, train_scenes: Sequence[Any], contract: InputContract, seed: int,
+                      num_workers: int = 0):
+    """Training loader with the recipe's sampler and augmentation (see :mod:`urbankit.datasets`)."""
+    from .datasets import GridSampler, ImportanceSampler, RandomSampler, SceneDataset, make_loader
+
+    if recipe.sar_orbit == "random" and contract.sar_pols is not None:
+        _check_orbit_scenes(train_scenes)
+    if recipe.sampler == "grid":
+        sampler = GridSampler(recipe.patch_size, stride=int(recipe.sampler_options.get("stride", recipe.patch_size)))
+    elif recipe.sampler == "random":
+        sampler = RandomSampler(recipe.patch_size, n_per_scene=_per_scene_counts(recipe, train_scenes))
+    else:
+        opts = dict(recipe.sampler_options)
+        sampler = ImportanceSampler(recipe.patch_size, n_per_scene=_per_scene_counts(recipe, train_scenes),
+                                    n_candidates=int(opts.get("n_candidates", 20)), bias=float(opts.get("bias", 5.0)))
+    dataset = SceneDataset(list(train_scenes), sampler, augment=_augment(recipe), seed=seed, contract=contract)
+    return make_loader(dataset, batch_size=recipe.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
+
+
+def _check_orbit_scenes(scenes: Sequence[Any]) -> None:
+    missing = [_site(s) for s in scenes if "sar_orbit" not in s.attrs]
+    if missing:
+        raise ConfigError(
+            f"the recipe draws a random Sentinel-1 orbit per sample (sar_orbit='random'), so it needs one "
+            f"scene per city and orbit with a 'sar_orbit' attribute; {sorted(set(missing))} have none "
+            "(read them with urbankit.data.oscd.read_city(..., orbit=o) for o in list_s1_orbits(...)), or "
+            "override the recipe with sar_orbit='mean'")
+
+
+def make_eval_loader(recipe: Recipe, scenes: Sequence[Any], contract: InputContract, batch_size: int = 16):
+    """Loader of patches that cover ``scenes`` completely (validation during training)."""
+    from .datasets import GridSampler, SceneDataset, make_loader
+
+    size = min([recipe.patch_size] + [min(int(s.sizes["y"]), int(s.sizes["x"])) for s in scenes])
+    dataset = SceneDataset(list(scenes), GridSampler(size), contract=contract)
+    return make_loader(dataset, batch_size=batch_size, shuffle=False, seed=0)
+
+
+def _channel_names(scenes: Sequence[Any], var: str, dim: str, wanted) -> tuple[str, ...] | None:
+    if wanted is not None:
+        return tuple(wanted)
+    if not all(var in s.data_vars for s in scenes):
+        return None
+    return tuple(str(v) for v in scenes[0][var][dim].values)
+
+
+def build_for_scenes(model_name: str, recipe: Recipe, train_scenes: Sequence[Any], **options):
+    """Build a registry model for the recipe's channels and width; attach its input contract.
+
+    The model is built first (channel counts from the recipe or the scenes), so that its
+    ``input_keys`` say which modalities it reads; the contract is then fitted on the training
+    scenes for exactly those modalities.
+    """
+    from .models import build
+
+    bands = _channel_names(train_scenes, "optical", "band", recipe.optical_bands)
+    pols = _channel_names(train_scenes, "sar", "polarisation", recipe.sar_pols)
+    cfg = dict(options)
+    if bands:
+        cfg.setdefault("optical_channels", len(bands))
+    if pols:
+        cfg.setdefault("sar_channels", len(pols))
+    cfg.setdefault("width", recipe.width)
+    model = build(model_name, **cfg)
+    keys = tuple(getattr(model, "input_keys", ()))
+    modalities = tuple(m for m in ("optical", "sar") if any(k.startswith(m + "_") for k in keys))
+    model.input_contract = make_contract(recipe, train_scenes, modalities)
+    return model
+
+
+# ----------------------------------------------------------------------------------------------
+# one experiment
+@dataclass
+class ExperimentResult:
+    """What :func:`run_experiment` returns.
+
+    Attributes:
+        model_name: registry name; ``model`` the trained module (best validation weights).
+        recipe: the :class:`~urbankit.recipes.Recipe` actually run; ``contract`` its inputs.
+        threshold: the decision threshold (chosen on the validation scenes, or fixed).
+        fit: the :class:`urbankit.train.FitResult` (``fit.history`` per epoch).
+        val_table, test_table: per-site + pooled tables at ``threshold``.
+        predictions: ``{test site: probability DataArray}``.
+        seconds, steps: training wall time and optimiser steps (for time estimates).
+        params: trainable parameters.
+    """
+
+    model_name: str
+    model: Any
+    recipe: Recipe
+    contract: InputContract
+    threshold: float
+    fit: Any
+    val_table: Any
+    test_table: Any
+    predictions: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    steps: int = 0
+    params: int = 0
+    seed: int = 0
+    fold_name: str = ""
+
+    @property
+    def history(self):
+        """The per-epoch training history (a DataFrame)."""
+        return self.fit.history
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Measured training seconds per optimiser step (validation included)."""
+        return self.seconds / max(self.steps, 1)
+
+    def f1(self, split: str = "test") -> float:
+        """Pooled F1 of the ``test`` or ``val`` table."""
+        table = self.test_table if split == "test" else self.val_table
+        return float(table.loc["pooled", "f1"])
+
+    def summary(self) -> str:
+        """One line: model, pooled test P/R/F1, threshold, best epoch, time."""
+        row = self.test_table.loc["pooled"]
+        return (f"{self.model_name} (seed {self.seed}): test P {row['precision']:.3f} R {row['recall']:.3f} "
+                f"F1 {row['f1']:.3f} at threshold {self.threshold:.2f} (validation F1 {self.f1('val'):.3f}, "
+                f"best epoch {self.fit.best_epoch}/{len(self.history)}); {self.steps} steps in {self.seconds:.0f} s")
+
+
+def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Sequence[Any],
+                   test_scenes: Sequence[Any], *, profile: str = "quick", recipe: Recipe | str | None = None,
+                   overrides: Mapping[str, Any] | Sequence[str] | None = None, seed: int = 0, device: Any = "auto",
+                   amp: bool | str = False, strategy: Any = None, build_options: Mapping[str, Any] | None = None,
+                   checkpoint_dir: Any = None, resume: Any = None, progress: bool | str = False,
+                   num_workers: int = 0) -> ExperimentResult:
+    """Train ``model_name`` on ``train_scenes`` and score it on ``test_scenes`` (module docstring).
+
+    Args:
+        model_name: a registry name (:func:`urbankit.models.list_models`).
+        train_scenes, val_scenes, test_scenes: schema scenes of disjoint sites. The validation
+            scenes choose the best epoch and the threshold; the test scenes are only scored.
+        profile: ``"quick"``, ``"real"`` or ``"full"`` (the recipe's size).
+        recipe: a :class:`Recipe`, a recipe name, or None (the model's recipe).
+        overrides: recipe fields to change (``{"lr": 1e-4}`` or ``["lr=1e-4"]``).
+        seed: seed of weights, sampling and augmentation.
+        device, amp: where to train; mixed precision on CUDA.
+        strategy: a :class:`urbankit.train.Strategy` (default: supervised with the recipe's loss).
+        build_options: extra keyword arguments of the model (e.g. ``modality="fusion"``).
+        checkpoint_dir, resume: as :func:`urbankit.train.fit` (atomic checkpoints, exact resume).
+        progress: ``"epoch"`` prints a line per epoch.
+
+    Returns:
+        An :class:`ExperimentResult`.
+    """
+    from . import train
+    from .inference import evaluate_scenes
+    from .models import count_parameters
+    from .profiles import resolve_device
+
+    _check_disjoint(train_scenes, val_scenes, test_scenes)
+    if not isinstance(recipe, Recipe):
+        recipe = get_recipe(recipe or model_name, profile=profile, overrides=overrides)
+    elif overrides:
+        recipe = recipe.replace(**dict(overrides))
+    model = build_for_scenes(model_name, recipe, train_scenes, **dict(build_options or {}))
+    contract = model.input_contract
+    loader = make_train_loader(recipe, train_scenes, contract, seed, num_workers)
+    val_loader = make_eval_loader(recipe, val_scenes, contract)
+    strategy = strategy or train.Supervised(loss=make_loss(recipe, train_scenes))
+    torch_device = device if not isinstance(device, str) else resolve_device(device)
+    start = time.perf_counter()
+    fitted = train.fit(model, loader, val_loader, strategy=strategy, device=torch_device, amp=amp,
+                       progress=progress, seed=seed, checkpoint_dir=checkpoint_dir, resume=resume,
+                       **recipe.fit_options())
+    seconds = time.perf_counter() - start
+    threshold = fitted.best_threshold if recipe.threshold == "val_best_f1" else float(recipe.fixed_threshold)
+    options = {"device": torch_device, "amp": amp}
+    val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options)
+    test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True, **options)
+    steps = int(fitted.history["steps"].sum()) if "steps" in fitted.history else 0
+    return ExperimentResult(model_name, model, recipe, contract, threshold, fitted, val_table, test_table,
+                            preds, seconds, steps, count_parameters(model), seed)
+
+
+def _check_disjoint(*groups: Sequence[Any]) -> None:
+    names = ["train", "val", "test"]
+    sites = [{_site(s) for s in g} for g in groups]
+    for i in range(3):
+        if not groups[i]:
+            raise ConfigError(f"run_experiment: no {names[i]} scenes")
+        for j in range(i + 1, 3):
+            both = sites[i] & sites[j]
+            if both:
+                raise ConfigError(f"run_experiment: sites {sorted(both)} are both {names[i]} and {names[j]} "
+                                  "sites; a site may be in one split only")
+
+
+# ----------------------------------------------------------------------------------------------
+# folds, pooling, the classical baseline
+def pooled_table(tables: Sequence[Any], pooled_label: str = "pooled"):
+    """One per-site table from several (e.g. folds): site rows kept, pooled row recomputed from counts."""
+    import pandas as pd
+
+    from .metrics import scores_from_counts
+
+    rows = pd.concat([t.drop(index=pooled_label) for t in tables])
+    counts = {k: int(rows[k].sum()) for k in ("tp", "fp", "fn", "tn")}
+    pooled = {**counts, "n": int(sum(counts.values())), **scores_from_counts(**counts)}
+    out = pd.concat([rows, pd.DataFrame([pooled], index=[pooled_label])])
+    out.index.name = rows.index.name
+    return out
+
+
+@dataclass
+class FoldsResult:
+    """Results of one model over several folds (and seeds)."""
+
+    model_name: str
+    runs: list[ExperimentResult]
+    folds: list[Fold]
+
+    @property
+    def test_table(self):
+        """Per-site rows of every fold's test sites + the pooled row (first seed of each fold)."""
+        first = {}
+        for r in self.runs:
+            first.setdefault(r.fold_name, r)
+        return pooled_table([r.test_table for r in first.values()])
+
+    def fold_scores(self):
+        """One row per (fold, seed): pooled test P/R/F1/IoU, threshold, seconds."""
+        import pandas as pd
+
+        return pd.DataFrame([{"fold": r.fold_name, "seed": r.seed, "threshold": r.threshold,
+                              **{k: float(r.test_table.loc["pooled", k]) for k in ("precision", "recall", "f1", "iou")},
+                              "val_f1": r.f1("val"), "seconds": r.seconds, "steps": r.steps} for r in self.runs])
+
+
+def run_folds(model_name: str, scenes_by_site: Mapping[str, Any], folds: Sequence[Fold], *,
+              seeds: Sequence[int] = (0,), progress: Callable[[str], None] | None = print, **kwargs) -> FoldsResult:
+    """:func:`run_experiment` for every fold and seed; test pixels pooled over the folds.
+
+    ``scenes_by_site`` maps a site to its scene (or its list of per-orbit scenes).
+    """
+    runs = []
+    for fold in folds:
+        train_s, val_s, test_s = fold.scenes(scenes_by_site)
+        for seed in seeds:
+            result = run_experiment(model_name, train_s, val_s, test_s, seed=seed, **kwargs)
+            result.fold_name = fold.name
+            runs.append(result)
+            if progress is not None:
+                progress(f"{fold.name} (test {', '.join(fold.test)}; val {', '.join(fold.val)}): {result.summary()}")
+    return FoldsResult(model_name, runs, list(folds))
+
+
+def cva_experiment(val_scenes: Sequence[Any], test_scenes: Sequence[Any], *,
+                   bands: Sequence[str] = ("B02", "B03", "B04", "B08", "B11", "B12"),
+                   percentiles: Sequence[float] = tuple(np.arange(80.0, 99.95, 0.5))) -> tuple[float, Any]:
+    """Change vector analysis with its percentile chosen on the validation scenes (pooled F1).
+
+    Returns ``(percentile, test_table)``: the per-site + pooled table on the test scenes.
+    """
+    from .indices import change_vector_analysis
+    from .metrics import ConfusionCounter, per_site_table
+
+    magnitudes = {_site(s): change_vector_analysis(s, bands=bands)[0] for s in list(val_scenes) + list(test_scenes)}
+
+    def counters(scenes, q):
+        out = {}
+        for s in scenes:
+            mag = magnitudes[_site(s)]
+            mask = mag > np.nanpercentile(mag, q)
+            out[_site(s)] = ConfusionCounter().update(mask, s["change"].values, from_logits=False)
+        return out
+
+    def pooled_f1(q):
+        return float(sum(counters(val_scenes, q).values(), ConfusionCounter()).compute()["f1"])
+
+    scores = [(pooled_f1(q), -q) for q in percentiles]
+    best = float(-max(scores)[1])
+    return best, per_site_table(counters(test_scenes, best))
+
+
+def full_recipe_steps(recipe: Recipe, train_scenes: Sequence[Any] | None = None) -> int | None:
+    """Optimiser steps of a recipe's whole run; for one-pass grid epochs, counted on ``train_scenes``."""
+    if recipe.total_steps is not None:
+        return recipe.total_steps
+    if recipe.sampler != "grid" or not train_scenes:
+        return None
+    from .datasets import GridSampler
+
+    stride = int(recipe.sampler_options.get("stride", recipe.patch_size))
+    shapes = [(int(s.sizes["y"]), int(s.sizes["x"])) for s in train_scenes]
+    shapes = [(h, w) for h, w in shapes if min(h, w) >= recipe.patch_size]  # the paper's sizes
+    if not shapes:
+        return None
+    patches = len(GridSampler(recipe.patch_size, stride=stride).plan(shapes))
+    return recipe.epochs * math.ceil(patches / recipe.batch_size)
+
+
+def estimate_full_time(result: ExperimentResult, full_recipe: Recipe | None = None,
+                       train_scenes: Sequence[Any] | None = None) -> str:
+    """The estimated run time of the full recipe from this run's measured seconds per step.
+
+    The estimate is only as good as the device and the model size it was measured at: at the
+    full model size on a GPU it is a GPU estimate; on a CPU, or at a reduced width, it is not.
+    ``train_scenes`` counts the steps of recipes whose epoch is one pass over a patch grid.
+    """
+    full = full_recipe or get_recipe(result.recipe.name, profile="full")
+    steps = full_recipe_steps(full, train_scenes)
+    if steps is None:
+        return f"{full.name}: {full.epochs} epochs of one pass over the sampler (pass train_scenes to count them)"
+    seconds = steps * result.seconds_per_step
+    return (f"{full.name}: {steps} steps x {result.seconds_per_step:.3f} s/step measured here "
+            f"= about {seconds / 60:.1f} min")
