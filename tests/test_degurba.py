@@ -223,3 +223,13 @@ def test_rules_and_inputs_are_checked():
         dg.classify(np.zeros((0, 0)))
     with pytest.raises(DataFormatError, match="land_share"):
         dg.classify(np.zeros((3, 3)), land_share=np.full((3, 3), 2.0))
+
+
+def test_r2023a_majority_does_not_grow_from_the_grid_edge():
+    centre = np.zeros((6, 6), bool)
+    centre[1:4, 1:4] = True  # a 3 x 3 centre touching rows/columns 0 only diagonally
+    # (0, 2) has 3 centre neighbours ((1, 1), (1, 2), (1, 3)) of its 5 in-grid ones: outside the grid
+    # is unknown land, so 3 of 8 is no majority, under both releases
+    for version in ("R2022A", "R2023A"):
+        out = dg.majority_rule(centre, version, land_share=np.ones((6, 6)), population=np.ones((6, 6)))
+        assert np.array_equal(out, centre), version

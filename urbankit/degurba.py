@@ -290,9 +290,10 @@ def _majority_additions(
     n_in = ndimage.convolve(mask.astype(np.uint8), _RING.astype(np.uint8), mode="constant", cval=0)
     if version == "R2022A":
         need = np.full(mask.shape, min_neighbours, np.int64)
-    else:  # strict majority of the neighbours that are land, populated or already in a centre
+    else:  # strict majority of the neighbours that are land, populated or already in a centre;
+        # beyond the grid's edge lies unknown land: counted, never centre (no growth from a crop edge)
         valid = (counted | mask).astype(np.uint8)
-        n_valid = ndimage.convolve(valid, _RING.astype(np.uint8), mode="constant", cval=0)
+        n_valid = ndimage.convolve(valid, _RING.astype(np.uint8), mode="constant", cval=1)
         need = n_valid // 2 + 1
     candidates = ~mask & (n_in >= need) & (n_in > 0)
     if allowed is not None:
@@ -326,7 +327,8 @@ def majority_rule(
         version: ``"R2022A"``: a cell joins when >= ``min_neighbours`` of its 8 neighbours belong
             to one centre. ``"R2023A"``: when more than half of its *counted* neighbours (land
             share > 0.5 or population > 0, or already centre) belong to one centre; cells in
-            ``water`` never join.
+            ``water`` never join. Neighbours outside the grid count as land outside the centre
+            (so a cropped grid does not grow its centres from the crop edge).
         land_share, population, water: (ny, nx) grids for R2023A (None: every cell counts,
             no water).
         connectivity: the centres' contiguity (labels which neighbours form "one" centre).
