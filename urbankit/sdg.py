@@ -1060,24 +1060,14 @@ def _same_grid(name_a: str, a: GridInfo, name_b: str, b: GridInfo) -> None:
         )
 
 
-def _bounds(g: GridInfo) -> tuple[float, float, float, float]:
-    t = g.transform
-    xs = (t.c, t.c + t.a * g.shape[1])
-    ys = (t.f, t.f + t.e * g.shape[0])
-    return min(xs), min(ys), max(xs), max(ys)
-
-
 def grid_coverage(of: GridInfo, by: GridInfo) -> float:
-    """Share (0..1) of the bounding box of grid ``of`` that grid ``by`` covers (in ``by``'s CRS)."""
-    left, bottom, right, top = _bounds(of)
-    if not _same_crs(of, by) and of.crs is not None and by.crs is not None:
-        from rasterio.warp import transform_bounds
+    """Share (0..1) of the area of grid ``of`` that the footprint of grid ``by`` covers.
 
-        left, bottom, right, top = transform_bounds(of.crs, by.crs, left, bottom, right, top)
-    bl, bb, br, bt = _bounds(by)
-    inter = max(0.0, min(right, br) - max(left, bl)) * max(0.0, min(top, bt) - max(bottom, bb))
-    area = (right - left) * (top - bottom)
-    return inter / area if area > 0 else 0.0
+    :func:`urbankit.data.raster.coverage` (``by``'s footprint projected into ``of``'s CRS).
+    """
+    from .data.raster import Grid, coverage
+
+    return coverage(Grid(by.shape, by.transform, by.crs), Grid(of.shape, of.transform, of.crs))
 
 
 def _pop_grid(pop, g_b: GridInfo, pop_transform, pop_crs) -> GridInfo:

@@ -28,28 +28,36 @@ __all__ = [
 def open_grid(path: str | Path, *, bbox=None, bbox_crs=None, name: str | None = None) -> xr.DataArray:
     """One-band GeoTIFF as a (y, x) float DataArray, nodata as NaN, optionally clipped to a bbox.
 
+    Read through :func:`urbankit.data.raster.read_raster` (one raster module, its errors).
+
     Args:
         path: the GeoTIFF.
         bbox: (left, bottom, right, top) in ``bbox_crs`` (None: the file's CRS).
         name: the variable name (default: the file stem).
 
     Raises:
-        DataFormatError: missing file, more than one band, or a bbox outside the grid.
+        DataFormatError: missing or unreadable file, more than one band, or a bbox outside the grid.
     """
-    import rioxarray
+    import rioxarray  # noqa: F401  (registers .rio)
+
+    from .raster import read_raster
 
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: file not found")
-    da = rioxarray.open_rasterio(path, masked=True)
-    if da.sizes.get("band", 1) != 1:
-        raise DataFormatError(f"{path}: expected one band, found {da.sizes['band']}")
-    da = da.squeeze("band", drop=True)
+    arr, grid, info = read_raster(path)
+    if arr.shape[0] != 1:
+        raise DataFormatError(f"{path}: expected one band, found {arr.shape[0]}")
+    values = arr[0].astype(np.float32 if arr.dtype.itemsize <= 4 else np.float64)
+    if info["nodata"] is not None:
+        values[arr[0] == info["nodata"]] = np.nan
+    y, x = grid.coords()
+    da = xr.DataArray(values, dims=("y", "x"), coords={"y": y, "x": x}, name=name or path.stem)
+    if grid.crs is not None:
+        da = da.rio.write_crs(grid.crs)
+    da = da.rio.write_transform(grid.transform)
     if bbox is not None:
         da = _clip(da, bbox, bbox_crs, path)
-    da.name = name or path.stem
     da.attrs["source_file"] = str(path)
-    return da.load()
+    return da
 
 
 def _clip(da: xr.DataArray, bbox, bbox_crs, path: Path) -> xr.DataArray:
