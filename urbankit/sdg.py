@@ -45,6 +45,7 @@ import pandas as pd
 from scipy import ndimage
 
 from . import degurba as _dg
+from .data.raster import pixel_centres
 from .errors import ConfigError, DataFormatError
 
 __all__ = [
@@ -108,12 +109,12 @@ class GridInfo:
         return abs(self.transform.a), abs(self.transform.e)
 
     def row_centres(self) -> np.ndarray:
-        """(ny,) y coordinates of the cell centres."""
-        return self.transform.f + self.transform.e * (np.arange(self.shape[0]) + 0.5)
+        """(ny,) y coordinates of the cell centres (:func:`urbankit.data.raster.pixel_centres`)."""
+        return pixel_centres(self.transform, self.shape)[0]
 
     def col_centres(self) -> np.ndarray:
         """(nx,) x coordinates of the cell centres."""
-        return self.transform.c + self.transform.a * (np.arange(self.shape[1]) + 0.5)
+        return pixel_centres(self.transform, self.shape)[1]
 
 
 def _as_crs(crs):
@@ -551,7 +552,7 @@ def mask_to_grid(mask: np.ndarray, src: GridInfo, dst: GridInfo) -> np.ndarray:
     """Sample a bool mask onto another grid at the destination cell centres (nearest cell).
 
     Same CRS: separable index arithmetic (no full-size coordinate arrays). Different CRS:
-    ``rasterio.warp.reproject`` with nearest resampling. Outside the source grid: False.
+    :func:`urbankit.data.raster.warp_to_grid` with nearest resampling. Outside the source: False.
     """
     if _same_crs(src, dst):
         inv_row = np.floor((dst.row_centres() - src.transform.f) / src.transform.e).astype(np.int64)
@@ -567,21 +568,11 @@ def mask_to_grid(mask: np.ndarray, src: GridInfo, dst: GridInfo) -> np.ndarray:
         if not cok.all():
             out[:, ~cok] = False
         return out
-    from rasterio.warp import Resampling, reproject
+    from .data.raster import Grid, warp_to_grid
 
-    out = np.zeros(dst.shape, np.uint8)
-    reproject(
-        mask.astype(np.uint8),
-        out,
-        src_transform=src.transform,
-        src_crs=src.crs,
-        dst_transform=dst.transform,
-        dst_crs=dst.crs,
-        resampling=Resampling.nearest,
-        src_nodata=None,
-        dst_nodata=0,
-    )
-    return out.astype(bool)
+    warped = warp_to_grid(mask.astype(np.float32), Grid(src.shape, src.transform, src.crs),
+                          Grid(dst.shape, dst.transform, dst.crs), resampling="nearest")
+    return np.nan_to_num(warped, nan=0.0) >= 0.5  # outside the source grid: NaN -> False
 
 
 def rasterize_boundary(boundary, grid: GridInfo, boundary_crs=None) -> np.ndarray:
