@@ -171,7 +171,8 @@ def make_train_loader(recipe: Recipe, train_scenes: Sequence[Any], contract: Inp
         opts = dict(recipe.sampler_options)
         sampler = ImportanceSampler(recipe.patch_size, n_per_scene=_per_scene_counts(recipe, train_scenes),
                                     n_candidates=int(opts.get("n_candidates", 20)), bias=float(opts.get("bias", 5.0)))
-    dataset = SceneDataset(list(train_scenes), sampler, augment=_augment(recipe), seed=seed, contract=contract)
+    dataset = SceneDataset(list(train_scenes), sampler, augment=_augment(recipe), seed=seed, contract=contract,
+                           pair=recipe.pair)
     return make_loader(dataset, batch_size=recipe.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
 
 
@@ -190,7 +191,8 @@ def make_eval_loader(recipe: Recipe, scenes: Sequence[Any], contract: InputContr
     from .datasets import GridSampler, SceneDataset, make_loader
 
     size = min([recipe.patch_size] + [min(int(s.sizes["y"]), int(s.sizes["x"])) for s in scenes])
-    dataset = SceneDataset(list(scenes), GridSampler(size), contract=contract)
+    dataset = SceneDataset(list(scenes), GridSampler(size), contract=contract,
+                           pair="single" if recipe.pair == "single" else "first_last")
     return make_loader(dataset, batch_size=batch_size, shuffle=False, seed=0)
 
 
@@ -286,7 +288,8 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
                    overrides: Mapping[str, Any] | Sequence[str] | None = None, seed: int = 0, device: Any = "auto",
                    amp: bool | str = False, strategy: Any = None, build_options: Mapping[str, Any] | None = None,
                    checkpoint_dir: Any = None, resume: Any = None, progress: bool | str = False,
-                   num_workers: int = 0) -> ExperimentResult:
+                   num_workers: int = 0, output_key: str = "change", label_key: str | None = None
+                   ) -> ExperimentResult:
     """Train ``model_name`` on ``train_scenes`` and score it on ``test_scenes`` (module docstring).
 
     Args:
@@ -302,6 +305,8 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
         build_options: extra keyword arguments of the model (e.g. ``modality="fusion"``).
         checkpoint_dir, resume: as :func:`urbankit.train.fit` (atomic checkpoints, exact resume).
         progress: ``"epoch"`` prints a line per epoch.
+        output_key, label_key: the model output that is validated and scored, and its label
+            (default ``change``; ``buildings_t1`` for single-date built-up mapping).
 
     Returns:
         An :class:`ExperimentResult`.
@@ -323,12 +328,13 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     strategy = strategy or train.Supervised(loss=make_loss(recipe, train_scenes))
     torch_device = device if not isinstance(device, str) else resolve_device(device)
     start = time.perf_counter()
+    label_key = label_key or output_key
     fitted = train.fit(model, loader, val_loader, strategy=strategy, device=torch_device, amp=amp,
                        progress=progress, seed=seed, checkpoint_dir=checkpoint_dir, resume=resume,
-                       **recipe.fit_options())
+                       val_key=output_key, val_label_key=label_key, **recipe.fit_options())
     seconds = time.perf_counter() - start
     threshold = fitted.best_threshold if recipe.threshold == "val_best_f1" else float(recipe.fixed_threshold)
-    options = {"device": torch_device, "amp": amp}
+    options = {"device": torch_device, "amp": amp, "output_key": output_key, "label_key": label_key}
     val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options)
     test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True, **options)
     steps = int(fitted.history["steps"].sum()) if "steps" in fitted.history else 0

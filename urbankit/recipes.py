@@ -67,6 +67,9 @@ class Recipe:
         sar_pols, sar_db_range: SAR polarisations (None: all) and the dB range scaled to [0, 1].
         sar_orbit: ``"mean"`` (the reader's mean over orbits) or ``"random"`` (a random
             relative orbit per sample, the DS U-Net's augmentation).
+        pair: which dates make a training sample: ``"first_last"``, ``"random_pair"`` (a random
+            sorted pair of months per sample, for time series; evaluation is always first vs
+            last) or ``"single"`` (one date: built-up mapping).
         width: model width multiplier (1.0 = the paper's size).
         threshold: ``"val_best_f1"`` (best-F1 threshold on the validation sites at the best
             epoch) or ``"fixed"`` (``fixed_threshold``).
@@ -100,6 +103,7 @@ class Recipe:
     sar_pols: tuple[str, ...] | None = None
     sar_db_range: tuple[float, float] = (-25.0, 0.0)
     sar_orbit: str = "mean"
+    pair: str = "first_last"
     width: float = 1.0
     threshold: str = "val_best_f1"
     fixed_threshold: float = 0.5
@@ -124,6 +128,9 @@ class Recipe:
             raise ConfigError(f"recipe {self.name!r}: lr must be a positive number, got {self.lr!r}")
         if not 0 < float(self.width) <= 4:
             raise ConfigError(f"recipe {self.name!r}: width must be in (0, 4], got {self.width!r}")
+        if self.pair not in ("first_last", "random_pair", "single"):
+            raise ConfigError(f"recipe {self.name!r}: pair must be 'first_last', 'random_pair' or 'single', "
+                              f"got {self.pair!r}")
         if self.sar_orbit not in ("mean", "random"):
             raise ConfigError(f"recipe {self.name!r}: sar_orbit must be 'mean' or 'random', got {self.sar_orbit!r}")
 
@@ -267,9 +274,9 @@ RECIPES: dict[str, Recipe] = {
         name="siamese_ssl", paper="hafner2022siamssl", models=("siamdiff", "siamdiff_dt"),
         optimizer="adamw", lr=1e-4, weight_decay=0.01, epochs=100, batch_size=8, patch_size=256,
         sampler="importance", sampler_options={"n_candidates": 20, "bias": 5.0}, loss="power_jaccard",
-        augment={"flips": True, "rot90": True, "gamma": False},
+        augment={"flips": True, "rot90": True, "gamma": False}, pair="random_pair",
         sources={k: _SIAMSSL for k in ("optimizer", "lr", "weight_decay", "batch_size", "patch_size",
-                                       "sampler", "sampler_options", "loss", "augment")}
+                                       "sampler", "sampler_options", "loss", "augment", "pair")}
         | {"epochs": _SIAMSSL + " (inference checkpoint of epoch 100)", "threshold": _KIT, "monitor": _KIT},
         deviations=("best epoch and threshold on validation sites (the paper used the epoch-100 "
                     "checkpoint at threshold 0.5)",),
@@ -279,10 +286,10 @@ RECIPES: dict[str, Recipe] = {
         optimizer="adamw", lr=1e-4, weight_decay=0.01, epochs=100, batch_size=16, patch_size=128,
         sampler="importance", sampler_options={"n_candidates": 20, "bias": 5.0}, loss="power_jaccard",
         augment={"flips": True, "rot90": True, "gamma": False}, optical_bands=("B04", "B03", "B02", "B08"),
-        sar_pols=("VV", "VH"), sar_db_range=(-25.0, 0.0), patience=10,
+        sar_pols=("VV", "VH"), sar_db_range=(-25.0, 0.0), patience=10, pair="random_pair",
         sources={k: _MMCR for k in ("optimizer", "lr", "weight_decay", "epochs", "batch_size", "patch_size",
                                     "sampler", "sampler_options", "loss", "augment", "optical_bands",
-                                    "sar_pols", "sar_db_range", "patience")}
+                                    "sar_pols", "sar_db_range", "patience", "pair")}
         | {"lr": _MMCR + " (1e-4 at 10-40 % labels, 5e-5 at 100 %)",
            "batch_size": _MMCR + " (16 at 10-20 % labels, 8 at 40-100 %)",
            "monitor": _MMCR + " (early stopping on validation change F1)", "threshold": _KIT},
@@ -292,6 +299,7 @@ RECIPES: dict[str, Recipe] = {
         name="fusion_da", paper="hafner2022fusionda", models=("fusionda_net", "unet"),
         optimizer="adamw", lr=1e-4, weight_decay=0.01, epochs=15, batch_size=8, patch_size=256,
         sampler="random", loss="power_jaccard", augment={"flips": True, "rot90": True, "gamma": True},
+        pair="single",
         optical_bands=("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"),
         sar_pols=("VV", "VH"), sar_db_range=(-25.0, 0.0), threshold="fixed", fixed_threshold=0.5,
         sources={k: _FUSIONDA for k in ("optimizer", "lr", "weight_decay", "epochs", "batch_size",
@@ -323,9 +331,9 @@ PROFILE_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                      "lr": 3e-3, "optical_norm": "dataset"},
         "dsunet": {"epochs": 3, "steps_per_epoch": 8, "batch_size": 8, "patch_size": 64, "width": 0.125,
                    "lr": 3e-3, "optical_norm": "dataset", "sar_orbit": "mean"},
-        "siamese_ssl": {"epochs": 3, "steps_per_epoch": 8, "batch_size": 8, "patch_size": 64, "width": 0.125,
+        "siamese_ssl": {"epochs": 3, "steps_per_epoch": 24, "batch_size": 8, "patch_size": 64, "width": 0.25,
                         "lr": 1e-3},
-        "mmcr": {"epochs": 3, "steps_per_epoch": 8, "batch_size": 8, "patch_size": 64, "width": 0.125,
+        "mmcr": {"epochs": 3, "steps_per_epoch": 24, "batch_size": 8, "patch_size": 64, "width": 0.25,
                  "lr": 1e-3, "patience": None},
         "fusion_da": {"epochs": 3, "steps_per_epoch": 8, "batch_size": 8, "patch_size": 64, "width": 0.25,
                       "lr": 1e-3},
