@@ -517,6 +517,7 @@ def test_ghsl_release_as_city_definition():
         b.isel(time=0), b.isel(time=1), p.isel(time=0), p.isel(time=1), 2000, 2010, city_definition="R2023A"
     )
     assert r.parameters["city_definition"] == "ghsl_R2023A"
+    assert "majority rule R2023A" in r.parameters["city_extent"] and "built-up" in r.parameters["city_extent"]
     assert r.city["t1"].degurba is not None and (r.city["t1"].degurba.level2 == 30).any()
     assert 0 < r["city_extent_area"] < 400
 

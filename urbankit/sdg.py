@@ -1232,6 +1232,8 @@ def _definition_extent(
         f"DEGURBA {d.name} ({d.density_threshold:g} inh/km2, {d.min_population:g} persons, "
         f"{d.connectivity}-connectivity)"
     )
+    if cities["t1"].degurba is not None:  # a GHSL release: every rule, threshold and note
+        how = cities["t1"].degurba.describe().replace("\n", "; ")
     deg = f"{cities['t1'].factor} x {inputs.pop_grid.res[0]:g} (~{degurba_km:g} km), population summed"
     return CityDelineation(
         mask_to_grid(cm, grid, inputs.built_grid),
