@@ -39,7 +39,8 @@ PAPER_COUNTS = [
     ("fc_ef", {"optical_channels": 3}, 1.351e6),
     ("fc_siam_conc", {"optical_channels": 3}, 1.546e6),
     ("fc_siam_diff", {"optical_channels": 3}, 1.350e6),
-    ("unet", {"optical_channels": 26}, 14.80e6),
+    ("unet", {"optical_channels": 26, "topology": (64, 128, 256, 512)}, 14.80e6),
+    ("unet", {"optical_channels": 10}, 0.94e6),   # Fusion-DA's lightweight single-sensor baseline
     ("unet_ef", {"optical_channels": 13}, 14.80e6),
     ("dsunet", {"sar_channels": 1, "optical_channels": 13}, 29.59e6),
     ("fusionda_net", {"sar_channels": 2, "optical_channels": 10}, 1.87e6),
@@ -88,7 +89,8 @@ def test_dual_task_adds_a_decoder_and_two_small_heads():
 
 def test_width_knob_scales_topology():
     assert scale_widths([64, 128, 256, 512], 0.25) == [16, 32, 64, 128]
-    assert build("unet", width=0.25).topology == [16, 32, 64, 128]
+    assert build("unet", width=0.25).topology == [16, 32]
+    assert build("unet", width=0.25, topology=(64, 128, 256, 512)).topology == [16, 32, 64, 128]
     assert build("fc_ef", width=0.5).widths == [8, 16, 32, 64]
     with pytest.raises(ConfigError):
         scale_widths([64], 0)
@@ -375,7 +377,8 @@ def test_list_models_table():
 
 
 def test_pad_multiple_is_the_networks_total_stride():
-    assert build("unet", width=0.125).pad_multiple == 16
+    assert build("unet", width=0.125).pad_multiple == 4
+    assert build("unet", width=0.125, topology=(64, 128, 256, 512)).pad_multiple == 16
     assert build("fusionda_net", width=0.125).pad_multiple == 4
     assert build("fc_siam_conc", width=0.5).pad_multiple == 16
     assert build("hdanet", **SMALL["hdanet"]).pad_multiple == 32

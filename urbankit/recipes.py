@@ -335,7 +335,7 @@ PROFILE_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
                         "lr": 1e-3},
         "mmcr": {"epochs": 3, "steps_per_epoch": 24, "batch_size": 8, "patch_size": 64, "width": 0.25,
                  "lr": 1e-3, "patience": None},
-        "fusion_da": {"epochs": 3, "steps_per_epoch": 8, "batch_size": 8, "patch_size": 64, "width": 0.25,
+        "fusion_da": {"epochs": 3, "steps_per_epoch": 36, "batch_size": 8, "patch_size": 64, "width": 0.5,
                       "lr": 1e-3},
     },
 }

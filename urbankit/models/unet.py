@@ -44,6 +44,10 @@ def _check_dates(dates: Sequence[str], model: str) -> tuple[str, ...]:
     return dates
 
 
+#: Encoder widths of the Fusion-DA paper's lightweight U-Net (two poolings).
+FUSION_DA_TOPOLOGY = (64, 128)
+
+
 class UNet(ChangeModel):
     """Single-date U-Net for built-up / building segmentation.
 
@@ -52,7 +56,10 @@ class UNet(ChangeModel):
             (``sar_t1`` and ``optical_t1`` stacked at the input, SAR first).
         sar_channels, optical_channels: bands per modality (default 2 = VV, VH and 10 S2 bands,
             as in SEN12_GUM / Fusion-DA).
-        topology: encoder widths (default [64, 128, 256, 512]); ``width`` multiplies them.
+        topology: encoder widths; ``width`` multiplies them. Default [64, 128], the lightweight
+            U-Net of the Fusion-DA paper's single-sensor and input-fusion baselines (Hafner et al.
+            2022, RSE; 0.94 M parameters with 10 optical bands). Pass ``topology=(64, 128, 256,
+            512)`` for the classic four-level U-Net (14.8 M).
         dates: which dates to segment, each with the same network: ``("t1",)`` (default) or
             ``("t1", "t2")`` (reads the t2 keys as well).
 
@@ -63,7 +70,7 @@ class UNet(ChangeModel):
     name = "unet"
 
     def __init__(self, modality: str = "optical", sar_channels: int = 2, optical_channels: int = 10,
-                 topology: Sequence[int] = DEFAULT_TOPOLOGY, width: float = 1.0, dates: Sequence[str] = ("t1",)):
+                 topology: Sequence[int] = FUSION_DA_TOPOLOGY, width: float = 1.0, dates: Sequence[str] = ("t1",)):
         super().__init__()
         self.modality = check_modality(modality, self.name)
         check_channels(sar_channels, "sar_channels", self.name)
