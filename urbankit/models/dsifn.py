@@ -32,7 +32,8 @@ downloaded here; :func:`urbankit.models.registry.load_weights` loads a local one
 
 Change-detection form: **two-stream / Siamese**, fusion of features at five levels.
 Parameters: 50.44 M (two VGG16 streams, RGB); the official code has 50,709,109 (the 50.71 M of
-Chen et al.'s BIT comparison table): -0.5 %, tested within 1 %.
+Chen et al.'s BIT comparison table): -0.5 %, tested within 1 %. With ``shared_encoder=True``:
+35.73 M (the figure other comparisons quote for a shared-weight DSIFN).
 """
 from __future__ import annotations
 

@@ -25,8 +25,8 @@ Returned: ``distance`` (B, 1, H, W) >= 0 and ``change`` = distance - 1 (a logit-
 
 Change-detection form: **Siamese** (metric learning). The ResNet-18 starts from scratch here
 (the paper uses ImageNet weights; :func:`urbankit.models.registry.load_weights` loads a local
-file). Parameters: 16,929,152 (PAM) = the official code's count (16.93 M in the BIT table);
-16,897,041 with BAM.
+file). Parameters: 16,929,152 (PAM) = the official code's count (16.93 M in the BIT table of
+Chen, Qi & Shi 2022); 16,897,040 with BAM (the official BAM also holds one unused ``gamma``).
 
 PAM's scale-1 region and BAM attend over the whole image: ``size_dependent = True``.
 """
