@@ -17,6 +17,7 @@ Protocol (nothing is chosen on a test city):
     python benchmarks/real_oscd.py                       # FC-Siam-diff, DS U-Net, CVA
     python benchmarks/real_oscd.py --models fc_siam_diff --override optical_norm=none
     python benchmarks/real_oscd.py --seeds 0 1 --threads 2
+    python benchmarks/real_oscd.py --jobs 2 --threads 1     # both models side by side (2 cores)
 
 Writes ``benchmarks/results/real_oscd.md`` (atomically). Skips (exit 0, says so) when the
 shared real data is absent. Never put its numbers in a test: they are measurements.
@@ -72,6 +73,14 @@ def run_model(name: str, scenes: dict, folds, seeds, overrides) -> tuple[dict, p
     return row, result.test_table
 
 
+def _worker(name: str, real_root: str, seeds, overrides, threads: int) -> tuple[dict, pd.DataFrame]:
+    """One model in its own process (``--jobs``): reads the cities itself, trains on every fold."""
+    torch.set_num_threads(threads)
+    scenes = read_cities(Path(real_root))
+    folds = experiments.leave_sites_out(list(scenes), n_test=2, n_val=1)
+    return run_model(name, scenes, folds, seeds, overrides)
+
+
 def run_cva(scenes: dict, folds) -> tuple[dict, pd.DataFrame]:
     tables, per_fold, chosen = [], [], []
     for fold in folds:
@@ -120,7 +129,8 @@ def main(argv=None) -> int:
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--override", nargs="*", default=[], help="recipe fields, e.g. optical_norm=none")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per model")
+    parser.add_argument("--jobs", type=int, default=1, help="models trained side by side in processes")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_oscd.md"))
     args = parser.parse_args(argv)
@@ -135,8 +145,17 @@ def main(argv=None) -> int:
     overrides = parse_overrides(args.override)
     cva_row, cva_table = run_cva(scenes, folds)
     rows, per_city = [cva_row], {"CVA": cva_table["f1"]}
-    for name in args.models:
-        row, table = run_model(name, scenes, folds, args.seeds, overrides)
+    if args.jobs > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_worker, n, str(real_root), args.seeds, overrides, args.threads)
+                       for n in args.models]
+            results = [f.result() for f in futures]
+    else:
+        results = [run_model(n, scenes, folds, args.seeds, overrides) for n in args.models]
+    for name, (row, table) in zip(args.models, results):
         rows.append(row)
         per_city[LABELS.get(name, name)] = table["f1"]
     summary = pd.DataFrame(rows)
