@@ -129,3 +129,86 @@ def test_html_book_builds_offline_and_links_every_chapter(tmp_path):
         assert f"{nb.stem}.html" in intro, f"the intro page does not link chapter {nb.stem}"
         text = page.read_text()
         assert "colab.research.google.com" in text, f"no Colab launch link on {nb.stem}"
+
+
+def _declaring_notebook(path: Path, params: str, code: list[str]) -> None:
+    nb = new_notebook()
+    cell = new_code_cell(params)
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [new_markdown_cell(f"# {path.stem}"), cell, *(new_code_cell(c) for c in code)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_recipe_overrides_reach_chapters_that_declare_them_and_only_those(mini_book):
+    _declaring_notebook(mini_book / "book" / "02_second.ipynb",
+                        'profile = "quick"\ndevice = None\nrecipe_overrides = None',
+                        ["print('overrides', recipe_overrides)"])
+    logs: list[str] = []
+    run_book(mini_book, profile="quick", build=False, recipe_overrides=["lr=1e-4", "epochs=3"], log=logs.append)
+    out = nbformat.read(mini_book / "_build" / "stage" / "quick" / "book" / "02_second.ipynb", 4)
+    printed = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    assert "overrides {'lr': 0.0001, 'epochs': 3}" in printed
+    assert any("01_first: trains no recipe model" in line for line in logs)
+
+
+def test_rehearsal_is_full_only_and_skips_chapters_without_it(mini_book):
+    with pytest.raises(ConfigError, match="rehearses the full profile"):
+        run_book(mini_book, profile="quick", rehearsal=True, build=False)
+    _declaring_notebook(mini_book / "book" / "02_second.ipynb",
+                        'profile = "quick"\ndevice = None\nrehearsal = False', ["assert rehearsal is True"])
+    results = run_book(mini_book, profile="full", rehearsal=True, build=False, log=lambda *_: None)
+    status = {r.chapter: r.status for r in results}
+    assert status == {"01_first": "skipped", "02_second": "ok"}
+
+
+#: Chapters that train a model must offer the full-profile rehearsal (a GPU run must not die
+#: on a shape, recipe or data-path bug after an hour).
+def _trains_a_model(nb_path: Path) -> bool:
+    text = nb_path.read_text()
+    return "run_experiment(" in text or "train.fit(" in text or "fit(model" in text
+
+
+def test_every_training_chapter_declares_a_rehearsal():
+    from urbankit.book import declared_parameters
+
+    missing = [nb.stem for nb in chapter_notebooks(REPO) if _trains_a_model(nb)
+               and "rehearsal" not in declared_parameters(nb)]
+    assert not missing, f"chapters that train a model but have no rehearsal parameter: {missing}"
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_full_profile_rehearsal_on_the_shared_real_samples(real_data, tmp_path):
+    """Every training chapter at the papers' sizes and recipes, two steps, on ../shared/data/real."""
+    logs: list[str] = []
+    results = run_book(REPO, profile="full", rehearsal=True, data_root=str(real_data), build=False,
+                       out_root=tmp_path, device="cpu", log=logs.append)
+    ran = {r.chapter for r in results if r.status == "ok"}
+    expected = {nb.stem for nb in chapter_notebooks(REPO) if _trains_a_model(nb)}
+    assert expected <= ran, "\n".join(logs)
+
+
+def test_ctrl_c_stops_the_whole_book_instead_of_moving_to_the_next_chapter(mini_book):
+    import signal
+    import time
+
+    _notebook(mini_book / "book" / "01_first.ipynb", ["import time\nprint('started', flush=True)\ntime.sleep(120)"])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "urbankit", "book", "--no-build"], cwd=mini_book,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        staged = mini_book / "_build" / "stage" / "quick" / "book"
+        while time.monotonic() < deadline and not any(staged.glob(".01_first.*.ipynb")):
+            time.sleep(0.5)   # papermill has started the chapter (its temporary output exists)
+        time.sleep(8)         # ... and the kernel is running the sleeping cell
+        os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C in a terminal sends
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (out, err)
+    assert "interrupted" in err
+    assert "02_second" not in out   # the next chapter never started

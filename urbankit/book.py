@@ -174,6 +174,8 @@ def execute_chapter(
         index = _failing_cell_index(tmp)
         if tmp.exists():
             tmp.replace(failed)
+        if isinstance(exc, KeyboardInterrupt):  # Ctrl-C stops the whole book, not just this chapter
+            raise
         detail = _describe_failure(exc)
         if index is not None:
             detail = f"cell #{index} (0-based index in the notebook), " + detail
@@ -305,8 +307,8 @@ def run_book(
     params: dict = {"profile": profile}
     if device != "auto" or profile != "quick":
         params["device"] = device
-    if data_root is not None:
-        params["data_root"] = str(data_root)
+    if data_root is not None:  # chapters run in book/: a relative path must not change meaning there
+        params["data_root"] = str(Path(data_root).expanduser().resolve())
     if recipe_overrides:
         from .recipes import parse_overrides
 
