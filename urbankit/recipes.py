@@ -317,8 +317,8 @@ RECIPES: dict[str, Recipe] = {
 #: 2 CPU cores: the numbers in the comments were measured with ``benchmarks/real_oscd.py``.
 PROFILE_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "real": {
-        # 400 steps of 16 patches of 96 px per fold: a few minutes per fold on 2 CPU cores
-        # (benchmarks/real_oscd.py measures it).
+        # 400 steps of 16 patches of 96 px per fold; measured by benchmarks/real_oscd.py: about
+        # 14 min per fold and model with one thread on a loaded 2-core machine.
         "daudt_fc": {"epochs": 20, "steps_per_epoch": 20, "batch_size": 16, "sampler": "importance",
                      "sampler_options": {"n_candidates": 20, "bias": 5.0}},
         "dsunet": {"epochs": 20, "steps_per_epoch": 20, "batch_size": 16, "patch_size": 96, "width": 0.25,
