@@ -683,7 +683,12 @@ def _input_contract(model: torch.nn.Module, train_loader):
 
 
 def _describe(obj) -> Any:
-    return obj if obj is None or isinstance(obj, (str, int, float, bool)) else repr(obj)
+    """A plain, process-independent description of a setting (no memory addresses in reprs)."""
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    import re
+
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(obj))
 
 
 def _run_config(**values) -> dict[str, Any]:
