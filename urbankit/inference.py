@@ -144,6 +144,8 @@ def _model_inputs(model, inputs: Mapping[str, Any]) -> tuple[dict[str, torch.Ten
             raise ConfigError(f"predict: the model reads {keys} but the inputs have no {k!r} "
                               f"(they have {sorted(inputs)})")
         x = torch.as_tensor(np.asarray(inputs[k]) if not torch.is_tensor(inputs[k]) else inputs[k])
+        if x.dim() in (3, 4):  # refuse an impossible request before any copy is made
+            _check_output_size(int(x.shape[0]) if x.dim() == 4 else 1, int(x.shape[-2]), int(x.shape[-1]))
         x = torch.nan_to_num(x.float(), nan=0.0, posinf=0.0, neginf=0.0)  # the kit's NaN rule
         if x.dim() == 3:
             x, this_unbatched = x[None], True
