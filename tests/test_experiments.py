@@ -44,11 +44,12 @@ def test_full_recipes_carry_the_papers_values_with_sources():
 
 
 def test_shrunk_profiles_list_every_non_size_change():
-    real = recipes.get_recipe("fc_siam_diff", profile="real")
-    full = recipes.get_recipe("fc_siam_diff", profile="full")
+    real = recipes.get_recipe("dsunet", profile="real")
+    full = recipes.get_recipe("dsunet", profile="full")
     assert real.optical_norm != full.optical_norm
     assert any(d.startswith("optical_norm") for d in real.deviations)
     assert real.deviations[:len(full.deviations)] == full.deviations
+    assert not any(d.startswith("width") for d in real.deviations)   # size changes need no reason
 
 
 def test_overrides_are_typed_listed_and_unknown_fields_refused():
