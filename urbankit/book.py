@@ -285,6 +285,12 @@ def run_book(
     """
     from .paths import repo_root
 
+    if execute:
+        try:
+            import papermill  # noqa: F401 - the book runner's own dependency (the `book` extra)
+        except ImportError:
+            raise BookError("executing the book needs papermill, nbformat and ipykernel: "
+                            "pip install -r requirements-dev.txt (or pip install -e '.[book]')") from None
     root = Path(root) if root is not None else repo_root()
     if profile not in PROFILES:
         raise ConfigError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
