@@ -194,7 +194,8 @@ def main(argv=None) -> int:
         ("sampler", (f"ImportanceSampler({PATCH}, n_candidates=20, bias=5), pair=random_pair, "
                      "Augment(flips, rot90, gamma)")),
         ("scene -> numpy conversion (once)", f"{t_convert * 1e3:.1f} ms"),
-        ("loader: time per batch of 16 (num_workers=0)", f"{loader_s * 1e3:.2f} ms (CPU {med['load_cpu'] * 1e3:.2f} ms)"),
+        ("loader: time per batch of 16 (num_workers=0)",
+         f"{loader_s * 1e3:.2f} ms (CPU {med['load_cpu'] * 1e3:.2f} ms)"),
         ("loader: patches / s", f"{BATCH / loader_s:,.0f} (per CPU-second: {BATCH / med['load_cpu']:,.0f})"),
         ("model", f"{model_src}, {n_params / 1e6:.3f} M parameters"),
         ("train step (fwd + bwd + AdamW), batch 16", f"{step_s * 1e3:.1f} ms (CPU {med['step_cpu'] * 1e3:.1f} ms)"),

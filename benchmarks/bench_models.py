@@ -32,8 +32,8 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from urbankit.errors import UrbankitError
-from urbankit.models import available_models, build, count_parameters
+from urbankit.errors import UrbankitError  # noqa: E402 (after the sys.path line above)
+from urbankit.models import available_models, build, count_parameters  # noqa: E402
 
 REFERENCE = "fc_siam_diff"
 
@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
          "random inputs with each model's default bands."),
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads" + (f", GPU {torch.cuda.get_device_name()}" if device.type == "cuda" else "")
+        f"{torch.get_num_threads()} threads"
+        + (f", GPU {torch.cuda.get_device_name()}" if device.type == "cuda" else "")
         + f"; Python {platform.python_version()}; {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.",
         *([args.note, ""] if args.note else []),
         ("images/s = wall clock; images/CPU-s = per second of the process's CPU time (all its "

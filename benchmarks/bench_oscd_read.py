@@ -34,9 +34,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np
+import numpy as np  # noqa: E402 (after the sys.path line above)
 
-from urbankit.data import oscd
+from urbankit.data import oscd  # noqa: E402
 
 
 def _dir_size(path: Path) -> int:
@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         (f"Machine: {platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}, "
          "shared with other processes (timings are indicative; the ratios are the result)."),
         "",
-        "| city | pixels | S1 orbits | label | read (s) | first cached read (s) | cached read (s) | speed-up | cache size (MB) |",
+        "| city | pixels | S1 orbits | label | read (s) | first cached read (s) | cached read (s) | speed-up "
+        "| cache size (MB) |",
         "|---|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

@@ -102,8 +102,9 @@ def write_report(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, fold
     lines = [
         "# Deep change detection vs CVA on the real OSCD cities (`benchmarks/real_oscd.py`)",
         "",
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores, torch {torch.__version__}, {args.threads} torch thread(s); total {seconds / 60:.1f} min.",
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+        f"{args.threads} torch thread(s); total {seconds / 60:.1f} min.",
         f"Profile `real`; seeds {args.seeds}; overrides {args.override or 'none'}.",
         "",
         "Folds (test / validation / train cities):",

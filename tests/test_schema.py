@@ -171,7 +171,7 @@ def test_sar_out_of_range_and_linear():
 
 
 def test_unknown_band_and_polarisation_names():
-    ds = _scene().assign_coords(band=["B%02d" % i for i in range(1, 14)])
+    ds = _scene().assign_coords(band=[f"B{i:02d}" for i in range(1, 14)])
     _raises(ds, "optical", "unknown band", "B13")
     ds = _scene().assign_coords(polarisation=["VV", "XX"])
     _raises(ds, "sar", "unknown polarisation", "XX")

@@ -66,7 +66,9 @@ def test_read_site_shapes_units_and_change(root):
 
 
 def test_masked_missing_and_bad_months_are_skipped(root):
-    months = lambda s: [str(t)[:7] for t in s.time.values]
+    def months(s):
+        return [str(t)[:7] for t in s.time.values]
+
     bad = sn7.read_site(root, SITES[0])                    # bad_data.json: S2 index 4 (2018-05)
     assert "2018-05" not in months(bad) and len(months(bad)) == 5
     assert "2018-05" in months(sn7.read_site(root, SITES[0], drop_bad=False))

@@ -12,7 +12,12 @@ __version__ = "0.1.0"
 REPOSITORY_URL = "https://github.com/eo-ai4urban/urbankit"
 
 from .errors import (  # noqa: E402
-    BookError, ConfigError, DataFormatError, DownloadError, SceneValidationError, UrbankitError,
+    BookError,
+    ConfigError,
+    DataFormatError,
+    DownloadError,
+    SceneValidationError,
+    UrbankitError,
 )
 from .profiles import PROFILES, Profile, get_profile, resolve_device, seed_everything  # noqa: E402
 
@@ -23,7 +28,7 @@ __all__ = [
 ]
 
 
-def environment_report() -> "object":
+def environment_report() -> object:
     """A pandas DataFrame of the versions of Python and the kit's main libraries."""
     import importlib
     import platform

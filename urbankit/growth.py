@@ -56,10 +56,10 @@ class TransitionMatrix:
         labels = [str(c) for c in self.classes]
         return pd.DataFrame(data, index=pd.Index(labels, name="from"), columns=pd.Index(labels, name="to"))
 
-    def power(self, k: float) -> "MatrixPower":
+    def power(self, k: float) -> MatrixPower:
         return matrix_power(self.probabilities, k)
 
-    def annual(self) -> "MatrixPower":
+    def annual(self) -> MatrixPower:
         """The one-year matrix P^(1/Δ) (needs ``years``)."""
         if not self.years:
             raise ConfigError("TransitionMatrix.annual() needs the interval length (years=...)")
@@ -320,7 +320,8 @@ def disagreement(observed, simulated, classes=None) -> dict:
 
 def validate(reference, observed, simulated, classes=None) -> dict:
     """Overall kappa, kappa on the change/no-change map, quantity and allocation disagreement
-    (Pontius and Millones 2011), and the Figure of Merit on change pixels."""
+    (Pontius and Millones 2011), and the Figure of Merit on change pixels.
+    """
     fom = figure_of_merit(reference, observed, simulated)
     r, o, s = _arr(reference), _arr(observed), _arr(simulated)
     out = {"kappa": cohen_kappa(o, s, classes), "kappa_change": cohen_kappa(o != r, s != r),

@@ -30,7 +30,8 @@ from .errors import ConfigError, DataFormatError
 
 __all__ = [
     "normalized_difference", "ndvi", "ndbi", "mndwi", "otsu_threshold", "GaussianMixture1D",
-    "fit_gmm_1d", "gmm_threshold", "change_vector_analysis", "green_mask", "max_composite", "majority_smooth", "green_area_table",
+    "fit_gmm_1d", "gmm_threshold", "change_vector_analysis", "green_mask", "max_composite", "majority_smooth",
+    "green_area_table",
     "first_change_years",
     "DEFAULT_NDVI_THRESHOLD",
 ]

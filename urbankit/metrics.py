@@ -456,7 +456,8 @@ class ThresholdSweep:
 
     def best_threshold(self, metric: str = "f1") -> tuple[float, float]:
         """(threshold, score) of the best ``metric``; ties go to the lowest threshold (as
-        ``argmax`` in the DS U-Net code). NaN scores are ignored."""
+        ``argmax`` in the DS U-Net code). NaN scores are ignored.
+        """
         if metric not in SCORE_NAMES:
             raise ConfigError(f"best_threshold: metric must be one of {SCORE_NAMES}, got {metric!r}")
         if self._hist_pos.sum() + self._hist_neg.sum() == 0:

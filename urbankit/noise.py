@@ -381,7 +381,8 @@ def robustness_sweep(predict_fn: Callable[[dict[str, Any]], Any], scenes: Iterab
         for j, rate in enumerate(rates):
             c = clean if rate == 0 else counts(fn, rate, np.random.default_rng([seed, i, j]))
             rows.append({"corruption": name, "rate": rate, **dict(zip(("tp", "fp", "fn", "tn"), c)),
-                         **{k: v for k, v in scores_from_counts(*c).items() if k in ("precision", "recall", "f1", "iou")}})
+                         **{k: v for k, v in scores_from_counts(*c).items()
+                            if k in ("precision", "recall", "f1", "iou")}})
     df = pd.DataFrame(rows)
     ref = scores_from_counts(*clean)
     for metric in ("f1", "iou"):

@@ -86,7 +86,7 @@ class Profile:
         if self.num_workers < 0:
             raise ConfigError(f"profile {self.name!r}: num_workers must be >= 0")
 
-    def replace(self, **changes: Any) -> "Profile":
+    def replace(self, **changes: Any) -> Profile:
         """Return a copy with some fields changed; None values are ignored.
 
         Chapters pass their papermill parameters straight through:

@@ -849,13 +849,15 @@ def _rate(x1: float, x2: float, years: float, formula: str) -> float:
 
 def lcr(urb_t1: float, urb_t2: float, years: float, formula: str = "ln") -> float:
     """Land consumption rate (1/yr): ``ln(Urb_t2/Urb_t1)/y`` or, ``formula="linear"``,
-    ``(Urb_t2 - Urb_t1)/(Urb_t1 y)``; NaN when an area is <= 0."""
+    ``(Urb_t2 - Urb_t1)/(Urb_t1 y)``; NaN when an area is <= 0.
+    """
     return _rate(urb_t1, urb_t2, years, formula)
 
 
 def pgr(pop_t1: float, pop_t2: float, years: float, formula: str = "ln") -> float:
     """Population growth rate (1/yr): ``ln(Pop_t2/Pop_t1)/y`` or the linear form; NaN when a
-    population is <= 0."""
+    population is <= 0.
+    """
     return _rate(pop_t1, pop_t2, years, formula)
 
 
@@ -1024,7 +1026,7 @@ class SDGInputs:
 
     @property
     def years(self) -> float:
-        """y = year_t2 - year_t1 (years)."""
+        """The interval y = year_t2 - year_t1 (years)."""
         return self.year_t2 - self.year_t1
 
 

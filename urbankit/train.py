@@ -93,7 +93,8 @@ class CheckpointError(TrainingError):
 # ----------------------------------------------------------------------------- losses
 def _resolve_loss(loss: str | Callable | None) -> Callable:
     """``"power_jaccard"`` (default, p=2), ``"bce"``, another name of :data:`urbankit.losses.LOSSES`,
-    or a callable ``loss(logits, target) -> scalar``."""
+    or a callable ``loss(logits, target) -> scalar``.
+    """
     if callable(loss):
         return loss
     if loss is None or loss in ("power_jaccard", "pjacc", "pj"):
@@ -113,7 +114,8 @@ def _resolve_loss(loss: str | Callable | None) -> Callable:
 def _consistency_loss(kind: str | Callable, detach_target: bool) -> Callable:
     """``loss(student_logits, teacher_logits)``: ``"pjacc"`` (power Jaccard p=2 of the student's
     logits against the teacher's probabilities as soft target) or ``"l2"`` (MSE between both
-    probabilities), from :mod:`urbankit.losses`; or a callable."""
+    probabilities), from :mod:`urbankit.losses`; or a callable.
+    """
     if callable(kind):
         return kind
     from .losses import consistency_l2, consistency_power_jaccard
@@ -307,7 +309,8 @@ class ConsistencySSL(Strategy):
 def fusion_da(phi: float = 0.5, date: str = "t1", label_key: str | None = None,
               loss: str | Callable | None = "power_jaccard") -> ConsistencySSL:
     """Fusion-DA (METHODS.md §5.3): pJ on the SAR, optical and fusion built-up heads (labelled)
-    plus ``phi * pJ(optical, sigmoid(SAR))`` on unlabelled samples; ``phi=0.5`` in the paper."""
+    plus ``phi * pJ(optical, sigmoid(SAR))`` on unlabelled samples; ``phi=0.5`` in the paper.
+    """
     label = label_key or f"buildings_{date}"
     heads = [f"buildings_{date}_{m}" for m in ("sar", "optical", "fusion")]
     sup = Supervised(loss=loss, targets={h: label for h in heads})
@@ -320,7 +323,8 @@ def mmcr(lam: float = 0.01, cons_loss: str = "pjacc", loss: str | Callable | Non
     """MMCR (METHODS.md §4.3, published form): ``L_sup = 1/2 (pJ(change) + 1/6 sum of the 6
     semantic terms)`` on labelled samples, ``lam * 1/2 sum_k pJ(s_k^SAR, sigmoid(s_k^opt))`` on
     unlabelled ones. ``weighting="alpha", cons_loss="l2"`` gives the earlier (dav5gamma) form
-    (there the semantic terms are summed, not averaged)."""
+    (there the semantic terms are summed, not averaged).
+    """
     targets = {"change": "change"}
     weights = {"change": 0.5}
     for k in ("t1", "t2"):
@@ -338,7 +342,8 @@ def dualtask_ssl(lam: float = 0.1, semantic_change_key: str = "change_semantic",
                  loss: str | Callable | None = "power_jaccard") -> ConsistencySSL:
     """Dual-task Siam-Diff SSL (METHODS.md §3.3): ``pJ(change) + 1/2 [pJ(s1) + pJ(s2)] +
     pJ(semantic change)`` on labelled pairs, ``lam * pJ(change, sigmoid(semantic change))`` on
-    unlabelled ones (``lam=0.1``)."""
+    unlabelled ones (``lam=0.1``).
+    """
     targets = {"change": "change", "buildings_t1": "buildings_t1", "buildings_t2": "buildings_t2",
                semantic_change_key: "change"}
     weights = {"buildings_t1": 0.5, "buildings_t2": 0.5}
@@ -511,7 +516,8 @@ def _serialize(obj: Any, f) -> None:
 
 def _atomic_save(obj: Any, path: Path) -> None:
     """Write to ``<path>.tmp``, fsync, then ``os.replace``: a reader never sees half a file,
-    and an interrupted save leaves the previous file intact and no temporary behind."""
+    and an interrupted save leaves the previous file intact and no temporary behind.
+    """
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     try:

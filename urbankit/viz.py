@@ -159,7 +159,8 @@ def plot_change_panels(scene: Any, bands: Sequence[str] = ("B04", "B03", "B02"),
                        pol: str = "VV", t1: int = 0, t2: int = -1,
                        figsize: tuple[float, float] | None = None):
     """Before RGB, after RGB, change label (over the after image), and - when the scene has
-    ``sar`` (or ``sar=True``) - SAR before/after. One row of panels; returns the Figure."""
+    ``sar`` (or ``sar=True``) - SAR before/after. One row of panels; returns the Figure.
+    """
     plt = _plt()
     has_sar = "sar" in scene.data_vars if sar is None else sar
     has_opt = "optical" in scene.data_vars
@@ -205,7 +206,8 @@ def plot_change_panels(scene: Any, bands: Sequence[str] = ("B04", "B03", "B02"),
 def plot_loss_curve(history: Any, keys: Sequence[str] | None = None, ax: Any = None,
                     logy: bool = False, title: str = "training curve"):
     """Plot a loss curve: a list/array of values, a dict of lists, or a DataFrame (one line per
-    column, or the columns in ``keys``). NaNs leave gaps."""
+    column, or the columns in ``keys``). NaNs leave gaps.
+    """
     import pandas as pd
 
     fig, ax = _new_axes(ax, (6, 3.5))

@@ -15,8 +15,8 @@ VH in C band (5.405 GHz, ~5.55 cm) {cite}`torres2012sentinel1`.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from ..errors import ConfigError
 
@@ -188,7 +188,7 @@ def band_indices(names: str | Iterable[str], order: Iterable[str] = S2_BAND_NAME
     return out
 
 
-def band_table() -> "object":
+def band_table() -> object:
     """A pandas DataFrame of the Sentinel-2 bands (index: band name)."""
     import pandas as pd
 
@@ -200,7 +200,7 @@ def band_table() -> "object":
     return pd.DataFrame(rows).set_index("band")
 
 
-def polarisation_table() -> "object":
+def polarisation_table() -> object:
     """A pandas DataFrame of the Sentinel-1 polarisations (index: polarisation name)."""
     import pandas as pd
 

@@ -93,7 +93,7 @@ class Grid:
 
     @property
     def n_pixels(self) -> int:
-        """rows x cols."""
+        """Number of pixels (rows times cols)."""
         return int(self.shape[0]) * int(self.shape[1])
 
 

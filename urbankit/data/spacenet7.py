@@ -242,7 +242,8 @@ def read_metadata(root: str | os.PathLike) -> dict[str, list[Timestamp]]:
     out: dict[str, list[Timestamp]] = {}
     for site, entries in data.items():
         if not isinstance(entries, list):
-            raise DataFormatError(f"{path}: site {site!r} must map to a list of timestamps, got {type(entries).__name__}")
+            raise DataFormatError(
+                f"{path}: site {site!r} must map to a list of timestamps, got {type(entries).__name__}")
         out[site] = [_parse_entry(e, path, site) for e in entries]
     return out
 
@@ -268,7 +269,8 @@ def read_bad_data(root: str | os.PathLike) -> dict[str, dict[str, set[int]]]:
 
 def read_regions(root_or_file: str | os.PathLike) -> dict[str, str]:
     """``{site: region}`` from ``spacenet7_regions.json`` (either ``{site: region}`` or
-    ``{region: [sites]}``); ``root_or_file`` is the dataset root or the JSON file. Empty when absent."""
+    ``{region: [sites]}``); ``root_or_file`` is the dataset root or the JSON file. Empty when absent.
+    """
     path = Path(root_or_file)
     if path.is_dir():
         found = [path / n for n in _REGION_FILES if (path / n).is_file()]
@@ -335,7 +337,8 @@ def _infer_timestamps(root: Path, site: str) -> list[Timestamp]:
 # ----------------------------------------------------------------------------------------------
 def split_of(site: str, splits: Mapping[str, Iterable[str]] | None = None) -> str | None:
     """The split (``train``/``val``/``test``/``unlabelled``) of ``site`` in ``splits``
-    (default: :data:`PUBLISHED_SPLIT`), or None."""
+    (default: :data:`PUBLISHED_SPLIT`), or None.
+    """
     for name, ids in (splits or PUBLISHED_SPLIT).items():
         if site in set(ids):
             return name
@@ -416,7 +419,8 @@ def site_timestamps(root: str | os.PathLike, site: str, *, require: Iterable[str
                     drop_masked: bool = True, drop_bad: bool = True,
                     metadata: Mapping[str, list[Timestamp]] | None = None) -> list[Timestamp]:
     """The usable timestamps of a site: those with every modality in ``require`` available,
-    not masked (``drop_masked``) and not listed in bad_data.json (``drop_bad``)."""
+    not masked (``drop_masked``) and not listed in bad_data.json (``drop_bad``).
+    """
     root = _find_root(root)
     meta = metadata if metadata is not None else read_metadata(root)
     if site not in meta:
@@ -569,7 +573,8 @@ def _read_site_uncached(root: Path, site: str, stamps: list[Timestamp], mods: tu
             top = float(frac.max()) if frac.size else 0.0
             if top > 1.0 + 1e-6:
                 if top > 100.0 + 1e-6:
-                    raise DataFormatError(f"{path}: building values up to {top:g} (expected a fraction 0..1 or percent)")
+                    raise DataFormatError(
+                        f"{path}: building values up to {top:g} (expected a fraction 0..1 or percent)")
                 frac = frac / 100.0
             if float(frac.min()) < 0:
                 raise DataFormatError(f"{path}: negative building fraction {float(frac.min()):g}")

@@ -63,9 +63,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -565,7 +565,7 @@ class VHRChangeDataset(Sequence):
         return self[index]  # reading errors (a DataFormatError is a ValueError) pass through
 
     def table(self):
-        """pandas DataFrame: one row per pair (name, split, t1, t2, label)."""
+        """A pandas DataFrame: one row per pair (name, split, t1, t2, label)."""
         import pandas as pd
 
         return pd.DataFrame([dict(name=p.name, split=p.split, t1=str(p.t1), t2=str(p.t2),
@@ -664,7 +664,7 @@ class WHUEpochTiles(Sequence):
                             validate=self.validate)
 
     def split_table(self):
-        """pandas DataFrame of every tile: name, y0, x0, split (the recorded split)."""
+        """A pandas DataFrame of every tile: name, y0, x0, split (the recorded split)."""
         import pandas as pd
 
         return pd.DataFrame([dict(name=f"whu_{y:05d}_{x:05d}", y0=y, x0=x, split=s) for y, x, s in self._all])
@@ -737,7 +737,8 @@ def read_dsifn(root, split: str | None = None, *, tile_size: int | None = None, 
 def read_sysu_cd(root, split: str | None = None, *, tile_size: int | None = None, validate: bool = True,
                  label_coding: str | None = None) -> VHRChangeDataset:
     """SYSU-CD: ``{train,val,test}/{time1,time2,label}`` (256x256 PNG; 12,000/4,000/4,000 pairs;
-    labels 0/255, ``label_coding`` overrides), or ``A/ B/ label/`` folders."""
+    labels 0/255, ``label_coding`` overrides), or ``A/ B/ label/`` folders.
+    """
     return VHRChangeDataset(root, "sysu_cd", split, tile_size=tile_size, validate=validate,
                             label_coding=label_coding)
 

@@ -426,7 +426,7 @@ class FCDecoder(nn.Module):
 # ----------------------------------------------------------------------------------------
 
 def conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, dilation: int = 1) -> nn.Sequential:
-    """conv (no bias) -> BatchNorm -> ReLU, 'same' padding for odd kernels."""
+    """Conv (no bias) -> BatchNorm -> ReLU, 'same' padding for odd kernels."""
     pad = dilation * (kernel - 1) // 2
     return nn.Sequential(
         nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=pad, dilation=dilation, bias=False),
@@ -472,7 +472,9 @@ class ChannelAttention(nn.Module):
         super().__init__()
         hidden = max(1, channels // reduction)
         self.mlp = nn.Sequential(
-            nn.Conv2d(channels, hidden, 1, bias=False), nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1, bias=False)
+            nn.Conv2d(channels, hidden, 1, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1, bias=False),
         )
 
     def forward(self, x: Tensor) -> Tensor:
