@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from urbankit import sdg
+from urbankit.data.raster import Grid
 
 pytestmark = pytest.mark.real_data
 
@@ -23,7 +24,7 @@ def _ghsl(real_data):
 
 def test_ghsl_builtup_area_per_epoch_increases(real_data):
     epochs, transform, crs, nodata = _ghsl(real_data)
-    grid = sdg.GridInfo(transform, crs, epochs.shape)
+    grid = Grid(epochs.shape, transform, crs)
     areas = sdg.cell_area_km2(grid)
     assert areas[0] == pytest.approx(0.01)  # 100 m Mollweide (equal-area) cell
     valid = epochs != nodata

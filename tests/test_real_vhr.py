@@ -49,7 +49,7 @@ def test_levir_crops(levir_dir):
         assert scene.optical.dtype == np.float32 and scene.change.dtype == np.uint8
         assert 0.0 <= float(scene.optical.min()) and float(scene.optical.max()) <= 1.0
         assert set(np.unique(scene.change.values)) <= {0, 1}
-        assert scene.attrs["dataset"] == "LEVIR-CD"
+        assert scene.attrs["dataset"] == "levir_cd"
         fractions[scene.attrs["site"]] = float(scene.change.mean())
     assert fractions["train_386_0512_0768"] == 0.0  # the crop without change
     assert all(f > 0.1 for n, f in fractions.items() if n != "train_386_0512_0768")

@@ -9,6 +9,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from urbankit import sdg
+from urbankit.data.raster import Grid, mask_to_grid
 from urbankit.data.synthetic_region import make_city_region, truth_indicators
 
 UTM = "EPSG:32633"
@@ -159,15 +160,15 @@ def test_fraction_threshold_and_fraction_area():
 
 
 def test_projected_cell_area():
-    g = sdg.GridInfo(_grid(cell=30.0), CRS.from_user_input(UTM), (5, 5))
+    g = Grid((5, 5), _grid(cell=30.0), CRS.from_user_input(UTM))
     assert sdg.cell_area_km2(g) == pytest.approx(np.full(5, 0.0009))
-    moll = sdg.GridInfo(_grid(cell=100.0), CRS.from_user_input("ESRI:54009"), (3, 3))
+    moll = Grid((3, 3), _grid(cell=100.0), CRS.from_user_input("ESRI:54009"))
     assert sdg.cell_area_km2(moll)[0] == pytest.approx(0.01)
 
 
 def test_geographic_cell_area_against_hand_computation():
     # one 1 x 1 degree cell at the equator (0..1 N): sphere R^2 * dlon * (sin 1deg - sin 0)
-    g = sdg.GridInfo(Affine(1.0, 0, 10.0, 0, -1.0, 1.0), CRS.from_user_input("EPSG:4326"), (1, 1))
+    g = Grid((1, 1), Affine(1.0, 0, 10.0, 0, -1.0, 1.0), CRS.from_user_input("EPSG:4326"))
     r = 6371007.181
     hand = r * r * math.radians(1) * math.sin(math.radians(1)) / 1e6
     assert hand == pytest.approx(12363.7, abs=0.1)
@@ -175,7 +176,7 @@ def test_geographic_cell_area_against_hand_computation():
     # ellipsoid: 1 deg of longitude at the equator (111.3195 km) x ~1 deg latitude (110.574 km)
     assert sdg.cell_area_km2(g)[0] == pytest.approx(111.3195 * 110.574, rel=2e-4)
     # at 60 N a cell is about half as large (cos 60 = 0.5)
-    g60 = sdg.GridInfo(Affine(1.0, 0, 10.0, 0, -1.0, 60.5), CRS.from_user_input("EPSG:4326"), (1, 1))
+    g60 = Grid((1, 1), Affine(1.0, 0, 10.0, 0, -1.0, 60.5), CRS.from_user_input("EPSG:4326"))
     assert sdg.cell_area_km2(g60, "spherical")[0] / hand == pytest.approx(0.5, rel=0.01)
 
 
@@ -186,7 +187,7 @@ def test_sdg_on_geographic_grid():
     b1[2, 2:5] = True
     b2 = b1.copy()
     b2[3, 2:5] = True
-    rows = sdg.cell_area_km2(sdg.GridInfo(tr, CRS.from_user_input("EPSG:4326"), (10, 10)))
+    rows = sdg.cell_area_km2(Grid((10, 10), tr, CRS.from_user_input("EPSG:4326")))
     r = sdg.sdg_11_3_1(b1, b2, np.ones((10, 10)), np.ones((10, 10)) * 1.1, 2000, 2005, city_definition=None,
                        transform=tr, crs="EPSG:4326")
     assert r["built_up_area_t1"] == pytest.approx(3 * rows[2])
@@ -282,10 +283,10 @@ def test_population_is_summed_to_1km():
 
 
 def test_mask_to_grid_same_crs():
-    src = sdg.GridInfo(_grid(cell=1000.0), CRS.from_user_input(UTM), (2, 2))
-    dst = sdg.GridInfo(_grid(cell=100.0), CRS.from_user_input(UTM), (20, 20))
+    src = Grid((2, 2), _grid(cell=1000.0), CRS.from_user_input(UTM))
+    dst = Grid((20, 20), _grid(cell=100.0), CRS.from_user_input(UTM))
     m = np.array([[True, False], [False, True]])
-    out = sdg.mask_to_grid(m, src, dst)
+    out = mask_to_grid(m, src, dst)
     assert out[:10, :10].all() and not out[:10, 10:].any() and out[10:, 10:].all()
 
 
@@ -352,13 +353,12 @@ def test_synthetic_region_is_deterministic_and_validates_arguments():
 def test_mask_to_grid_across_crs_and_population_in_another_crs():
     from rasterio.warp import transform_bounds
 
-    utm = sdg.GridInfo(_grid(cell=1000.0), CRS.from_user_input(UTM), (10, 10))
+    utm = Grid((10, 10), _grid(cell=1000.0), CRS.from_user_input(UTM))
     m = np.zeros((10, 10), bool)
     m[2:8, 2:8] = True
     left, bottom, right, top = transform_bounds(UTM, "EPSG:4326", 500_000, 4_990_000, 510_000, 5_000_000)
-    geo = sdg.GridInfo(Affine((right - left) / 40, 0, left, 0, -(top - bottom) / 40, top),
-                       CRS.from_user_input("EPSG:4326"), (40, 40))
-    out = sdg.mask_to_grid(m, utm, geo)
+    geo = Grid((40, 40), Affine((right - left) / 40, 0, left, 0, -(top - bottom) / 40, top), CRS.from_user_input("EPSG:4326"))
+    out = mask_to_grid(m, utm, geo)
     frac = out.mean()
     assert 0.25 < frac < 0.45  # 36 of 100 km2, up to the edge effects of the lat/lon box
     # a population grid in EPSG:4326 with a built-up grid in UTM: the boundary maps across

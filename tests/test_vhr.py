@@ -61,7 +61,7 @@ def test_levir_official_layout_and_splits(levir_root):
     assert scene.change.dtype == np.uint8 and set(np.unique(scene.change.values)) == {0, 1}
     assert float(scene.change.mean()) == pytest.approx(1 / 16)
     assert scene.attrs["site"] == "val_1" and scene.attrs["split"] == "val"
-    assert scene.attrs["dataset"] == "LEVIR-CD"
+    assert scene.attrs["dataset"] == "levir_cd"
     assert scene.rio.crs is None
     from urbankit.data.schema import validate_scene
 
@@ -146,7 +146,7 @@ def test_sysu_layout_all_splits_and_its_0_255_labels(tmp_path):
     ds = read_sysu_cd(root)
     assert [p.split for p in ds.pairs] == ["train", "val", "test"] and len(read_sysu_cd(root, "val")) == 1
     scene = ds[1]
-    assert scene.attrs["dataset"] == "SYSU-CD" and scene.attrs["split"] == "val"
+    assert scene.attrs["dataset"] == "sysu_cd" and scene.attrs["split"] == "val"
     assert scene.attrs["label_coding"] == "0/255"
     assert str(scene.time.values[0])[:4] == "2007" and str(scene.time.values[1])[:4] == "2014"
     assert float(scene.change.mean()) == pytest.approx(1 / 16)
@@ -237,7 +237,7 @@ def test_whu_pre_cut_tiles(tmp_path):
     _write_pair(root / "test", ("A", "B", "label"), "whu_2", 256, 256, 2)
     ds = read_whu_cd(root)
     assert isinstance(ds, VHRChangeDataset) and len(ds) == 2
-    assert ds[0].attrs["dataset"] == "WHU-CD"
+    assert ds[0].attrs["dataset"] == "whu_cd"
 
 
 def test_whu_prev_curr_label_tiles(tmp_path):
@@ -247,7 +247,7 @@ def test_whu_prev_curr_label_tiles(tmp_path):
     ds = read_whu_cd(root)
     assert isinstance(ds, VHRChangeDataset) and [p.split for p in ds.pairs] == ["test", "train"]
     scene = ds.scene("train_7")
-    assert scene.attrs["dataset"] == "WHU-CD" and float(scene.change.mean()) == pytest.approx(1 / 16)
+    assert scene.attrs["dataset"] == "whu_cd" and float(scene.change.mean()) == pytest.approx(1 / 16)
     np.testing.assert_array_equal(np.round(scene.optical.values[1] * 255).astype(np.uint8),
                                   np.moveaxis(_pattern(256, 256, 2), -1, 0))  # curr = the later date
     split = tmp_path / "WHU-split"

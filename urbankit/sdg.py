@@ -45,16 +45,16 @@ import pandas as pd
 from scipy import ndimage
 
 from . import degurba as _dg
-from .data.raster import pixel_centres
+from .data.raster import Grid, as_crs, coverage, grid_of, mask_to_grid, require_same_grid
 from .errors import ConfigError, DataFormatError
 
 __all__ = [
-    "CITY_PRESETS", "CityDefinition", "CityExtent", "GridInfo", "SDGResult", "SDGWarning",
+    "CITY_PRESETS", "CityDefinition", "CityExtent", "SDGResult", "SDGWarning",
     "PopulationDeclineWarning", "ZeroPopulationGrowthWarning", "EmptyExtentWarning", "GridWarning",
     "grid_info", "cell_area_km2", "aggregate_population", "degurba", "city_extent", "builtup_mask",
     "builtup_area_km2", "urban_extent", "new_development", "lcr", "pgr", "sdg_11_3_1",
     "CityDelineation", "Measures", "SDGInputs", "RATE_FORMULAS", "built_units", "delineate_city",
-    "development_trajectory", "grid_coverage", "indicators", "mask_to_grid", "measure", "population_values",
+    "development_trajectory", "grid_coverage", "indicators", "measure", "population_values",
     "prepare_inputs", "rasterize_boundary",
 ]
 
@@ -90,67 +90,9 @@ _WGS84_F = 1 / 298.257223563
 _AUTHALIC_R = 6371007.181  # m, radius of the sphere with the WGS84 ellipsoid's area
 
 
-@dataclass(frozen=True)
-class GridInfo:
-    """Georeference of a 2-D raster: an affine ``transform`` (north-up), a ``crs``, a ``shape``."""
-
-    transform: Any
-    crs: Any
-    shape: tuple[int, int]
-
-    @property
-    def is_geographic(self) -> bool:
-        """True for a latitude/longitude CRS (cell areas then vary per row)."""
-        return bool(self.crs is not None and self.crs.is_geographic)
-
-    @property
-    def res(self) -> tuple[float, float]:
-        """(x, y) cell size in CRS units (positive)."""
-        return abs(self.transform.a), abs(self.transform.e)
-
-    def row_centres(self) -> np.ndarray:
-        """(ny,) y coordinates of the cell centres (:func:`urbankit.data.raster.pixel_centres`)."""
-        return pixel_centres(self.transform, self.shape)[0]
-
-    def col_centres(self) -> np.ndarray:
-        """(nx,) x coordinates of the cell centres."""
-        return pixel_centres(self.transform, self.shape)[1]
-
-
-def _as_crs(crs):
-    if crs is None:
-        return None
-    from rasterio.crs import CRS
-
-    return crs if isinstance(crs, CRS) else CRS.from_user_input(crs)
-
-
-def grid_info(obj=None, *, transform=None, crs=None, shape=None) -> GridInfo:
-    """The :class:`GridInfo` of a DataArray (through rioxarray) or of explicit arguments.
-
-    ``transform``/``crs`` override what the DataArray carries. A numpy array needs
-    ``transform`` (an ``affine.Affine``) and ``crs`` (anything rasterio understands).
-    """
-    from affine import Affine
-
-    if obj is not None and hasattr(obj, "dims"):
-        import rioxarray  # noqa: F401  (registers .rio)
-
-        shape = tuple(obj.shape[-2:])
-        if transform is None:
-            with warnings.catch_warnings():  # rioxarray's own Affine '*' deprecation notice
-                warnings.simplefilter("ignore", PendingDeprecationWarning)
-                transform = obj.rio.transform(recalc=True)
-        if crs is None:
-            crs = obj.rio.crs
-    elif obj is not None:
-        shape = tuple(np.shape(obj)[-2:])
-    if transform is None:
-        raise ConfigError("a numpy map needs transform= (affine.Affine) and crs= to know its cell areas")
-    transform = transform if isinstance(transform, Affine) else Affine(*list(transform)[:6])
-    if abs(transform.b) > 1e-12 or abs(transform.d) > 1e-12:
-        raise ConfigError(f"rotated/skewed transforms are not supported (got {transform!r})")
-    return GridInfo(transform=transform, crs=_as_crs(crs), shape=(int(shape[0]), int(shape[1])))
+def grid_info(obj=None, *, transform=None, crs=None, shape=None) -> Grid:
+    """The :class:`~urbankit.data.raster.Grid` of a map: :func:`urbankit.data.raster.grid_of`."""
+    return grid_of(obj, transform=transform, crs=crs, shape=shape)
 
 
 def _q_authalic(phi: np.ndarray) -> np.ndarray:
@@ -160,7 +102,7 @@ def _q_authalic(phi: np.ndarray) -> np.ndarray:
     return (1 - e2) * (s / (1 - e2 * s * s) - np.log((1 - e * s) / (1 + e * s)) / (2 * e))
 
 
-def cell_area_km2(grid: GridInfo, method: str = "ellipsoidal") -> np.ndarray:
+def cell_area_km2(grid: Grid, method: str = "ellipsoidal") -> np.ndarray:
     """True area (km2) of the cells of each row: a float64 array of shape (ny,).
 
     Projected CRS: |a * e| from the transform times the CRS linear unit squared (the same for
@@ -193,7 +135,7 @@ def cell_area_km2(grid: GridInfo, method: str = "ellipsoidal") -> np.ndarray:
     raise ConfigError(f"cell_area_km2: method must be 'ellipsoidal' or 'spherical', got {method!r}")
 
 
-def _nominal_cell_km(grid: GridInfo) -> float:
+def _nominal_cell_km(grid: Grid) -> float:
     """Side of a square cell of the grid's mean cell area (km)."""
     return float(np.sqrt(cell_area_km2(grid).mean()))
 
@@ -262,7 +204,7 @@ def _block_sum(arr: np.ndarray, factor: int) -> np.ndarray:
 
 
 def aggregate_population(pop, *, target_km: float = 1.0, transform=None, crs=None,
-                         area_method: str = "ellipsoidal") -> tuple[np.ndarray, np.ndarray, GridInfo, int]:
+                         area_method: str = "ellipsoidal") -> tuple[np.ndarray, np.ndarray, Grid, int]:
     """Bring a population grid to ~``target_km`` cells by summing whole blocks of cells.
 
     The block factor is ``max(1, round(target_km / native cell side))``: a 100 m grid is summed
@@ -273,7 +215,7 @@ def aggregate_population(pop, *, target_km: float = 1.0, transform=None, crs=Non
     get their true, smaller area).
 
     Returns ``(population, area_km2, grid, factor)``: float64 arrays of the aggregated grid, its
-    GridInfo, and the block factor used. A factor that does not give exactly ``target_km``
+    Grid, and the block factor used. A factor that does not give exactly ``target_km``
     cells (e.g. 30 m cells -> 33 x 30 m = 990 m) raises a :class:`GridWarning`.
     """
     values = population_values(pop)
@@ -293,7 +235,7 @@ def aggregate_population(pop, *, target_km: float = 1.0, transform=None, crs=Non
     t = grid.transform
     from affine import Affine
 
-    agg_grid = GridInfo(Affine(t.a * factor, 0, t.c, 0, t.e * factor, t.f), grid.crs, pop_agg.shape)
+    agg_grid = Grid(pop_agg.shape, Affine(t.a * factor, 0, t.c, 0, t.e * factor, t.f), grid.crs)
     return pop_agg, area_agg, agg_grid, factor
 
 
@@ -445,7 +387,7 @@ class CityExtent:
     mask: np.ndarray  # bool, on ``grid``
     labels: np.ndarray
     table: pd.DataFrame
-    grid: GridInfo
+    grid: Grid
     population: np.ndarray
     area_km2: np.ndarray
     definition: CityDefinition
@@ -531,51 +473,7 @@ def city_extent(
 # moving masks between grids
 
 
-def _same_crs(a: GridInfo, b: GridInfo) -> bool:
-    if a.crs is None or b.crs is None:
-        return a.crs is None and b.crs is None
-    return a.crs == b.crs
-
-
-def _repeat_runs(arr: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
-    """``np.take(arr, idx, axis)`` for a monotone ``idx``, via np.repeat of its runs."""
-    if idx.size == 0:
-        return np.take(arr, idx, axis=axis)
-    if np.any(np.diff(idx) < 0):
-        return np.take(arr, idx, axis=axis)
-    starts = np.r_[0, np.flatnonzero(np.diff(idx)) + 1]
-    counts = np.diff(np.r_[starts, idx.size])
-    return np.repeat(np.take(arr, idx[starts], axis=axis), counts, axis=axis)
-
-
-def mask_to_grid(mask: np.ndarray, src: GridInfo, dst: GridInfo) -> np.ndarray:
-    """Sample a bool mask onto another grid at the destination cell centres (nearest cell).
-
-    Same CRS: separable index arithmetic (no full-size coordinate arrays). Different CRS:
-    :func:`urbankit.data.raster.warp_to_grid` with nearest resampling. Outside the source: False.
-    """
-    if _same_crs(src, dst):
-        inv_row = np.floor((dst.row_centres() - src.transform.f) / src.transform.e).astype(np.int64)
-        inv_col = np.floor((dst.col_centres() - src.transform.c) / src.transform.a).astype(np.int64)
-        rok = (inv_row >= 0) & (inv_row < src.shape[0])
-        cok = (inv_col >= 0) & (inv_col < src.shape[1])
-        rows = np.clip(inv_row, 0, src.shape[0] - 1)
-        cols = np.clip(inv_col, 0, src.shape[1] - 1)
-        # run-length repeat (index vectors are monotone): ~15x faster than fancy indexing
-        out = _repeat_runs(_repeat_runs(mask, cols, axis=1), rows, axis=0)
-        if not rok.all():
-            out[~rok] = False
-        if not cok.all():
-            out[:, ~cok] = False
-        return out
-    from .data.raster import Grid, warp_to_grid
-
-    warped = warp_to_grid(mask.astype(np.float32), Grid(src.shape, src.transform, src.crs),
-                          Grid(dst.shape, dst.transform, dst.crs), resampling="nearest")
-    return np.nan_to_num(warped, nan=0.0) >= 0.5  # outside the source grid: NaN -> False
-
-
-def rasterize_boundary(boundary, grid: GridInfo, boundary_crs=None) -> np.ndarray:
+def rasterize_boundary(boundary, grid: Grid, boundary_crs=None) -> np.ndarray:
     """A (ny, nx) bool mask of the cells whose centre lies inside a boundary.
 
     Args:
@@ -598,8 +496,8 @@ def rasterize_boundary(boundary, grid: GridInfo, boundary_crs=None) -> np.ndarra
     elif hasattr(boundary, "__geo_interface__"):
         geoms = [boundary.__geo_interface__]
     geoms = list(geoms)
-    if boundary_crs is not None and grid.crs is not None and _as_crs(boundary_crs) != grid.crs:
-        geoms = [transform_geom(_as_crs(boundary_crs), grid.crs, g) for g in geoms]
+    if boundary_crs is not None and grid.crs is not None and as_crs(boundary_crs) != grid.crs:
+        geoms = [transform_geom(as_crs(boundary_crs), grid.crs, g) for g in geoms]
     if not geoms:
         return np.zeros(grid.shape, bool)
     out = rasterize(
@@ -913,7 +811,7 @@ class SDGResult:
     city: dict[str, CityExtent] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     city_grid_mask: np.ndarray | None = None
-    city_grid: GridInfo | None = None
+    city_grid: Grid | None = None
 
     def value(self, name: str) -> float:
         """The value of one indicator (``result["LCR"]`` is the same); KeyError names the known ones."""
@@ -970,12 +868,12 @@ class SDGResult:
         feats = []
         for geom, val in shapes(arr, mask=arr > 0, transform=grid.transform, connectivity=8):
             if to_crs is not None and grid.crs is not None:
-                geom = transform_geom(grid.crs, _as_crs(to_crs), geom)
+                geom = transform_geom(grid.crs, as_crs(to_crs), geom)
             props = {"layer": layer, "value": int(val)}
             if layer == "new_development":
                 props["type"] = NEW_DEVELOPMENT_CODES[int(val)]
             feats.append({"type": "Feature", "geometry": geom, "properties": props})
-        crs_name = str(_as_crs(to_crs) if to_crs is not None else grid.crs)
+        crs_name = str(as_crs(to_crs) if to_crs is not None else grid.crs)
         return {"type": "FeatureCollection", "features": feats, "crs": crs_name}
 
     def to_geodataframe(self, layer: str = "city_extent", to_crs: Any = None):
@@ -990,7 +888,7 @@ class SDGResult:
         fc = self.polygons(layer, to_crs=to_crs)
         return gpd.GeoDataFrame.from_features(fc["features"], crs=fc["crs"])
 
-    _grid: GridInfo | None = None
+    _grid: Grid | None = None
 
 
 def _warn(msg: str, cls, log: list[str]) -> None:
@@ -1017,8 +915,8 @@ class SDGInputs:
     built_t2: np.ndarray
     pop_t1: np.ndarray
     pop_t2: np.ndarray
-    built_grid: GridInfo
-    pop_grid: GridInfo
+    built_grid: Grid
+    pop_grid: Grid
     row_area_km2: np.ndarray
     year_t1: float
     year_t2: float
@@ -1036,41 +934,22 @@ def _check_map(name: str, obj) -> None:
         raise DataFormatError(f"{name} must be a non-empty 2-D (y, x) map, got shape {shape}")
 
 
-def _same_grid(name_a: str, a: GridInfo, name_b: str, b: GridInfo) -> None:
-    """Raise DataFormatError unless two grids have the same shape, CRS and transform."""
-    if a.shape != b.shape:
-        raise DataFormatError(f"{name_a} {a.shape} and {name_b} {b.shape} differ in shape")
-    if not _same_crs(a, b):
-        raise DataFormatError(
-            f"{name_a} is in {a.crs} but {name_b} in {b.crs}: both dates must share one grid "
-            "(reproject one onto the other first)"
-        )
-    tol = 1e-6 * max(a.res)
-    if not np.allclose(tuple(a.transform)[:6], tuple(b.transform)[:6], atol=tol, rtol=0):
-        raise DataFormatError(
-            f"{name_a} and {name_b} have different transforms ({tuple(a.transform)[:6]} vs "
-            f"{tuple(b.transform)[:6]}): both dates must share one grid"
-        )
-
-
-def grid_coverage(of: GridInfo, by: GridInfo) -> float:
+def grid_coverage(of: Grid, by: Grid) -> float:
     """Share (0..1) of the area of grid ``of`` that the footprint of grid ``by`` covers.
 
     :func:`urbankit.data.raster.coverage` (``by``'s footprint projected into ``of``'s CRS).
     """
-    from .data.raster import Grid, coverage
-
-    return coverage(Grid(by.shape, by.transform, by.crs), Grid(of.shape, of.transform, of.crs))
+    return coverage(by, of)
 
 
-def _pop_grid(pop, g_b: GridInfo, pop_transform, pop_crs) -> GridInfo:
+def _pop_grid(pop, g_b: Grid, pop_transform, pop_crs) -> Grid:
     if pop_transform is None and not hasattr(pop, "dims") and tuple(np.shape(pop)) == g_b.shape:
         pop_transform, pop_crs = g_b.transform, g_b.crs
     crs = pop_crs if pop_crs is not None else (None if hasattr(pop, "dims") else g_b.crs)
     return grid_info(pop, transform=pop_transform, crs=crs)
 
 
-def _second_grid(obj, first: GridInfo, transform, crs) -> GridInfo:
+def _second_grid(obj, first: Grid, transform, crs) -> Grid:
     """The grid of the t2 map: its own georeference (DataArray), else the t1 grid's."""
     if hasattr(obj, "dims") and transform is None:
         return grid_info(obj, crs=crs)
@@ -1107,12 +986,12 @@ def prepare_inputs(
     for name, obj in (("built_t1", built_t1), ("built_t2", built_t2), ("pop_t1", pop_t1), ("pop_t2", pop_t2)):
         _check_map(name, obj)
     g_b = grid_info(built_t1, transform=transform, crs=crs)
-    _same_grid("built_t1", g_b, "built_t2", _second_grid(built_t2, g_b, transform, crs))
+    require_same_grid("built_t1", g_b, "built_t2", _second_grid(built_t2, g_b, transform, crs))
     g_p = _pop_grid(pop_t1, g_b, pop_transform, pop_crs)
     if g_p.crs is None and g_b.crs is not None:
         raise ConfigError("pop_t1 has no CRS while the built-up maps are in "
                           f"{g_b.crs}: write one (.rio.write_crs) or pass pop_crs=")
-    _same_grid("pop_t1", g_p, "pop_t2", _second_grid(pop_t2, g_p, pop_transform, pop_crs))
+    require_same_grid("pop_t1", g_p, "pop_t2", _second_grid(pop_t2, g_p, pop_transform, pop_crs))
     cover = grid_coverage(g_b, g_p)
     if cover < 0.5:
         raise DataFormatError(
@@ -1161,7 +1040,7 @@ class CityDelineation:
     definition: str
     cities: dict = field(default_factory=dict)
     grid_mask: np.ndarray | None = None
-    grid: GridInfo | None = None
+    grid: Grid | None = None
     extent: str = "n/a"
     select: str = "n/a"
     degurba_grid: str = "n/a"
@@ -1507,7 +1386,7 @@ def indicators(
     return table
 
 
-def _extents_dataset(g_b: GridInfo, city: CityDelineation, m: Measures):
+def _extents_dataset(g_b: Grid, city: CityDelineation, m: Measures):
     import xarray as xr
 
     coords = {"y": g_b.row_centres(), "x": g_b.col_centres()}

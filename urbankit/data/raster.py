@@ -34,12 +34,19 @@ __all__ = [
     "DEFAULT_MIN_COVERAGE",
     "RESAMPLING",
     "Grid",
+    "as_crs",
     "coverage",
+    "grid_of",
+    "image_size",
+    "mask_to_grid",
     "pixel_centres",
+    "read_image",
     "read_grid",
     "read_raster",
     "require_coverage",
+    "require_same_grid",
     "resampling_method",
+    "same_crs",
     "same_grid",
     "warp_to_grid",
 ]
@@ -96,6 +103,69 @@ class Grid:
         """Number of pixels (rows times cols)."""
         return int(self.shape[0]) * int(self.shape[1])
 
+    @property
+    def res(self) -> tuple[float, float]:
+        """(x, y) cell size in CRS units (positive)."""
+        return abs(self.transform.a), abs(self.transform.e)
+
+    @property
+    def is_geographic(self) -> bool:
+        """True for a latitude/longitude CRS (cell areas then vary per row)."""
+        return bool(self.crs is not None and self.crs.is_geographic)
+
+    def row_centres(self) -> np.ndarray:
+        """(rows,) y coordinates of the pixel centres."""
+        return self.coords()[0]
+
+    def col_centres(self) -> np.ndarray:
+        """(cols,) x coordinates of the pixel centres."""
+        return self.coords()[1]
+
+
+def as_crs(crs):
+    """``crs`` as a ``rasterio.crs.CRS`` (anything ``CRS.from_user_input`` reads), or None."""
+    if crs is None:
+        return None
+    from rasterio.crs import CRS
+
+    return crs if isinstance(crs, CRS) else CRS.from_user_input(crs)
+
+
+def grid_of(obj=None, *, transform=None, crs=None, shape=None) -> Grid:
+    """The :class:`Grid` of a DataArray (through rioxarray), of a numpy array, or of arguments.
+
+    Args:
+        obj: an ``xarray.DataArray`` (its last two dims are y, x), a numpy array (only its shape
+            is used) or None.
+        transform: affine transform (``affine.Affine`` or 6 numbers); overrides the DataArray's.
+            Required for a numpy array.
+        crs: anything rasterio understands; overrides the DataArray's.
+        shape: (rows, cols) when ``obj`` is None.
+
+    Raises:
+        ConfigError: no transform is known, or it is rotated/skewed.
+    """
+    from affine import Affine
+
+    if obj is not None and hasattr(obj, "dims"):
+        import rioxarray  # noqa: F401  (registers .rio)
+
+        shape = tuple(obj.shape[-2:])
+        if transform is None:
+            with warnings.catch_warnings():  # rioxarray's own Affine '*' deprecation notice
+                warnings.simplefilter("ignore", PendingDeprecationWarning)
+                transform = obj.rio.transform(recalc=True)
+        if crs is None:
+            crs = obj.rio.crs
+    elif obj is not None:
+        shape = tuple(np.shape(obj)[-2:])
+    if transform is None:
+        raise ConfigError("a numpy map needs transform= (affine.Affine) and crs= to know its cell areas")
+    transform = transform if isinstance(transform, Affine) else Affine(*list(transform)[:6])
+    if abs(transform.b) > 1e-12 or abs(transform.d) > 1e-12:
+        raise ConfigError(f"rotated/skewed transforms are not supported (got {transform!r})")
+    return Grid((int(shape[0]), int(shape[1])), transform, as_crs(crs))
+
 
 def _open(path: Path):
     import rasterio
@@ -133,8 +203,15 @@ def read_grid(path: str | os.PathLike) -> tuple[Grid, dict]:
         raise DataFormatError(f"{path}: cannot be read as a GeoTIFF ({type(exc).__name__}: {exc})") from None
 
 
-def read_raster(path: str | os.PathLike, bands: Sequence[int] | None = None) -> tuple[np.ndarray, Grid, dict]:
+def read_raster(path: str | os.PathLike, bands: Sequence[int] | None = None,
+                window=None) -> tuple[np.ndarray, Grid, dict]:
     """Read a GeoTIFF (all bands or the 1-based ``bands``) with its grid.
+
+    Args:
+        path: the raster file.
+        bands: 1-based band indices; None = all.
+        window: ``((row0, row1), (col0, col1))`` to read a window only; the returned grid is
+            then the window's.
 
     Returns:
         ``(array, grid, info)``: array (count, rows, cols) in the file's dtype; ``info`` holds
@@ -145,6 +222,7 @@ def read_raster(path: str | os.PathLike, bands: Sequence[int] | None = None) -> 
             a raster) or a band index the file does not have.
     """
     import rasterio
+    from rasterio.windows import Window
 
     path = Path(path)
     try:
@@ -154,14 +232,76 @@ def read_raster(path: str | os.PathLike, bands: Sequence[int] | None = None) -> 
                 idx = list(bands) if bands is not None else list(range(1, src.count + 1))
                 if any(i < 1 or i > src.count for i in idx):
                     raise DataFormatError(f"{path}: has {src.count} band(s), asked for bands {idx}")
-                arr = src.read(idx)
-                grid = Grid((src.height, src.width), src.transform, src.crs)
+                win = None if window is None else Window.from_slices(*window)
+                arr = src.read(idx, window=win)
+                transform = src.transform if win is None else src.window_transform(win)
+                grid = Grid(tuple(arr.shape[1:]), transform, src.crs)
                 info = _info(src)
     except DataFormatError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise DataFormatError(f"{path}: cannot be read as a GeoTIFF ({type(exc).__name__}: {exc})") from None
     return arr, grid, info
+
+
+_TIFF = (".tif", ".tiff")
+
+
+def _read_picture(path: Path) -> np.ndarray:
+    """(channels, rows, cols) of a PNG/JPEG/BMP through Pillow (palette -> RGB(A), 1-bit -> L)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode == "P":
+                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+            if img.mode == "1":
+                img = img.convert("L")
+            arr = np.asarray(img)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataFormatError(f"{path}: cannot read image ({exc}); the file is truncated or not an image"
+                              ) from exc
+    return arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+
+
+def read_image(path: str | os.PathLike, window=None) -> np.ndarray:
+    """(channels, rows, cols) of an image file: GeoTIFF through rasterio, PNG/JPEG through Pillow.
+
+    Args:
+        path: the file (``.tif``/``.tiff`` or anything Pillow reads).
+        window: ``((row0, row1), (col0, col1))`` to return a window only.
+
+    Raises:
+        DataFormatError: naming the file when it is missing, truncated or not an image.
+    """
+    path = Path(path)
+    if path.suffix.lower() in _TIFF:
+        return read_raster(path, window=window)[0]
+    arr = _read_picture(path)
+    if window is not None:
+        (r0, r1), (c0, c1) = window
+        arr = arr[:, r0:r1, c0:c1]
+    return arr
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(rows, cols) of an image file from its header only (GeoTIFF or anything Pillow reads)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if path.suffix.lower() in _TIFF:
+        return tuple(read_grid(path)[0].shape)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: file not found")
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise DataFormatError(f"{path}: cannot read image header ({exc})") from exc
+    return h, w
 
 
 def resampling_method(name: str):
@@ -171,6 +311,31 @@ def resampling_method(name: str):
     if name not in RESAMPLING:
         raise ConfigError(f"resampling must be one of {RESAMPLING}, got {name!r}")
     return getattr(Resampling, name)
+
+
+def same_crs(a: Grid, b: Grid) -> bool:
+    """True when both grids have the same CRS, or neither has one."""
+    if a.crs is None or b.crs is None:
+        return a.crs is None and b.crs is None
+    return a.crs == b.crs
+
+
+def require_same_grid(name_a: str, a: Grid, name_b: str, b: Grid) -> None:
+    """Raise DataFormatError naming both rasters unless they share shape, CRS and transform.
+
+    The transforms must agree to 1e-6 of a cell.
+    """
+    if tuple(a.shape) != tuple(b.shape):
+        raise DataFormatError(f"{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} differ in shape")
+    if not same_crs(a, b):
+        raise DataFormatError(
+            f"{name_a} is in {a.crs} but {name_b} in {b.crs}: both dates must share one grid "
+            "(reproject one onto the other first)")
+    tol = 1e-6 * max(a.res)
+    if not np.allclose(tuple(a.transform)[:6], tuple(b.transform)[:6], atol=tol, rtol=0):
+        raise DataFormatError(
+            f"{name_a} and {name_b} have different transforms ({tuple(a.transform)[:6]} vs "
+            f"{tuple(b.transform)[:6]}): both dates must share one grid")
 
 
 def same_grid(a: Grid, b: Grid, tol: float = 1e-9) -> bool:
@@ -205,6 +370,42 @@ def warp_to_grid(arr: np.ndarray, src: Grid, dst: Grid, resampling: str = "bilin
                   src_nodata=np.nan, dst_transform=dst.transform, dst_crs=dst.crs, dst_nodata=np.nan,
                   resampling=method)
     return out[0] if squeeze else out
+
+
+def _repeat_runs(arr: np.ndarray, idx: np.ndarray, axis: int) -> np.ndarray:
+    """``np.take(arr, idx, axis)`` for a monotone ``idx``, via np.repeat of its runs."""
+    if idx.size == 0 or np.any(np.diff(idx) < 0):
+        return np.take(arr, idx, axis=axis)
+    starts = np.r_[0, np.flatnonzero(np.diff(idx)) + 1]
+    counts = np.diff(np.r_[starts, idx.size])
+    return np.repeat(np.take(arr, idx[starts], axis=axis), counts, axis=axis)
+
+
+def mask_to_grid(mask: np.ndarray, src: Grid, dst: Grid) -> np.ndarray:
+    """Sample a bool (rows, cols) mask onto grid ``dst`` at its pixel centres (nearest pixel).
+
+    Same CRS: separable index arithmetic (no full-size coordinate arrays). Different CRS:
+    :func:`warp_to_grid` with nearest resampling. Outside the source: False.
+
+    Returns:
+        bool array of ``dst.shape``.
+    """
+    if same_crs(src, dst):
+        inv_row = np.floor((dst.row_centres() - src.transform.f) / src.transform.e).astype(np.int64)
+        inv_col = np.floor((dst.col_centres() - src.transform.c) / src.transform.a).astype(np.int64)
+        rok = (inv_row >= 0) & (inv_row < src.shape[0])
+        cok = (inv_col >= 0) & (inv_col < src.shape[1])
+        rows = np.clip(inv_row, 0, src.shape[0] - 1)
+        cols = np.clip(inv_col, 0, src.shape[1] - 1)
+        # run-length repeat (index vectors are monotone): ~15x faster than fancy indexing
+        out = _repeat_runs(_repeat_runs(mask, cols, axis=1), rows, axis=0)
+        if not rok.all():
+            out[~rok] = False
+        if not cok.all():
+            out[:, ~cok] = False
+        return out
+    warped = warp_to_grid(mask.astype(np.float32), src, dst, resampling="nearest")
+    return np.nan_to_num(warped, nan=0.0) >= 0.5  # outside the source grid: NaN -> False
 
 
 def _bounds_in(grid: Grid, crs) -> tuple[float, float, float, float] | None:

@@ -33,6 +33,7 @@ import xarray as xr
 
 from ..errors import SceneValidationError
 from .bands import KNOWN_OPTICAL_BANDS, S2_BAND_NAMES
+from .raster import pixel_centres
 
 __all__ = [
     "SCHEMA", "SPLITS", "SAR_POLARISATIONS", "SAR_DB_RANGE", "OPTICAL_TOLERANCE", "make_scene",
@@ -183,8 +184,9 @@ def make_scene(
         a_, b_, c_, d_, e_, f_ = _affine_params(transform)
         if b_ != 0 or d_ != 0:
             raise SceneValidationError(site, None, "rotated transforms are not supported (north-up only)")
-        xs = c_ + a_ * (np.arange(w) + 0.5)
-        ys = f_ + e_ * (np.arange(h) + 0.5)
+        from affine import Affine
+
+        ys, xs = pixel_centres(Affine(a_, b_, c_, d_, e_, f_), (h, w))
     else:
         xs = np.asarray(x, dtype=np.float64) if x is not None else np.arange(w) + 0.5
         ys = np.asarray(y, dtype=np.float64) if y is not None else np.arange(h) + 0.5

@@ -42,6 +42,7 @@ from affine import Affine
 from scipy import ndimage
 
 from ..errors import ConfigError
+from .raster import pixel_centres
 
 #: The regions the generator knows: (UTM EPSG code, origin easting, origin northing).
 REGIONS: dict[str, tuple[int, float, float]] = {
@@ -292,8 +293,7 @@ def make_city_region(
     # --- coordinates, CRS ------------------------------------------------------------------------
     epsg, x0, y0 = REGIONS[region]
     x0 = x0 + rng.integers(0, 50) * cell_m * 10
-    xs = x0 + (np.arange(n) + 0.5) * cell_m
-    ys = y0 + size_km * 1000 - (np.arange(n) + 0.5) * cell_m
+    ys, xs = pixel_centres(Affine(cell_m, 0.0, x0, 0.0, -cell_m, y0 + size_km * 1000), (n, n))
     times = np.array([np.datetime64(f"{y}-07-01") for y in years])
     ds = xr.Dataset(
         {

@@ -68,8 +68,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from affine import Affine
 
 from ..errors import DataFormatError
+from .raster import image_size, read_grid, read_image
+from .schema import make_scene, validate_scene
 
 __all__ = ["LABEL_CODINGS", "VHR_DATASETS", "WHU_SPLIT", "Pair", "VHRChangeDataset", "WHUEpochTiles",
            "check_label_coding", "decode_label", "read_pair", "tile_scene", "read_levir_cd", "read_whu_cd",
@@ -130,53 +133,8 @@ def _dataset_key(name: str) -> str:
 # --------------------------------------------------------------------------------------------
 # file readers
 # --------------------------------------------------------------------------------------------
-def _read_raster(path: Path, window=None) -> np.ndarray:
-    """(bands, H, W) array of an image file; DataFormatError naming the file on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: file not found")
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import warnings
-
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                with rasterio.open(path) as src:
-                    return src.read(window=window)
-        except (RasterioError, OSError) as exc:
-            raise DataFormatError(f"{path}: cannot read GeoTIFF ({exc}); the file is truncated or corrupt"
-                                  ) from exc
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            img.load()
-            mode = img.mode
-            if mode == "P":
-                img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-                mode = img.mode
-            if mode == "1":
-                img = img.convert("L")
-                mode = "L"
-            arr = np.asarray(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataFormatError(f"{path}: cannot read image ({exc}); the file is truncated or not an image"
-                              ) from exc
-    if arr.ndim == 2:
-        arr = arr[None]
-    else:
-        arr = np.moveaxis(arr, -1, 0)
-    if window is not None:
-        (r0, r1), (c0, c1) = window
-        arr = arr[:, r0:r1, c0:c1]
-    return arr
-
-
 def _read_rgb(path: Path, window=None) -> np.ndarray:
-    arr = _read_raster(path, window)
+    arr = read_image(path, window)
     if arr.shape[0] < 3:
         raise DataFormatError(f"{path}: expected an RGB image (3 channels), got {arr.shape[0]} channel(s)")
     if arr.dtype != np.uint8:
@@ -211,80 +169,44 @@ def decode_label(values: np.ndarray, coding: str, path: str | os.PathLike) -> np
 
 
 def _read_label(path: Path, coding: str, window=None) -> np.ndarray:
-    arr = _read_raster(path, window)
+    arr = read_image(path, window)
     if arr.dtype.kind not in "uib":
         raise DataFormatError(f"{path}: expected an integer change label (coding {coding!r}), got {arr.dtype}")
     return decode_label(arr[0], coding, path)  # RGB/RGBA labels: the first channel
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the file header only."""
-    if path.suffix.lower() in (".tif", ".tiff"):
-        import warnings
-
-        import rasterio
-        from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                with rasterio.open(path) as src:
-                    return src.height, src.width
-        except (RasterioError, OSError) as exc:
-            raise DataFormatError(f"{path}: cannot read GeoTIFF header ({exc})") from exc
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataFormatError(f"{path}: cannot read image header ({exc})") from exc
-    return h, w
 
 
 # --------------------------------------------------------------------------------------------
 # scenes
 # --------------------------------------------------------------------------------------------
 def _validate(scene):
-    try:
-        from .schema import validate_scene
-    except ImportError:  # the schema module is optional at this layer
-        return scene
-    out = validate_scene(scene)
-    return scene if out is None else out
+    validate_scene(scene)
+    return scene
 
 
 def _build_scene(t1: np.ndarray, t2: np.ndarray, change: np.ndarray, *, site: str, dataset: str, split: str,
                  y0: int = 0, x0: int = 0, transform=None, crs=None, extra_attrs: dict | None = None,
                  validate: bool = True):
-    import xarray as xr
+    """A two-date RGB scene (optical = pixel / 255) through :func:`~urbankit.data.schema.make_scene`.
 
+    Without a CRS, ``x``/``y`` are pixel centres in the parent image's pixel grid (offsets
+    ``x0``/``y0``), so that patches of one tile keep their place.
+    """
     info = VHR_DATASETS[dataset]
     h, w = change.shape
     optical = np.stack([t1, t2]).astype(np.float32)
     optical /= np.float32(255.0)
-    times = np.array(info["dates"], dtype="datetime64[ns]")
-    if transform is not None:
-        xs = transform.c + transform.a * (np.arange(w) + 0.5)
-        ys = transform.f + transform.e * (np.arange(h) + 0.5)
-    else:  # pixel-centre coordinates in the parent image's pixel grid
-        xs = x0 + np.arange(w, dtype=np.float64) + 0.5
-        ys = y0 + np.arange(h, dtype=np.float64) + 0.5
-    ds = xr.Dataset(
-        {"optical": (("time", "band", "y", "x"), optical),
-         "change": (("y", "x"), change.astype(np.uint8))},
-        coords={"time": times, "band": ["R", "G", "B"], "y": ys, "x": xs,
-                "optical_date": ("time", times)},
-        attrs={"site": site, "region": info["region"], "dataset": info["title"], "split": split,
-               "source": info["source"], "licence": info["licence"], "time_note": info["time_note"]})
+    geo = crs is not None and transform is not None
+    ds = make_scene(
+        optical=optical, change=change, times=list(info["dates"]), bands=["R", "G", "B"],
+        transform=transform if geo else None, crs=crs if geo else None,
+        x=None if geo else x0 + np.arange(w, dtype=np.float64) + 0.5,
+        y=None if geo else y0 + np.arange(h, dtype=np.float64) + 0.5,
+        site=site, region=info["region"], dataset=dataset, split=split, source=info["source"],
+        licence=info["licence"], attrs={"time_note": info["time_note"], **(extra_attrs or {})},
+        validate=validate)
     ds["optical"].attrs.update(units="1", long_name="RGB / 255")
     ds["change"].attrs.update(long_name="building change (1 = change)")
-    if extra_attrs:
-        ds.attrs.update(extra_attrs)
-    if crs is not None:
-        ds = ds.rio.write_crs(crs)
-        ds = ds.rio.write_transform(transform)
-    return _validate(ds) if validate else ds
+    return ds
 
 
 def read_pair(t1: str | os.PathLike, t2: str | os.PathLike, label: str | os.PathLike | None = None, *,
@@ -498,7 +420,7 @@ class VHRChangeDataset(Sequence):
             if tile_size is None:
                 self._items.append((i, 0, 0))
                 continue
-            h, w = self._sizes[i] = _image_size(p.t1)
+            h, w = self._sizes[i] = image_size(p.t1)
             if h < tile_size or w < tile_size:
                 raise DataFormatError(f"{p.t1}: image of {h}x{w} is smaller than tile_size={tile_size}")
             for r in range(0, h - tile_size + 1, tile_size):
@@ -593,22 +515,14 @@ class WHUEpochTiles(Sequence):
     def __init__(self, before, after, label, *, split: str | None = None, tile_size: int = 256,
                  fractions: tuple[float, float, float] = (0.8, 0.1, 0.1), validate: bool = True,
                  label_coding: str = "0/255"):
-        import rasterio
-
         self.label_coding = check_label_coding(label_coding)
         self.paths = tuple(Path(p) for p in (before, after, label))
         for p in self.paths:
             if not p.is_file():
                 raise DataFormatError(f"{p}: WHU-CD file not found")
-        shapes, self.crs, self.transform = [], None, None
-        for p in self.paths:
-            try:
-                with rasterio.open(p) as src:
-                    shapes.append((src.height, src.width, src.count))
-                    if p == self.paths[0]:
-                        self.crs, self.transform = src.crs, src.transform
-            except (rasterio.errors.RasterioError, OSError) as exc:
-                raise DataFormatError(f"{p}: cannot read GeoTIFF ({exc})") from exc
+        grids = [read_grid(p) for p in self.paths]
+        shapes = [(*g.shape, info["count"]) for g, info in grids]
+        self.crs, self.transform = grids[0][0].crs, grids[0][0].transform
         if shapes[0][2] < 3 or shapes[1][2] < 3:
             raise DataFormatError(f"{self.paths[0]} / {self.paths[1]}: expected RGB epochs, got "
                                   f"{shapes[0][2]} and {shapes[1][2]} bands")
@@ -639,23 +553,20 @@ class WHUEpochTiles(Sequence):
         return len(self._items)
 
     def __getitem__(self, index: int):
-        from rasterio.windows import Window
-        from rasterio.windows import transform as window_transform
-
         if index < 0:
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} tiles")
         y0, x0, split = self._items[index]
         s = self.tile_size
-        win = Window(x0, y0, s, s)
-        a = _read_rgb(self.paths[0], window=win)
-        b = _read_rgb(self.paths[1], window=win)
+        rows_cols = ((y0, y0 + s), (x0, x0 + s))
+        a = _read_rgb(self.paths[0], window=rows_cols)
+        b = _read_rgb(self.paths[1], window=rows_cols)
         try:
-            change = _read_label(self.paths[2], self.label_coding, window=win)
+            change = _read_label(self.paths[2], self.label_coding, window=rows_cols)
         except DataFormatError as exc:
             raise DataFormatError(f"{exc} (tile whu_{y0:05d}_{x0:05d})") from exc
-        tr = window_transform(win, self.transform) if self.transform is not None else None
+        tr = self.transform @ Affine.translation(x0, y0) if self.transform is not None else None
         crs = self.crs if self.crs else None
         return _build_scene(a, b, change, site=f"whu_{y0:05d}_{x0:05d}", dataset="whu_cd", split=split,
                             y0=y0, x0=x0, transform=tr if crs else None, crs=crs,
