@@ -357,7 +357,8 @@ def test_mask_to_grid_across_crs_and_population_in_another_crs():
     m = np.zeros((10, 10), bool)
     m[2:8, 2:8] = True
     left, bottom, right, top = transform_bounds(UTM, "EPSG:4326", 500_000, 4_990_000, 510_000, 5_000_000)
-    geo = Grid((40, 40), Affine((right - left) / 40, 0, left, 0, -(top - bottom) / 40, top), CRS.from_user_input("EPSG:4326"))
+    geo_transform = Affine((right - left) / 40, 0, left, 0, -(top - bottom) / 40, top)
+    geo = Grid((40, 40), geo_transform, CRS.from_user_input("EPSG:4326"))
     out = mask_to_grid(m, utm, geo)
     frac = out.mean()
     assert 0.25 < frac < 0.45  # 36 of 100 km2, up to the edge effects of the lat/lon box
