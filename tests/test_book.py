@@ -51,8 +51,36 @@ def _digest(folder: Path) -> dict[str, str]:
 def test_toc_entries_and_selection(mini_book):
     assert toc_entries(mini_book) == ["book/intro", "book/01_first", "book/02_second"]
     assert [p.stem for p in chapter_notebooks(mini_book, ["02"])] == ["02_second"]
-    with pytest.raises(ConfigError, match="matches no chapter"):
+    with pytest.raises(ConfigError, match="names no chapter"):
         chapter_notebooks(mini_book, ["99"])
+
+
+def test_chapter_selection_is_exact_by_number_name_or_path(mini_book):
+    for name in ("10_tenth", "11_eleventh"):
+        _notebook(mini_book / "book" / f"{name}.ipynb", ["pass"])
+    (mini_book / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n" + "".join(
+        f"  - file: book/{n}\n" for n in ("01_first", "02_second", "10_tenth", "11_eleventh")))
+
+    def stems(*items):
+        return [p.stem for p in chapter_notebooks(mini_book, list(items))]
+
+    assert stems("1") == stems("01") == stems("first") == stems("01_first") == ["01_first"]  # not 10, 11
+    assert stems("book/10_tenth.ipynb") == stems("10_tenth.ipynb") == ["10_tenth"]
+    assert stems("11", "2") == ["02_second", "11_eleventh"]   # book order
+    for wrong in ("0", "1_first", "ten", "book/99_x.ipynb"):
+        with pytest.raises(ConfigError, match="names no chapter"):
+            chapter_notebooks(mini_book, [wrong])
+
+
+def test_options_are_checked_before_any_chapter_runs(mini_book, monkeypatch):
+    monkeypatch.setenv("URBANKIT_REAL_DATA", str(mini_book / "nowhere"))
+    with pytest.raises(ConfigError, match="--data-root"):
+        run_book(mini_book, profile="real", build=False, log=lambda *_: None)
+    with pytest.raises(ConfigError, match="not a folder"):
+        run_book(mini_book, profile="quick", data_root=str(mini_book / "nowhere"), build=False)
+    with pytest.raises(ConfigError, match="timeout"):
+        run_book(mini_book, profile="quick", timeout=0, build=False)
+    assert not (mini_book / "_build").exists()   # nothing ran, nothing was staged
 
 
 def test_toc_listing_a_missing_file_is_an_error(mini_book):
@@ -94,7 +122,9 @@ def test_failing_chapter_names_chapter_and_cell_and_other_chapters_still_run(min
     with pytest.raises(BookError) as info:
         run_book(mini_book, profile="quick", build=False, log=lines.append)
     message = str(info.value)
-    assert "01_first" in message and "cell" in message and "broken on purpose" in message
+    assert "01_first" in message and "broken on purpose" in message
+    # counted from 1 over the chapter's own cells (markdown, parameters, a = 1, raise): the 4th of 4
+    assert "cell 4 of 4 (In [" in message and "0-based" not in message
     assert any("02_second: ok" in line for line in lines)
 
 
@@ -210,5 +240,6 @@ def test_ctrl_c_stops_the_whole_book_instead_of_moving_to_the_next_chapter(mini_
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, (out, err)
-    assert "interrupted" in err
+    assert "interrupted (Ctrl-C)" in err
+    assert len(err.strip().splitlines()) <= 3, err   # one short message, not the kernel's tracebacks
     assert "02_second" not in out   # the next chapter never started

@@ -72,8 +72,9 @@ def toc_entries(root: Path) -> list[str]:
 def chapter_notebooks(root: Path, select: list[str] | None = None) -> list[Path]:
     """Notebook chapters listed in the TOC, in order, optionally filtered.
 
-    ``select`` items match a chapter's stem or a prefix of it (``00``, ``00_getting_started``).
-    An item that matches nothing raises ConfigError.
+    ``select`` items name one chapter each, exactly: its number (``3`` or ``03``), its stem
+    (``03_urban_mapping``), its name without the number (``urban_mapping``) or its path
+    (``book/03_urban_mapping.ipynb``). An item that names no chapter raises ConfigError.
     """
     notebooks = []
     for entry in toc_entries(root):
@@ -83,41 +84,60 @@ def chapter_notebooks(root: Path, select: list[str] | None = None) -> list[Path]
         elif not (root / f"{entry}.md").is_file():
             raise BookError(f"_toc.yml lists {entry!r} but neither {entry}.ipynb nor {entry}.md exists")
     if select:
-        chosen = []
-        for item in select:
-            hits = [nb for nb in notebooks if nb.stem == item or nb.stem.startswith(item)]
-            if not hits:
-                raise ConfigError(
-                    f"--chapters {item!r} matches no chapter; chapters are "
-                    + ", ".join(nb.stem for nb in notebooks)
-                )
-            chosen.extend(h for h in hits if h not in chosen)
+        chosen = [_select_chapter(notebooks, item) for item in select]
         notebooks = [nb for nb in notebooks if nb in chosen]
     return notebooks
 
 
-def _describe_failure(exc: BaseException) -> str:
-    """Name the failing cell of a papermill error."""
-    cell = getattr(exc, "exec_count", None) or getattr(exc, "cell_index", None)
+def _select_chapter(notebooks: list[Path], item: str) -> Path:
+    """The one chapter that ``item`` names (number, stem, name or path); ConfigError otherwise."""
+    key = str(item).strip().replace("\\", "/")
+    stem = Path(key).stem if key.endswith(".ipynb") or "/" in key else key
+    for nb in notebooks:
+        number, _, name = nb.stem.partition("_")
+        if stem in (nb.stem, name) or (stem.isdigit() and number.isdigit() and int(stem) == int(number)):
+            return nb
+    raise ConfigError(f"--chapters {item!r} names no chapter; give a number, a name or a path, "
+                      "one of: " + ", ".join(nb.stem for nb in notebooks))
+
+
+def _describe_failure(exc: BaseException, executed: Path) -> str:
+    """Where and why a chapter failed: ``cell 8 of 37 (In [4]): ZeroDivisionError: ...``.
+
+    The cell is counted from 1 over every cell of the chapter's own notebook (the cells papermill
+    adds, injected parameters and error banners, are not counted), so it is the same number in the source notebook
+    and in Jupyter's cell list; ``In [n]`` is the execution count shown next to the cell.
+    """
     ename = getattr(exc, "ename", type(exc).__name__)
-    evalue = getattr(exc, "evalue", str(exc))
-    where = f"cell {cell}" if cell is not None else "a cell"
-    first = str(evalue).strip().splitlines()[0] if str(evalue).strip() else ""
+    evalue = str(getattr(exc, "evalue", exc)).strip()
+    first = evalue.splitlines()[0] if evalue else ""
+    where = "a cell"
+    position = _failing_cell(executed)
+    if position is not None:
+        number, total = position
+        where = f"cell {number} of {total}"
+    count = getattr(exc, "exec_count", None)
+    if count is not None:
+        where += f" (In [{count}])"
     return f"{where}: {ename}: {first}"
 
 
-def _failing_cell_index(nb_path: Path) -> int | None:
-    """Index of the first cell whose outputs contain an error in an executed notebook."""
+def _failing_cell(nb_path: Path) -> tuple[int, int] | None:
+    """(1-based position, number of cells) of the first cell with an error output, or None.
+
+    The cells papermill adds (injected parameters, error banners) are not counted.
+    """
     import nbformat
 
     try:
         nb = nbformat.read(nb_path, as_version=4)
     except Exception:  # noqa: BLE001 - best effort only
         return None
-    for index, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return index
+    added = {"injected-parameters", "papermill-error-cell-tag"}   # cells papermill adds to the chapter
+    cells = [c for c in nb.cells if not added & set(c.get("metadata", {}).get("tags", []))]
+    for index, cell in enumerate(cells, 1):
+        if any(out.get("output_type") == "error" for out in cell.get("outputs", [])):
+            return index, len(cells)
     return None
 
 
@@ -163,24 +183,55 @@ def execute_chapter(
     fd, tmp_name = tempfile.mkstemp(suffix=".ipynb", prefix=f".{output.stem}.", dir=output.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    kernel_log = output.with_suffix(".kernel.log")
     try:
-        pm.execute_notebook(
-            str(notebook), str(tmp), parameters=parameters, cwd=str(cwd),
-            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-            log_output=False, request_save_on_cell_execute=False,
-        )
+        with open(kernel_log, "w") as log_file:
+            pm.execute_notebook(
+                str(notebook), str(tmp), parameters=parameters, cwd=str(cwd),
+                kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                log_output=False, request_save_on_cell_execute=False,
+                kernel_manager_class=_kernel_manager_writing_to(log_file),
+            )
     except BaseException as exc:
         failed = output.with_suffix(".failed.ipynb")
-        index = _failing_cell_index(tmp)
         if tmp.exists():
             tmp.replace(failed)
         if isinstance(exc, KeyboardInterrupt):  # Ctrl-C stops the whole book, not just this chapter
             raise
-        detail = _describe_failure(exc)
-        if index is not None:
-            detail = f"cell #{index} (0-based index in the notebook), " + detail
-        raise BookError(f"chapter {notebook.stem} failed in {detail} (partial output: {failed})") from exc
+        detail = _describe_failure(exc, failed)
+        raise BookError(f"chapter {notebook.stem} failed in {detail} (partial output: {failed}; "
+                        f"kernel log: {kernel_log})") from exc
+    kernel_log.unlink(missing_ok=True)
+    _hide_injected_parameters(tmp)
     tmp.replace(output)
+
+
+def _kernel_manager_writing_to(log_file):
+    """A kernel manager class whose kernels write their stderr to ``log_file``.
+
+    The kernel's own messages (the TCP-transport warning at every start, ZMQ tracebacks when
+    the run is interrupted) then stay out of the terminal; the log is kept when a chapter fails.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class _LoggingKernelManager(AsyncKernelManager):
+        async def start_kernel(self, **kw):
+            kw.setdefault("stderr", log_file)
+            return await super().start_kernel(**kw)
+
+    return _LoggingKernelManager
+
+
+def _hide_injected_parameters(executed: Path) -> None:
+    """Collapse papermill's injected-parameters cell in the HTML book (tag ``hide-cell``)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and "hide-cell" not in tags:
+            tags.append("hide-cell")
+    nbformat.write(nb, executed)
 
 
 def _strip_injected(executed: Path, target: Path) -> None:
@@ -211,7 +262,8 @@ def _stage_sources(root: Path, stage: Path) -> None:
     for name in _BOOK_SUPPORT:
         shutil.copy2(root / name, stage / name)
     shutil.copytree(root / "book", stage / "book",
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build", "*.failed.ipynb", ".*"))
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build", "*.failed.ipynb", "*.kernel.log",
+                                                  ".*"))
 
 
 _WARNING_RE = re.compile(r"(WARNING|ERROR|CRITICAL)\b.*")
@@ -249,6 +301,35 @@ def format_table(results: list[ChapterResult]) -> str:
     total = sum(r.seconds for r in results)
     lines.append(f"{'total':<{width}}  {'':<7}  {total:>8.1f}")
     return "\n".join(lines)
+
+
+def _run_parameters(profile: str, device: str, data_root: str | None, recipe_overrides, rehearsal: bool,
+                    execute: bool) -> dict:
+    """The parameters injected into every chapter, checked before any chapter runs.
+
+    The data root follows :func:`urbankit.paths.data_root_for`: ``real`` needs a folder of real
+    data (``--data-root`` or ``$URBANKIT_REAL_DATA``), and a given ``--data-root`` must exist
+    except for ``full``, which downloads into it. Raises ConfigError naming the option.
+    """
+    from .paths import data_root_for, shared_real_dir
+
+    if execute and profile == "real" and data_root is None and shared_real_dir() is None:
+        raise ConfigError("profile 'real' reads real data: pass --data-root DIR (a folder with one "
+                          "sub-folder per dataset, e.g. oscd/) or set URBANKIT_REAL_DATA")
+    if execute:
+        data_root_for(profile, data_root)   # a given folder must exist (except for full, which downloads)
+    params: dict = {"profile": profile}
+    if device != "auto" or profile != "quick":
+        params["device"] = device
+    if data_root is not None:  # chapters run in book/: a relative path must not change meaning there
+        params["data_root"] = str(Path(data_root).expanduser().resolve())
+    if recipe_overrides:
+        from .recipes import parse_overrides
+
+        params["recipe_overrides"] = parse_overrides(recipe_overrides)
+    if rehearsal:
+        params["rehearsal"] = True
+    return params
 
 
 def run_book(
@@ -303,24 +384,15 @@ def run_book(
         raise ConfigError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
     if not execute and not build:
         raise ConfigError("nothing to do: execution and build are both disabled")
+    if rehearsal and profile != "full":
+        raise ConfigError(f"--rehearsal rehearses the full profile; it is not allowed with profile {profile!r}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout is seconds per cell and must be positive, got {timeout}")
+    params = _run_parameters(profile, device, data_root, recipe_overrides, rehearsal, execute)
     notebooks = chapter_notebooks(root, chapters) if execute else []
     out_root = Path(out_root) if out_root is not None else root
     stage = out_root / "_build" / "stage" / profile
     _stage_sources(root, stage)
-
-    if rehearsal and profile != "full":
-        raise ConfigError(f"--rehearsal rehearses the full profile; it is not allowed with profile {profile!r}")
-    params: dict = {"profile": profile}
-    if device != "auto" or profile != "quick":
-        params["device"] = device
-    if data_root is not None:  # chapters run in book/: a relative path must not change meaning there
-        params["data_root"] = str(Path(data_root).expanduser().resolve())
-    if recipe_overrides:
-        from .recipes import parse_overrides
-
-        params["recipe_overrides"] = parse_overrides(recipe_overrides)
-    if rehearsal:
-        params["rehearsal"] = True
 
     results: list[ChapterResult] = []
     failures: list[str] = []

@@ -20,7 +20,8 @@ def _add_book(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
                    help="device injected into the chapters (default: auto, the profile decides)")
     p.add_argument("--chapters", nargs="+", metavar="CHAPTER",
-                   help="execute only these chapters (stem or numeric prefix, e.g. 00 03)")
+                   help="execute only these chapters, each named by its number, name or path "
+                        "(e.g. 3, 03_urban_mapping, urban_mapping or book/03_urban_mapping.ipynb)")
     p.add_argument("--inplace", action="store_true",
                    help="write the executed chapters back to book/ (quick profile only)")
     p.add_argument("--data-root", default=None, help="folder of real data for the real/full profiles")
@@ -89,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"urbankit {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C: stop everything, one short line, the shell's exit status for SIGINT
+        print(f"urbankit {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
 
 

@@ -309,7 +309,7 @@ def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change"
         the scene's ``y``/``x`` coords named ``<output_key>_probability``. A dict of those when
         ``output_key`` is None.
     """
-    from .profiles import amp_settings, resolve_device
+    from .train import _amp_settings, _resolve_device
 
     scene = inputs if _is_scene(inputs) else None
     if scene is not None:
@@ -325,8 +325,8 @@ def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change"
         raise ConfigError(f"predict: multiple must be >= 1, got {multiple}")
     if pad_mode not in ("reflect", "replicate", "constant"):
         raise ConfigError(f"predict: pad_mode must be 'reflect', 'replicate' or 'constant', got {pad_mode!r}")
-    device = resolve_device(device)
-    amp_on, amp_dtype, _ = amp_settings(amp, device)
+    device = _resolve_device(device)
+    amp_on, amp_dtype, _ = _amp_settings(amp, device)
     keys = [output_key] if output_key is not None else None
     first = next(iter(tensors.values()))
     h, w = first.shape[-2:]

@@ -18,7 +18,56 @@ from typing import Any
 import numpy as np
 
 __all__ = ["show_rgb", "show_false_colour", "show_sar", "overlay_mask", "plot_change_panels",
-           "plot_loss_curve", "rgb_array", "calibration_curve", "plot_calibration"]
+           "plot_loss_curve", "rgb_array", "calibration_curve", "plot_calibration",
+           "BOOK_WIDTH", "BOOK_DPI", "BOOK_STYLE", "book_figsize", "use_book_style"]
+
+
+# ---- book figure style (one style for every chapter; applied by the chapters' setup cell) ----
+#: Width of the book's text column in inches: a figure this wide is shown at its natural size.
+BOOK_WIDTH = 7.0
+#: Resolution of the figures embedded in the notebooks (a 7-inch figure is 840 px wide).
+BOOK_DPI = 120
+#: matplotlib rcParams of the book: fonts stay readable when a figure fills the column.
+BOOK_STYLE: dict[str, Any] = {
+    "figure.figsize": (BOOK_WIDTH, 3.6),
+    "figure.dpi": BOOK_DPI,
+    "savefig.dpi": BOOK_DPI,
+    "font.size": 9,
+    "axes.titlesize": 9.5,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.titlesize": 10.5,
+    "axes.grid": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "image.interpolation": "nearest",
+}
+
+
+def book_figsize(ncols: int = 1, nrows: int = 1, panel_aspect: float = 1.0,
+                 width: float = BOOK_WIDTH) -> tuple[float, float]:
+    """Figure size (width, height) in inches for a grid of panels that fills the book column.
+
+    Args:
+        ncols, nrows: panels per row and rows.
+        panel_aspect: height / width of one panel (1.0 for square image panels).
+        width: total width in inches (default the column width, :data:`BOOK_WIDTH`).
+    """
+    if ncols < 1 or nrows < 1 or panel_aspect <= 0 or width <= 0:
+        raise ValueError(f"book_figsize needs ncols, nrows >= 1 and positive sizes, got "
+                         f"ncols={ncols}, nrows={nrows}, panel_aspect={panel_aspect}, width={width}")
+    # 0.45 in per row for titles and tick labels
+    return (width, nrows * (width / ncols * panel_aspect + 0.45))
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_STYLE` to matplotlib (the chapters' setup cell calls this)."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update(BOOK_STYLE)
+# ---- end of the book figure style ----
 
 
 def _plt():
