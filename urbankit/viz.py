@@ -344,3 +344,353 @@ def plot_calibration(curves: Mapping[str, Any], thresholds: Mapping[str, float] 
     ax.legend(fontsize=8, loc="upper left")
     ax.set_title(title)
     return fig
+
+
+# ============================================================================ interactive maps
+# (issue 17) Web maps with leafmap's folium backend. Data layers are embedded in the page (PNG
+# images and GeoJSON), so a map is built and saved with no network; a basemap (tile server) is
+# optional and off by default, because the book is executed offline.
+
+__all__ += ["MAP_COLOURS", "add_classes_layer", "add_map_legend", "add_mask_layer", "add_outline_layer",
+            "add_probability_layer", "add_rgb_layer", "city_map", "web_map"]
+
+#: Colours of the map layers (hex), shared by the legends.
+MAP_COLOURS = {
+    "built_up": "#525252", "built_up_t1": "#252525", "built_up_t2": "#969696", "change": "#e7298a",
+    "city_extent": "#000000", "infill": "#1b9e77", "extension": "#d95f02", "leapfrog": "#7570b3",
+}
+_NEW_DEVELOPMENT_CLASSES = {1: ("infill", MAP_COLOURS["infill"]), 2: ("extension", MAP_COLOURS["extension"]),
+                            3: ("leapfrog", MAP_COLOURS["leapfrog"])}
+_WEB_CRS = "EPSG:3857"
+_BASEMAPS = {"OpenStreetMap": "OpenStreetMap", "CartoDB.Positron": "CartoDB positron"}
+
+
+def _map_class():
+    """The Map class: leafmap's folium Map when leafmap is installed, else ``folium.Map`` (same API)."""
+    try:
+        import leafmap.foliumap as leafmap
+
+        return leafmap.Map, True
+    except ImportError:
+        import folium
+
+        return folium.Map, False
+
+
+def _raster_2d_or_3d(da: Any, name: str):
+    """Check a layer is a georeferenced DataArray (y, x) or (band, y, x); return it squeezed."""
+    if not hasattr(da, "rio"):
+        raise TypeError(f"map layer {name!r}: expected a georeferenced xarray.DataArray (rioxarray CRS "
+                        f"and transform), got {type(da).__name__}")
+    da = da.squeeze(drop=True)
+    if da.ndim not in (2, 3) or da.dims[-2:] != ("y", "x"):
+        raise ValueError(f"map layer {name!r}: expected dims (y, x) or (band, y, x), got {da.dims}")
+    if da.rio.crs is None:
+        raise ValueError(f"map layer {name!r}: the DataArray has no CRS (write one with "
+                         "da.rio.write_crs(...)); a web map needs to know where the pixels are")
+    return da
+
+
+def _to_web_mercator(da: Any, name: str, categorical: bool, max_side: int):
+    """Reproject a layer to Web Mercator at most ``max_side`` pixels a side.
+
+    Returns:
+        (array (H, W) or (C, H, W) float32 with NaN outside the data, bounds
+        ``[[south, west], [north, east]]`` in degrees) for ``folium.raster_layers.ImageOverlay``.
+    """
+    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform
+
+    da = _raster_2d_or_3d(da, name)
+    src = np.asarray(da.values, dtype=np.float32)
+    src = src[None] if src.ndim == 2 else src
+    h, w = src.shape[-2:]
+    left, bottom, right, top = da.rio.bounds()
+    dst_transform, dst_w, dst_h = calculate_default_transform(da.rio.crs, _WEB_CRS, w, h, left, bottom,
+                                                              right, top)
+    scale = max(dst_w, dst_h) / max_side
+    if scale > 1:
+        dst_w, dst_h = max(1, round(dst_w / scale)), max(1, round(dst_h / scale))
+        dst_transform, dst_w, dst_h = calculate_default_transform(
+            da.rio.crs, _WEB_CRS, w, h, left, bottom, right, top, dst_width=dst_w, dst_height=dst_h)
+    dst = np.full((src.shape[0], dst_h, dst_w), np.nan, np.float32)
+    reproject(src, dst, src_transform=da.rio.transform(), src_crs=da.rio.crs, src_nodata=np.nan,
+              dst_transform=dst_transform, dst_crs=_WEB_CRS, dst_nodata=np.nan,
+              resampling=Resampling.nearest if categorical else Resampling.average)
+    x0, y0 = dst_transform.c, dst_transform.f   # north-up: no rotation terms
+    x1, y1 = x0 + dst_transform.a * dst_w, y0 + dst_transform.e * dst_h
+    lons, lats = transform(_WEB_CRS, "EPSG:4326", [x0, x1], [y1, y0])
+    bounds = [[lats[0], lons[0]], [lats[1], lons[1]]]
+    return (dst[0] if da.ndim == 2 else dst), bounds
+
+
+def _hex_rgba(colour: str, alpha: float) -> np.ndarray:
+    from matplotlib.colors import to_rgba
+
+    r, g, b, _ = to_rgba(colour)
+    return np.array([r, g, b, alpha], np.float32)
+
+
+def _add_image(m: Any, rgba: np.ndarray, bounds, name: str, show: bool) -> None:
+    from folium.raster_layers import ImageOverlay
+
+    img = (np.clip(np.nan_to_num(rgba, nan=0.0), 0, 1) * 255).astype(np.uint8)
+    ImageOverlay(img, bounds=bounds, name=name, show=show, pixelated=True).add_to(m)
+    _fit(m, bounds)
+
+
+def _fit(m: Any, bounds) -> None:
+    """Grow the map's view to cover ``bounds`` ([[south, west], [north, east]])."""
+    old = getattr(m, "_urbankit_bounds", None)
+    if old is not None:
+        bounds = [[min(old[0][0], bounds[0][0]), min(old[0][1], bounds[0][1])],
+                  [max(old[1][0], bounds[1][0]), max(old[1][1], bounds[1][1])]]
+    m._urbankit_bounds = bounds
+    m.fit_bounds(bounds)
+
+
+def _legend_entries(m: Any) -> list:
+    if not hasattr(m, "_urbankit_legend"):
+        m._urbankit_legend = []
+    return m._urbankit_legend
+
+
+def web_map(basemap: str | None = None, height: int = 480):
+    """An empty web map (leafmap's folium backend, or folium when leafmap is missing).
+
+    Args:
+        basemap: None (default): no background tiles, so nothing is fetched when the page opens
+            offline and the data layers carry the map; ``"OpenStreetMap"`` or
+            ``"CartoDB.Positron"``: a tile basemap (needs a network when the page is viewed).
+        height: map height in pixels.
+
+    Returns:
+        A ``leafmap.foliumap.Map`` (a ``folium.Map`` subclass) or a ``folium.Map``; add layers
+        with the ``add_*_layer`` functions, then :func:`add_map_legend`.
+    """
+    if basemap is not None and basemap not in _BASEMAPS:
+        raise ValueError(f"web_map: unknown basemap {basemap!r}; use None or one of {sorted(_BASEMAPS)}")
+    cls, is_leafmap = _map_class()
+    tiles = _BASEMAPS[basemap] if basemap else None
+    if is_leafmap:
+        m = cls(tiles=tiles, height=height, draw_control=False, measure_control=False)
+    else:
+        import folium
+
+        m = cls(tiles=tiles, control_scale=True)
+        folium.Figure(height=height).add_child(m)
+    m._urbankit_legend = []
+    return m
+
+
+def add_rgb_layer(m: Any, optical: Any, name: str = "Sentinel-2 RGB", bands: Sequence[str] = ("B04", "B03", "B02"),
+                  time: int = 0, stretch: tuple[float, float] = (2, 98), max_side: int = 1024, show: bool = True):
+    """Add a true-colour image of a scene's ``optical`` (or a (band, y, x) DataArray).
+
+    Args:
+        m: a map from :func:`web_map`.
+        optical: a scene (``xarray.Dataset`` with ``optical``) or a DataArray with a ``band`` dim
+            (and optionally ``time``), georeferenced.
+        bands: the three bands shown as red, green, blue.
+        time: the date shown (index) when there is a ``time`` dim.
+        stretch: per-band percentile stretch (low, high).
+        max_side: the embedded image is at most this many pixels a side.
+        show: whether the layer starts visible.
+
+    Returns:
+        ``m`` (layers can be chained).
+    """
+    from .data.normalize import percentile_stretch
+
+    obj = optical["optical"] if hasattr(optical, "data_vars") else optical
+    obj = _time_index(obj, time)
+    names = [str(b) for b in obj["band"].values]
+    use = list(bands) if all(b in names for b in bands) else ["R", "G", "B"]
+    arr, bounds = _to_web_mercator(obj.sel(band=use), name, categorical=False, max_side=max_side)
+    valid = np.all(np.isfinite(arr), axis=0)
+    rgb = percentile_stretch(arr, stretch[0], stretch[1], per_band=True, axis=0)
+    rgba = np.concatenate([np.nan_to_num(rgb, nan=0.0), valid[None].astype(np.float32)])
+    _add_image(m, np.moveaxis(rgba, 0, -1), bounds, name, show)
+    return m
+
+
+def add_probability_layer(m: Any, probability: Any, name: str = "P(built-up)", cmap: str = "magma",
+                          vmin: float = 0.0, vmax: float = 1.0, opacity: float = 0.8, below: float | None = None,
+                          max_side: int = 1024, show: bool = True):
+    """Add a continuous layer (a probability, a fraction) with a colour-bar legend.
+
+    Args:
+        probability: georeferenced (y, x) DataArray.
+        cmap: matplotlib colour map; ``vmin``/``vmax`` its range.
+        opacity: layer opacity (0..1).
+        below: values below this are transparent (None: none are).
+        max_side, show: as :func:`add_rgb_layer`.
+
+    Returns:
+        ``m``.
+    """
+    arr, bounds = _to_web_mercator(probability, name, categorical=False, max_side=max_side)
+    colours = _plt().get_cmap(cmap)(np.clip((arr - vmin) / (vmax - vmin), 0, 1))
+    hidden = ~np.isfinite(arr) | ((arr < below) if below is not None else False)
+    colours[..., 3] = np.where(hidden, 0.0, opacity)
+    _add_image(m, colours, bounds, name, show)
+    ramp = [_plt().matplotlib.colors.to_hex(_plt().get_cmap(cmap)(v)) for v in np.linspace(0, 1, 6)]
+    _legend_entries(m).append(("ramp", name, (ramp, vmin, vmax)))
+    return m
+
+
+def add_mask_layer(m: Any, mask: Any, name: str = "built-up", colour: str = MAP_COLOURS["built_up"],
+                   opacity: float = 0.7, max_side: int = 1024, show: bool = True):
+    """Add a binary layer (built-up, change): pixels >= 0.5 drawn in ``colour``, others transparent.
+
+    Args:
+        mask: georeferenced (y, x) DataArray of 0/1 (bool, uint8 or float; NaN = no data).
+        colour: fill colour; ``opacity`` its opacity.
+
+    Returns:
+        ``m``.
+    """
+    arr, bounds = _to_web_mercator(mask, name, categorical=True, max_side=max_side)
+    on = np.nan_to_num(arr, nan=0.0) >= 0.5
+    rgba = np.where(on[..., None], _hex_rgba(colour, opacity), 0.0).astype(np.float32)
+    _add_image(m, rgba, bounds, name, show)
+    _legend_entries(m).append(("box", name, colour))
+    return m
+
+
+def add_classes_layer(m: Any, codes: Any, classes: Mapping[int, tuple[str, str]] | None = None,
+                      name: str = "new development", opacity: float = 0.85, max_side: int = 1024,
+                      show: bool = True):
+    """Add a categorical layer, one colour per class code (codes not in ``classes`` are transparent).
+
+    Args:
+        codes: georeferenced (y, x) integer DataArray, e.g. ``SDGResult.extents["new_development"]``.
+        classes: ``{code: (label, colour)}``; default: the new-development classes of
+            :data:`urbankit.sdg.NEW_DEVELOPMENT_CODES` (1 infill, 2 extension, 3 leapfrog).
+
+    Returns:
+        ``m``.
+    """
+    classes = dict(classes or _NEW_DEVELOPMENT_CLASSES)
+    arr, bounds = _to_web_mercator(codes, name, categorical=True, max_side=max_side)
+    rgba = np.zeros(arr.shape + (4,), np.float32)
+    for code, (_, colour) in classes.items():
+        rgba[arr == code] = _hex_rgba(colour, opacity)
+    _add_image(m, rgba, bounds, name, show)
+    for code, (label, colour) in classes.items():
+        _legend_entries(m).append(("box", f"{name}: {label}", colour))
+    return m
+
+
+def _mask_polygons(mask: Any, name: str) -> dict:
+    """GeoJSON FeatureCollection (EPSG:4326) of the True cells of a georeferenced mask."""
+    from rasterio.features import shapes
+    from rasterio.warp import transform_geom
+
+    da = _raster_2d_or_3d(mask, name)
+    arr = np.nan_to_num(np.asarray(da.values, dtype=np.float32), nan=0.0) >= 0.5
+    feats = [{"type": "Feature", "properties": {"layer": name},
+              "geometry": transform_geom(da.rio.crs, "EPSG:4326", geom)}
+             for geom, _ in shapes(arr.astype(np.uint8), mask=arr, transform=da.rio.transform(), connectivity=8)]
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def add_outline_layer(m: Any, extent: Any, name: str = "city extent", colour: str = MAP_COLOURS["city_extent"],
+                      weight: float = 2.0, show: bool = True):
+    """Add the outline of an area (e.g. a DEGURBA city extent) as a vector layer.
+
+    Args:
+        extent: a georeferenced (y, x) mask DataArray (True inside), or a GeoJSON
+            FeatureCollection in longitude/latitude (e.g. ``SDGResult.polygons(..., to_crs="EPSG:4326")``).
+        colour, weight: line colour and width (pixels); the inside is not filled.
+
+    Returns:
+        ``m``.
+    """
+    import folium
+
+    geo = extent if isinstance(extent, Mapping) else _mask_polygons(extent, name)
+    if not geo.get("features"):
+        raise ValueError(f"map layer {name!r}: the extent is empty (no True cell / no feature)")
+    style = {"color": colour, "weight": weight, "fillOpacity": 0.0}
+    folium.GeoJson(geo, name=name, show=show, style_function=lambda _f: style).add_to(m)
+    _legend_entries(m).append(("line", name, colour))
+    return m
+
+
+def _legend_html(entries: list, title: str) -> str:
+    rows = []
+    for kind, label, spec in entries:
+        if kind == "ramp":
+            ramp, lo, hi = spec
+            swatch = (f"<span style='display:inline-block;width:80px;height:10px;background:linear-gradient("
+                      f"to right,{','.join(ramp)})'></span> {lo:g} to {hi:g}")
+        elif kind == "line":
+            swatch = f"<span style='display:inline-block;width:16px;height:0;border-top:3px solid {spec}'></span>"
+        else:
+            swatch = f"<span style='display:inline-block;width:12px;height:12px;background:{spec}'></span>"
+        rows.append(f"<div class='urbankit-legend-item'>{swatch} {label}</div>")
+    return ("<div class='urbankit-legend' style='position:absolute;bottom:24px;left:10px;z-index:9999;"
+            "background:rgba(255,255,255,0.85);border:1px solid #888;border-radius:4px;padding:6px 8px;"
+            f"font:12px sans-serif'><b>{title}</b>{''.join(rows)}</div>")
+
+
+def add_map_legend(m: Any, title: str = "Legend"):
+    """Add one legend box for every layer added with the ``add_*_layer`` functions, and a layer switcher.
+
+    Call it last. Returns ``m``.
+    """
+    import folium
+    from branca.element import Element
+
+    entries = _legend_entries(m)
+    if entries:
+        m.get_root().html.add_child(Element(_legend_html(entries, title)))
+    folium.LayerControl(collapsed=False).add_to(m)
+    return m
+
+
+def city_map(*, rgb: Any = None, built_up: Mapping[str, Any] | None = None, probability: Any = None,
+             change: Any = None, sdg_result: Any = None, basemap: str | None = None, height: int = 480,
+             max_side: int = 1024, title: str = "Legend"):
+    """A city's web map: RGB, predicted built-up, change, city extent and new development.
+
+    Every argument is optional; layers are stacked in that order (later on top).
+
+    Args:
+        rgb: a scene or optical DataArray for a true-colour layer (first date); or
+            ``(scene, time)`` to choose the date.
+        built_up: ``{label: mask}`` of binary built-up maps in date order (e.g.
+            ``{"2018": m1, "2023": m2}``): the first date dark grey on top of the later ones
+            (light grey), so what was added shows around it.
+        probability: a (y, x) probability layer (e.g. P(built-up) of a model).
+        change: a binary change map (e.g. new built-up between the dates).
+        sdg_result: an :class:`urbankit.sdg.SDGResult`: its ``city_extent`` (outline) and
+            ``new_development`` (infill / extension / leapfrog) layers.
+        basemap: see :func:`web_map` (default None: nothing fetched, works offline).
+        height, max_side: map height (px) and largest embedded image side (px).
+        title: legend title.
+
+    Returns:
+        The map (displays in a notebook; ``m.save("map.html")`` writes a standalone page).
+    """
+    m = web_map(basemap=basemap, height=height)
+    if rgb is not None:
+        scene, t = rgb if isinstance(rgb, tuple) else (rgb, 0)
+        add_rgb_layer(m, scene, time=t, max_side=max_side)
+    if probability is not None:
+        add_probability_layer(m, probability, below=0.05, max_side=max_side, show=built_up is None)
+    labels = list(built_up or {})
+    for i, label in reversed(list(enumerate(labels))):   # later dates below the earlier ones
+        colour = MAP_COLOURS["built_up_t1" if i == 0 else "built_up_t2" if i == len(labels) - 1 else "built_up"]
+        add_mask_layer(m, built_up[label], name=f"built-up {label}", colour=colour, max_side=max_side)
+    if len(labels) > 1:   # the legend in date order
+        entries = _legend_entries(m)
+        entries[-len(labels):] = entries[-len(labels):][::-1]
+    if change is not None:
+        add_mask_layer(m, change, name="change", colour=MAP_COLOURS["change"], max_side=max_side)
+    if sdg_result is not None:
+        ext = sdg_result.extents
+        add_classes_layer(m, ext["new_development"], name="new development", max_side=max_side)
+        if bool(np.asarray(ext["city_extent"].values).any()):
+            add_outline_layer(m, ext["city_extent"], name="city extent")
+    return add_map_legend(m, title)
