@@ -30,6 +30,10 @@ class SceneValidationError(UrbankitError, ValueError):
             where += f", variable {variable!r}"
         super().__init__(f"{where}: {problem}")
 
+    def __reduce__(self):
+        # rebuilt from its parts, so the error survives pickling (e.g. from a dask worker)
+        return (self.__class__, (self.site, self.variable, self.problem))
+
 
 class DataFormatError(UrbankitError, ValueError):
     """A file on disk is missing, truncated or not in the layout a reader expects."""

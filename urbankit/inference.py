@@ -98,6 +98,17 @@ def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Seq
     return out
 
 
+def _key_date(key: str, dates: tuple[int, int]) -> tuple[str, int] | None:
+    """``(modality, time index)`` of an input key (``optical_t2`` -> ``("optical", dates[1])``).
+
+    None for keys that are not image inputs (labels, flags).
+    """
+    modality, _, date = key.rpartition("_")
+    if modality not in ("optical", "sar") or date not in ("t1", "t2"):
+        return None
+    return modality, dates[0] if date == "t1" else dates[1]
+
+
 def _contract_inputs(scene, keys, dates, contract) -> dict[str, torch.Tensor]:
     """:func:`scene_inputs` under an input contract (whole images, so per-image norms hold)."""
     site = _site_of(scene, "scene")
@@ -106,12 +117,13 @@ def _contract_inputs(scene, keys, dates, contract) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     cache: dict[str, np.ndarray] = {}
     for key in keys:
-        modality, _, date = key.rpartition("_")
-        if modality not in ("optical", "sar") or date not in ("t1", "t2"):
+        parts = _key_date(key, dates)
+        if parts is None:
             continue
+        modality, t = parts
         if modality not in cache:
             cache[modality] = contract.scene_arrays(scene, modality)
-        arr = cache[modality][dates[0] if date == "t1" else dates[1]]
+        arr = cache[modality][t]
         out[key] = torch.from_numpy(np.ascontiguousarray(arr))[None]
     if not out:
         raise SceneValidationError(site, None, f"gives none of the input keys {list(keys)}")
@@ -228,8 +240,11 @@ def _starts(length: int, tile: int, stride: int) -> list[int]:
 
 
 def _forward(model, tensors: Mapping[str, torch.Tensor], device, amp_on, amp_dtype,
-             keys: Sequence[str] | None) -> dict[str, torch.Tensor]:
+             keys: Sequence[str] | None, channels_last: bool = False) -> dict[str, torch.Tensor]:
     batch = {k: v.to(device, non_blocking=True) for k, v in tensors.items()}
+    if channels_last:
+        batch = {k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
+                 for k, v in batch.items()}
     with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_on):
         out = model(batch)
     if not isinstance(out, Mapping):
@@ -241,11 +256,12 @@ def _forward(model, tensors: Mapping[str, torch.Tensor], device, amp_on, amp_dty
     return {k: out[k].float() for k in wanted}
 
 
-def _predict_whole(model, tensors, multiple, pad_mode, device, amp_on, amp_dtype, keys):
+def _predict_whole(model, tensors, multiple, pad_mode, device, amp_on, amp_dtype, keys, channels_last=False):
+    """Probabilities of whole (B, C, H, W) images: padded to ``multiple`` (bottom/right), cropped back."""
     h, w = next(iter(tensors.values())).shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     padded = {k: _pad(v, 0, ph, 0, pw, pad_mode) for k, v in tensors.items()}
-    logits = _forward(model, padded, device, amp_on, amp_dtype, keys)
+    logits = _forward(model, padded, device, amp_on, amp_dtype, keys, channels_last)
     return {k: torch.sigmoid(v[..., :h, :w]).cpu() for k, v in logits.items()}
 
 

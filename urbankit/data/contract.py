@@ -84,14 +84,20 @@ def _names(scene, modality: str) -> tuple[str, ...]:
     return tuple(str(v) for v in da[dim].values) if dim in da.coords else ()
 
 
+def _zscore(arr: np.ndarray, mean, std) -> np.ndarray:
+    """``(arr - mean) / std`` with the kit's rules: no mean (NaN) -> 0, a std <= 1e-6 or NaN -> 1."""
+    mean = np.nan_to_num(np.asarray(mean, dtype=np.float32))
+    std = np.asarray(std, dtype=np.float32)
+    std = np.where(np.isfinite(std) & (std > _MIN_STD), std, np.float32(1.0))
+    return (arr - mean) / std
+
+
 def _per_image_zscore(arr: np.ndarray) -> np.ndarray:
     """Standardise every (H, W) image of ``arr`` (..., C, H, W) by its own finite pixels."""
     with np.errstate(invalid="ignore"):
         mean = np.nanmean(arr, axis=(-2, -1), keepdims=True)
         std = np.nanstd(arr, axis=(-2, -1), keepdims=True)
-    mean = np.nan_to_num(mean)
-    std = np.where(np.isfinite(std) & (std > _MIN_STD), std, 1.0)
-    return (arr - mean) / std
+    return _zscore(arr, mean, std)
 
 
 @dataclass(frozen=True)
@@ -199,27 +205,42 @@ class InputContract:
         """Channel names of ``modality`` (``"optical"`` or ``"sar"``) in model order."""
         return self.optical_bands if modality == "optical" else self.sar_pols
 
-    def _scaled(self, scene, modality: str) -> np.ndarray:
-        """(T, C, H, W) float32 values: reflectance, or SAR dB scaled to [0, 1]; NaN kept."""
+    def select(self, scene, modality: str):
+        """The ``(time, band|polarisation, y, x)`` DataArray of ``modality``, contract channels in order.
+
+        Lazy: nothing is read; a scene without ``time`` gets one date.
+        """
         dim = _MODALITY_DIM[modality]
-        da = scene[modality].sel({dim: list(self.channels(modality))}).transpose("time", dim, "y", "x")
-        arr = np.asarray(da.values, dtype=np.float32)
+        da = scene[modality].sel({dim: list(self.channels(modality))})
+        if "time" not in da.dims:
+            da = da.expand_dims("time")
+        return da.transpose("time", dim, "y", "x")
+
+    def scale(self, values: np.ndarray, modality: str) -> np.ndarray:
+        """float32 model units before normalisation: reflectance as is, SAR dB -> [0, 1]; NaN kept."""
+        arr = np.asarray(values, dtype=np.float32)
         if modality == "sar":
             arr = np.asarray(db_to_unit(arr, db_range=self.sar_db_range, clip=True), dtype=np.float32)
         return arr
 
-    def prepare(self, values: np.ndarray, modality: str) -> np.ndarray:
+    def _scaled(self, scene, modality: str) -> np.ndarray:
+        """(T, C, H, W) float32 values: reflectance, or SAR dB scaled to [0, 1]; NaN kept."""
+        return self.scale(self.select(scene, modality).values, modality)
+
+    def prepare(self, values: np.ndarray, modality: str, image_stats=None) -> np.ndarray:
         """Scene values (..., C, H, W) of one modality -> model-ready float32 (C-contiguous).
 
         ``values`` are in the scene schema's units (optical reflectance, SAR dB) with the
         contract's channels in its order. The steps: SAR dB -> [0, 1]; the normalisation;
         NaN/inf -> 0. Per-image statistics are taken over the last two axes, so pass whole
-        images, never patches.
+        images, never patches, unless ``image_stats`` gives them: ``(mean, std)`` of the whole
+        images in model units (:meth:`scale`), broadcastable to ``values``, e.g. (T, C, 1, 1)
+        for a window of a scene too large to read at once (:mod:`urbankit.cityscale`).
         """
         arr = np.asarray(values, dtype=np.float32)
         arr = np.where(np.isfinite(arr), arr, np.nan)
         if modality == "sar":
-            arr = np.asarray(db_to_unit(arr, db_range=self.sar_db_range, clip=True), dtype=np.float32)
+            arr = self.scale(arr, "sar")
             norm, mean, std = self.sar_norm, self.sar_mean, self.sar_std
         elif modality == "optical":
             norm, mean, std = self.optical_norm, self.optical_mean, self.optical_std
@@ -233,25 +254,23 @@ class InputContract:
             shape = (n, 1, 1)
             arr = (arr - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(std, np.float32).reshape(shape)
         elif norm == "per_image":
-            arr = _per_image_zscore(arr)
+            arr = _per_image_zscore(arr) if image_stats is None else _zscore(arr, *image_stats)
         return np.ascontiguousarray(np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float32)
 
     def scene_arrays(self, scene, modality: str) -> np.ndarray:
         """Model-ready (T, C, H, W) float32 of one modality of a whole scene (checked first)."""
         self.check(scene, modalities=(modality,))
-        dim = _MODALITY_DIM[modality]
-        da = scene[modality].sel({dim: list(self.channels(modality))})
-        if "time" not in da.dims:
-            da = da.expand_dims("time")
-        return self.prepare(da.transpose("time", dim, "y", "x").values, modality)
+        return self.prepare(self.select(scene, modality).values, modality)
 
     # -- checks --------------------------------------------------------------------------------
-    def check(self, scene, modalities: Sequence[str] | None = None) -> None:
+    def check(self, scene, modalities: Sequence[str] | None = None, *, values: bool = True) -> None:
         """Raise :class:`InputContractError` when ``scene`` does not fit this contract.
 
         Checked: the channels exist; optical values look like reflectance (not digital
         numbers); SAR values look like dB (not [0, 1] or linear power); the scene's source SAR
-        range equals the training one (when both are known).
+        range equals the training one (when both are known). ``values=False`` skips the value
+        checks (which read every pixel): a caller reading the scene by windows checks the
+        value range it met with :meth:`check_value_range` instead.
         """
         site = str(scene.attrs.get("site", "scene"))
         mods = modalities or [m for m in ("optical", "sar") if self.channels(m) is not None]
@@ -266,14 +285,25 @@ class InputContract:
             if missing:
                 raise InputContractError(site, m, f"has {_MODALITY_DIM[m]}s {list(have)} but the model was "
                                          f"trained on {list(names)} (missing {missing})")
-            self._check_units(scene, m, site)
+            if values:
+                self._check_units(scene, m, site)
+            self._check_source_range(scene, m, site)
 
     def _check_units(self, scene, modality: str, site: str) -> None:
         values = np.asarray(scene[modality].values, dtype=np.float32)
         finite = values[np.isfinite(values)]
         if finite.size == 0:
             raise InputContractError(site, modality, "has no finite value")
-        lo, hi = float(finite.min()), float(finite.max())
+        self.check_value_range(float(finite.min()), float(finite.max()), modality, site)
+
+    @staticmethod
+    def check_value_range(lo: float, hi: float, modality: str, site: str) -> None:
+        """Raise :class:`InputContractError` (naming ``site``, a site or a file) when the finite
+        values of ``modality`` spanning ``lo..hi`` are not in the schema's units.
+
+        Optical must look like reflectance (within -0.5..1.5); SAR like dB (some value below 0).
+        The optical rule holds for any part of a scene; the SAR rule only for the whole scene.
+        """
         if modality == "optical" and (hi > 1.5 or lo < -0.5):
             raise InputContractError(site, "optical", f"values span {lo:.4g}..{hi:.4g}; the model was trained on "
                                      "reflectance 0..1 (divide digital numbers by 10000 with "
@@ -286,6 +316,9 @@ class InputContract:
             if lo >= 0.0:
                 raise InputContractError(site, "sar", f"values span {lo:.3g}..{hi:.3g} (all >= 0), which looks like "
                                          "linear power; convert with urbankit.data.normalize.linear_to_db")
+
+    def _check_source_range(self, scene, modality: str, site: str) -> None:
+        if modality == "sar":
             source = scene_sar_db_range(scene)
             if (source is not None and self.source_sar_db_range is not None
                     and not np.allclose(source, self.source_sar_db_range)):
