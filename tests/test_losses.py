@@ -320,3 +320,21 @@ def test_get_loss_registry():
         power_jaccard(PROBS, LABELS, p=1.5, from_logits=False).item())
     with pytest.raises(ConfigError, match="unknown loss"):
         get_loss("dice")
+
+
+def test_one_loss_registry_for_trainer_and_recipes():
+    from urbankit import losses
+    from urbankit.train import Supervised
+
+    logits = torch.tensor([[2.0, -1.0, 0.5, -3.0]])
+    target = torch.tensor([[1.0, 0.0, 1.0, 1.0]])
+    assert losses.resolve_loss(None) is power_jaccard and losses.resolve_loss("pjacc") is power_jaccard
+    # "bce" is plain BCE on logits everywhere, and weighted_bce without weights is the same loss
+    assert losses.resolve_loss("bce") is F.binary_cross_entropy_with_logits
+    assert losses.resolve_loss("bce")(logits, target).item() == pytest.approx(weighted_bce(logits, target).item())
+    assert Supervised(loss="bce").loss_fn is losses.resolve_loss("bce")
+    assert losses.resolve_loss(weighted_nll) is weighted_nll
+    with pytest.raises(ConfigError, match="unknown loss 'dice'"):
+        Supervised(loss="dice")
+    with pytest.raises(ConfigError, match="consistency loss must be"):
+        losses.resolve_consistency_loss("dice")

@@ -93,3 +93,13 @@ def test_plot_loss_curve():
     assert len(fig2.axes[0].lines) == 1
     fig3 = viz.plot_loss_curve({"loss": [3, 2, 1]})
     assert len(fig3.axes[0].lines) == 1
+
+
+def test_training_figures_live_in_viz():
+    from urbankit import inference, train, viz
+
+    assert train.plot_history is viz.plot_history and inference.plot_examples is viz.plot_examples
+    fig = viz.plot_history([{"epoch": 1, "train_loss": 0.5, "val_f1": 0.4, "lr": 1e-3},
+                            {"epoch": 2, "train_loss": 0.3, "val_f1": 0.6, "lr": 1e-3}], title="run")
+    assert fig.axes[1].get_ylim() == (0.0, 1.0) and fig._suptitle.get_text() == "run"
+    assert viz.plot_history([]).axes[0].texts[0].get_text() == "no epochs"

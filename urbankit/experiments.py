@@ -123,10 +123,10 @@ def make_loss(recipe: Recipe, train_scenes: Sequence[Any]) -> Callable:
     """The recipe's loss, with Daudt's class weights from the training change fraction if asked."""
     from . import losses
 
-    if recipe.loss not in losses.LOSSES:
-        raise ConfigError(f"recipe {recipe.name!r}: loss {recipe.loss!r} is not in urbankit.losses.LOSSES "
-                          f"({sorted(losses.LOSSES)})")
-    fn = losses.LOSSES[recipe.loss]
+    try:
+        fn = losses.resolve_loss(recipe.loss)
+    except ConfigError as exc:
+        raise ConfigError(f"recipe {recipe.name!r}: {exc}") from None
     if recipe.class_weighting is None:
         return partial(fn, **dict(recipe.loss_options)) if recipe.loss_options else fn
     if recipe.class_weighting != "daudt":

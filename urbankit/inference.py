@@ -9,8 +9,9 @@
   scene's ``y``/``x`` coords.
 - :func:`evaluate_scenes`: per-site confusion counts and scores, plus the pooled row that
   papers report (:func:`urbankit.metrics.per_site_table`).
-- :func:`pick_examples` and :func:`plot_examples`: the best, median and worst sites by a
-  metric (chosen by the numbers, not by hand) with input / label / prediction panels.
+- :func:`pick_examples`: the best, median and worst sites by a metric (chosen by the numbers,
+  not by hand); :func:`urbankit.viz.plot_examples` draws their input / label / prediction
+  panels (also reachable here as ``inference.plot_examples``).
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError, SceneValidationError
+from .viz import plot_examples  # the figure lives in viz; re-exported for the chapters that call it here
 
 __all__ = [
-    "predict", "scene_inputs", "hann_window", "evaluate_scenes", "pick_examples", "plot_examples",
+    "predict", "scene_inputs", "scene_label", "hann_window", "evaluate_scenes", "pick_examples", "plot_examples",
     "DEFAULT_MULTIPLE",
 ]
 
@@ -130,7 +132,20 @@ def _contract_inputs(scene, keys, dates, contract) -> dict[str, torch.Tensor]:
     return out
 
 
-def _scene_label(scene, label_key: str) -> np.ndarray:
+def scene_label(scene, label_key: str) -> np.ndarray:
+    """The (H, W) float32 0/1 label of a scene for ``label_key``.
+
+    Args:
+        scene: a schema scene.
+        label_key: ``"change"`` (the ``change`` variable, else new built-up between the first
+            and last ``buildings`` date), ``"buildings_t1"`` or ``"buildings_t2"``.
+
+    Returns:
+        float32 (H, W) array of 0/1.
+
+    Raises:
+        SceneValidationError: the scene holds no label for that key.
+    """
     site = _site_of(scene, "scene")
     if label_key == "change":
         if "change" in scene.data_vars:
@@ -325,7 +340,7 @@ def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change"
         the scene's ``y``/``x`` coords named ``<output_key>_probability``. A dict of those when
         ``output_key`` is None.
     """
-    from .train import _amp_settings, _resolve_device
+    from .profiles import amp_settings, resolve_device
 
     scene = inputs if _is_scene(inputs) else None
     if scene is not None:
@@ -341,8 +356,8 @@ def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change"
         raise ConfigError(f"predict: multiple must be >= 1, got {multiple}")
     if pad_mode not in ("reflect", "replicate", "constant"):
         raise ConfigError(f"predict: pad_mode must be 'reflect', 'replicate' or 'constant', got {pad_mode!r}")
-    device = _resolve_device(device)
-    amp_on, amp_dtype, _ = _amp_settings(amp, device)
+    device = resolve_device(device)
+    amp_on, amp_dtype, _ = amp_settings(amp, device)
     keys = [output_key] if output_key is not None else None
     first = next(iter(tensors.values()))
     h, w = first.shape[-2:]
@@ -428,7 +443,7 @@ def evaluate_scenes(model: torch.nn.Module, scenes_or_batches: Iterable[Any], ou
             if "region" in item.attrs:
                 found_regions[site] = str(item.attrs["region"])
             prob = predict(model, item, output_key=output_key, scene_options=scene_options, **predict_kwargs)
-            label = _scene_label(item, label_key)
+            label = scene_label(item, label_key)
             counters.setdefault(site, ConfusionCounter()).update(
                 np.asarray(prob), label, threshold=threshold, from_logits=False)
             if return_predictions:
@@ -481,134 +496,3 @@ def pick_examples(per_site_table, metric: str = "f1", pooled_label: str = "poole
         raise ConfigError(f"pick_examples: no site with a defined {metric}")
     rows.sort(key=lambda r: (r[0], r[1]))
     return {"best": rows[-1][1], "median": rows[(len(rows) - 1) // 2][1], "worst": rows[0][1]}
-
-
-def _default_rgb(n_bands: int) -> tuple[int, int, int]:
-    if n_bands >= 13:
-        return (3, 2, 1)        # B04, B03, B02 of the 13 S2 bands
-    if n_bands in (10, 12):
-        return (2, 1, 0)        # B02, B03, B04 first (Fusion-DA / 10-band and 12-band L2A)
-    if n_bands >= 3:
-        return (0, 1, 2)        # R, G, B (VHR) or B4, B3, B2, B8 (MMCR order)
-    return (0, 0, 0)
-
-
-def _display_image(sample, key: str, rgb_bands) -> tuple[np.ndarray, str] | None:
-    """(H, W, 3) or (H, W) display array of an input of a scene or a sample dict."""
-    from .data.normalize import percentile_stretch
-
-    modality, _, date = key.rpartition("_")
-    if _is_scene(sample):
-        if modality not in sample.data_vars:
-            return None
-        da = sample[modality]
-        if "time" in da.dims:
-            da = da.isel(time=0 if date == "t1" else -1)
-        if modality == "optical":
-            names = da["band"].values.tolist()
-            want = list(rgb_bands) if rgb_bands is not None else (
-                ["B04", "B03", "B02"] if "B04" in names else ["R", "G", "B"] if "R" in names else names[:3])
-            arr = np.asarray(da.sel(band=want).transpose("band", "y", "x").values, dtype=np.float32)
-        else:
-            arr = np.asarray(da.transpose("polarisation", "y", "x").values, dtype=np.float32)[:1]
-    else:
-        if key not in sample:
-            return None
-        arr = sample[key]
-        arr = arr.detach().cpu().numpy() if torch.is_tensor(arr) else np.asarray(arr)
-        arr = arr.astype(np.float32)
-        if arr.ndim == 4:
-            arr = arr[0]
-        if modality == "optical":
-            idx = list(rgb_bands) if rgb_bands is not None else list(_default_rgb(arr.shape[0]))
-            arr = arr[idx]
-        else:
-            arr = arr[:1]
-    arr = percentile_stretch(arr, 2, 98, per_band=(arr.shape[0] == 3), axis=0)
-    arr = np.nan_to_num(arr, nan=0.0)
-    if arr.shape[0] == 3:
-        return np.moveaxis(arr, 0, -1), f"{modality} {date}"
-    return arr[0], f"{modality} {date}"
-
-
-def plot_examples(examples, samples: Mapping[str, Any], predictions: Mapping[str, Any], *,
-                  table=None, metric: str = "f1", input_keys: Sequence[str] | None = None,
-                  rgb_bands=None, label_key: str = "change",
-                  threshold: float | Mapping[str, float] | None = None):
-    """A figure with one row per example site: inputs (RGB by percentile stretch, SAR in grey),
-    label and predicted probability (or the binary map at ``threshold``).
-
-    Args:
-        examples: ``{role: site}`` from :func:`pick_examples`, a list of sites, or a per-site
-            table (then ``pick_examples(table, metric)`` picks them).
-        samples: ``{site: scene or sample dict}`` holding the inputs and the label.
-        predictions: ``{site: probability (H, W)}`` (e.g. from ``evaluate_scenes(...,
-            return_predictions=True)``).
-        table: per-site table, to print the metric in each row's title.
-        input_keys: which inputs to show (default: ``optical_t1``, ``optical_t2``, else SAR).
-        rgb_bands: band names (scenes) or indices (sample dicts) of the R, G, B channels.
-        threshold: None (show probabilities), one threshold, or ``{site: threshold}`` (e.g.
-            when the sites come from folds with their own validation thresholds).
-    """
-    import matplotlib.pyplot as plt
-
-    if hasattr(examples, "columns"):
-        table = examples if table is None else table
-        examples = pick_examples(examples, metric)
-    if not isinstance(examples, Mapping):
-        examples = {str(s): str(s) for s in examples}
-    if not examples:
-        raise ConfigError("plot_examples: no example sites")
-    first = samples[next(iter(examples.values()))]
-    if input_keys is None:
-        avail = (["optical", "sar"] if not _is_scene(first)
-                 else [m for m in ("optical", "sar") if m in first.data_vars])
-        input_keys = []
-        for m in avail:
-            keys = [f"{m}_{t}" for t in ("t1", "t2")]
-            if _is_scene(first) or any(k in first for k in keys):
-                has_t2 = (_is_scene(first) and "time" in first[m].dims and first.sizes["time"] > 1) or \
-                    (not _is_scene(first) and keys[1] in first)
-                input_keys = keys if has_t2 else keys[:1]
-                break
-    ncol = len(input_keys) + 2
-    nrow = len(examples)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(2.6 * ncol, 2.6 * nrow), squeeze=False,
-                             constrained_layout=True)
-    for r, (role, site) in enumerate(examples.items()):
-        if site not in samples or site not in predictions:
-            raise ConfigError(f"plot_examples: site {site!r} is missing from samples or predictions")
-        sample = samples[site]
-        title = f"{role}: {site}" if role != site else site
-        if table is not None and site in table.index and metric in table.columns:
-            title += f" ({metric} {float(table.loc[site, metric]):.2f})"
-        for c, key in enumerate(input_keys):
-            ax = axes[r, c]
-            shown = _display_image(sample, key, rgb_bands)
-            if shown is None:
-                ax.set_visible(False)
-                continue
-            img, name = shown
-            ax.imshow(img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
-            ax.set_title(f"{title}\n{name}" if c == 0 else name, fontsize=8)
-        label = (_scene_label(sample, label_key) if _is_scene(sample)
-                 else np.asarray(sample[label_key].detach().cpu() if torch.is_tensor(sample[label_key])
-                                 else sample[label_key], dtype=np.float32).squeeze())
-        axes[r, -2].imshow(label, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        axes[r, -2].set_title(f"label ({label_key})", fontsize=8)
-        prob = np.asarray(predictions[site], dtype=np.float32).squeeze()
-        cut = threshold.get(site) if isinstance(threshold, Mapping) else threshold
-        if isinstance(threshold, Mapping) and cut is None:
-            raise ConfigError(f"plot_examples: no threshold for site {site!r} in the threshold mapping")
-        if cut is not None:
-            axes[r, -1].imshow(prob > cut, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            axes[r, -1].set_title(f"prediction > {cut:.2f}", fontsize=8)
-        else:
-            im = axes[r, -1].imshow(prob, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
-            axes[r, -1].set_title("probability", fontsize=8)
-            if r == nrow - 1:
-                fig.colorbar(im, ax=axes[:, -1].tolist(), shrink=0.6)
-        for ax in axes[r]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    return fig

@@ -37,6 +37,7 @@ Reduction = Literal["batch", "image", "none"]
 
 __all__ = [
     "LOSSES",
+    "LOSS_ALIASES",
     "batch_balanced_contrastive_loss",
     "change_fraction",
     "consistency_l2",
@@ -47,6 +48,8 @@ __all__ = [
     "get_loss",
     "jaccard_like_loss",
     "power_jaccard",
+    "resolve_consistency_loss",
+    "resolve_loss",
     "weighted_bce",
     "weighted_nll",
 ]
@@ -447,7 +450,7 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "jaccard_like": jaccard_like_loss,
     "weighted_bce": weighted_bce,
     "weighted_nll": weighted_nll,
-    "bce": partial(weighted_bce, weights=None),
+    "bce": F.binary_cross_entropy_with_logits,  # plain BCE on logits (= weighted_bce without weights)
     "consistency_l2": consistency_l2,
     "consistency_power_jaccard": consistency_power_jaccard,
     "dsifn": dsifn_loss,
@@ -455,10 +458,75 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+#: Other spellings of the names in :data:`LOSSES` (the papers' code calls power Jaccard "pjacc").
+LOSS_ALIASES: dict[str, str] = {"pjacc": "power_jaccard", "pj": "power_jaccard"}
+
+
 def get_loss(name: str, **kwargs) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Return the loss called ``name`` with ``kwargs`` bound, e.g. ``get_loss("power_jaccard", p=1.5)``."""
+    """The loss called ``name`` (or an alias of it) with ``kwargs`` bound.
+
+    Args:
+        name: a key of :data:`LOSSES` or :data:`LOSS_ALIASES`, e.g. ``"power_jaccard"``.
+        **kwargs: keyword arguments bound to the loss, e.g. ``p=1.5``.
+
+    Returns:
+        A callable ``loss(logits, target) -> scalar tensor``.
+
+    Raises:
+        ConfigError: no loss has that name.
+    """
     try:
-        fn = LOSSES[name]
+        fn = LOSSES[LOSS_ALIASES.get(name, name)]
     except KeyError:
-        raise ConfigError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}") from None
+        raise ConfigError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)} "
+                          f"(aliases {sorted(LOSS_ALIASES)})") from None
     return partial(fn, **kwargs) if kwargs else fn
+
+
+def resolve_loss(loss: str | Callable | None) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The supervised loss a setting names: the one registry of the trainer and the recipes.
+
+    Args:
+        loss: None (power Jaccard, p=2, the KTH papers' loss), a name of :data:`LOSSES`
+            (``"bce"`` is plain BCE on logits) or of :data:`LOSS_ALIASES`, or a callable
+            ``loss(logits, target) -> scalar``, returned as it is.
+
+    Returns:
+        The loss callable.
+
+    Raises:
+        ConfigError: ``loss`` is neither a known name nor a callable.
+    """
+    if callable(loss):
+        return loss
+    if loss is None:
+        return power_jaccard
+    if isinstance(loss, str):
+        return get_loss(loss)
+    raise ConfigError(f"loss must be a name of urbankit.losses.LOSSES or a callable loss(logits, target); "
+                      f"got {loss!r}")
+
+
+def resolve_consistency_loss(kind: str | Callable, detach_target: bool = True) -> Callable:
+    """A consistency loss ``loss(student_logits, teacher_logits)`` by name.
+
+    Args:
+        kind: ``"pjacc"``/``"power_jaccard"`` (:func:`consistency_power_jaccard`, p=2: the
+            student's logits against the teacher's probabilities as soft target), ``"l2"``/
+            ``"mse"`` (:func:`consistency_l2`: MSE between both probabilities), or a callable,
+            returned as it is.
+        detach_target: stop the gradient through the teacher's side.
+
+    Returns:
+        The loss callable.
+
+    Raises:
+        ConfigError: ``kind`` is not one of those.
+    """
+    if callable(kind):
+        return kind
+    if kind in ("pjacc", "power_jaccard"):
+        return partial(consistency_power_jaccard, p=2.0, detach_target=detach_target)
+    if kind in ("l2", "mse"):
+        return partial(consistency_l2, detach_target=detach_target)
+    raise ConfigError(f"consistency loss must be 'pjacc', 'l2' or a callable, got {kind!r}")

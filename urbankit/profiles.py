@@ -145,15 +145,24 @@ def get_profile(name: str = "quick", **overrides: Any) -> Profile:
     return base.replace(**overrides)
 
 
-def resolve_device(device: str = "auto"):
+def resolve_device(device: Any = "auto"):
     """Turn ``auto|cpu|cuda|mps`` into a ``torch.device``.
 
-    ``auto`` picks CUDA, then Apple MPS, then CPU. Asking for ``cuda`` or ``mps`` where it
-    is not available raises ConfigError instead of failing later inside torch.
+    ``auto`` (also None) picks CUDA, then Apple MPS, then CPU; a ``torch.device`` is returned
+    as it is. Asking for ``cuda`` or ``mps`` where it is not available raises ConfigError
+    instead of failing later inside torch.
+
+    Args:
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"``, None or a ``torch.device``.
+
+    Returns:
+        The ``torch.device`` to run on.
     """
     import torch
 
-    if device == "auto":
+    if isinstance(device, torch.device):
+        return device
+    if device is None or device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         mps = getattr(torch.backends, "mps", None)
@@ -169,6 +178,35 @@ def resolve_device(device: str = "auto"):
     if device not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"device must be auto, cpu, cuda or mps, got {device!r}")
     return torch.device(device)
+
+
+def amp_settings(amp: bool | str, device) -> tuple[bool, Any, bool]:
+    """How mixed precision runs on ``device``: (enabled, dtype, needs a GradScaler).
+
+    AMP runs only on CUDA: ``True`` picks bfloat16 where the GPU supports it, else float16
+    with a GradScaler; ``"bf16"``/``"fp16"`` force one; False, or a CPU/MPS device, disables it.
+
+    Args:
+        amp: True, False, ``"bf16"`` or ``"fp16"``.
+        device: the ``torch.device`` the model runs on.
+
+    Returns:
+        ``(enabled, torch dtype or None, use a GradScaler)``.
+
+    Raises:
+        ConfigError: ``amp`` is none of the accepted values (on CUDA).
+    """
+    import torch
+
+    if not amp or device.type != "cuda":
+        return False, None, False
+    if amp == "fp16":
+        return True, torch.float16, True
+    if amp == "bf16" or (amp is True and torch.cuda.is_bf16_supported()):
+        return True, torch.bfloat16, False
+    if amp is True:
+        return True, torch.float16, True
+    raise ConfigError(f"amp must be True, False, 'bf16' or 'fp16', got {amp!r}")
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:

@@ -26,26 +26,29 @@ Recipes of the papers (METHODS.md) are in :data:`RECIPES`; pass them with
 from __future__ import annotations
 
 import copy
-import functools
+import dataclasses
 import math
 import os
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .errors import ConfigError, UrbankitError
+from .losses import resolve_consistency_loss, resolve_loss
+from .profiles import amp_settings, resolve_device, seed_everything
+from .viz import plot_history  # the figure lives in viz; re-exported for FitResult.plot and the chapters
 
 __all__ = [
     "TrainingError", "NonFiniteLossError", "CheckpointError",
     "Strategy", "Supervised", "ConsistencySSL", "fusion_da", "mmcr", "dualtask_ssl",
-    "RECIPES", "recipe", "fit", "FitResult", "evaluate", "plot_history",
+    "RECIPES", "recipe", "fit", "FitConfig", "FitResult", "EarlyStopping", "train_epoch", "evaluate",
+    "plot_history",
     "load_checkpoint", "CHECKPOINT_LAST", "CHECKPOINT_BEST",
 ]
 
@@ -90,44 +93,6 @@ class CheckpointError(TrainingError):
     """A checkpoint is missing, unreadable or does not match the model."""
 
 
-# ----------------------------------------------------------------------------- losses
-def _resolve_loss(loss: str | Callable | None) -> Callable:
-    """``"power_jaccard"`` (default, p=2), ``"bce"``, another name of :data:`urbankit.losses.LOSSES`,
-    or a callable ``loss(logits, target) -> scalar``.
-    """
-    if callable(loss):
-        return loss
-    if loss is None or loss in ("power_jaccard", "pjacc", "pj"):
-        from .losses import power_jaccard
-
-        return functools.partial(power_jaccard, p=2.0)
-    if loss == "bce":
-        return F.binary_cross_entropy_with_logits
-    if isinstance(loss, str):
-        from .losses import get_loss
-
-        return get_loss(loss)
-    raise ConfigError(f"loss must be 'power_jaccard', 'bce', a name of urbankit.losses.LOSSES or a callable "
-                      f"loss(logits, target); got {loss!r}")
-
-
-def _consistency_loss(kind: str | Callable, detach_target: bool) -> Callable:
-    """``loss(student_logits, teacher_logits)``: ``"pjacc"`` (power Jaccard p=2 of the student's
-    logits against the teacher's probabilities as soft target) or ``"l2"`` (MSE between both
-    probabilities), from :mod:`urbankit.losses`; or a callable.
-    """
-    if callable(kind):
-        return kind
-    from .losses import consistency_l2, consistency_power_jaccard
-
-    if kind in ("pjacc", "power_jaccard"):
-        return functools.partial(consistency_power_jaccard, p=2.0, detach_target=detach_target)
-    if kind in ("l2", "mse"):
-        return functools.partial(consistency_l2, detach_target=detach_target)
-    raise ConfigError(f"consistency loss must be 'pjacc', 'l2' or a callable, got {kind!r}")
-
-
-# ----------------------------------------------------------------------------- strategies
 class Strategy:
     """How a batch and a model's outputs turn into a loss.
 
@@ -183,7 +148,8 @@ class Supervised(Strategy):
     """Supervised loss: ``sum_k weight_k * loss(outputs[k], batch[targets[k]])`` on labelled samples.
 
     Args:
-        loss: ``"power_jaccard"`` (p=2, the KTH papers' loss; default), ``"bce"`` or a callable
+        loss: a name of :data:`urbankit.losses.LOSSES` (default ``"power_jaccard"``, p=2, the KTH
+            papers' loss; ``"bce"``), or a callable
             ``loss(logits, target) -> scalar``.
         targets: output key -> label key, e.g. ``{"change": "change"}`` or
             ``{"buildings_t1": "buildings_t1", "buildings_t2": "buildings_t2", "change": "change"}``.
@@ -194,7 +160,7 @@ class Supervised(Strategy):
     def __init__(self, loss: str | Callable | None = "power_jaccard",
                  targets: Mapping[str, str] | None = None, weights: Mapping[str, float] | None = None,
                  labelled_only: bool = True):
-        self.loss_fn = _resolve_loss(loss)
+        self.loss_fn = resolve_loss(loss)
         self.targets = dict(targets or {"change": "change"})
         if not self.targets:
             raise ConfigError("Supervised(targets=...) needs at least one output key -> label key")
@@ -267,7 +233,7 @@ class ConsistencySSL(Strategy):
         self.supervised = supervised
         self.pairs = [tuple(p) for p in pairs]
         self.weight = float(weight)
-        self.cons_fn = _consistency_loss(cons_loss, detach_target)
+        self.cons_fn = resolve_consistency_loss(cons_loss, detach_target)
         self.on = on
         self.pair_reduction = pair_reduction
         self.weighting = weighting
@@ -401,27 +367,6 @@ def _make_scheduler(scheduler, optimizer, epochs, options):
 
 
 # ----------------------------------------------------------------------------- helpers
-def _resolve_device(device) -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    from .profiles import resolve_device
-
-    return resolve_device(device or "auto")
-
-
-def _amp_settings(amp, device: torch.device) -> tuple[bool, torch.dtype | None, bool]:
-    """(enabled, dtype, use GradScaler). AMP runs only on CUDA."""
-    if not amp or device.type != "cuda":
-        return False, None, False
-    if amp == "fp16":
-        return True, torch.float16, True
-    if amp == "bf16" or (amp is True and torch.cuda.is_bf16_supported()):
-        return True, torch.bfloat16, False
-    if amp is True:
-        return True, torch.float16, True
-    raise ConfigError(f"amp must be True, False, 'bf16' or 'fp16', got {amp!r}")
-
-
 def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool = False) -> dict:
     out = {}
     for k, v in batch.items():
@@ -587,8 +532,8 @@ def evaluate(model: torch.nn.Module, loader: Iterable[Mapping[str, Any]], *, out
     from .metrics import ConfusionCounter, ThresholdSweep
 
     label_key = label_key or output_key
-    device = _resolve_device(device)
-    amp_on, amp_dtype, _ = _amp_settings(amp, device)
+    device = resolve_device(device)
+    amp_on, amp_dtype, _ = amp_settings(amp, device)
     was_training = model.training
     model.eval()
     counter = ConfusionCounter()
@@ -744,35 +689,21 @@ def _fmt(v) -> str:
     return str(v)
 
 
-def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
-        val_loader: Iterable[Mapping[str, Any]] | None = None, *,
-        strategy: Strategy | None = None, epochs: int = 1, steps_per_epoch: int | None = None,
-        optimizer: str | Callable | torch.optim.Optimizer = "adamw", lr: float = 1e-3,
-        weight_decay: float = 0.0, scheduler: str | Callable | None = None,
-        scheduler_options: Mapping[str, Any] | None = None, device="auto", amp: bool | str = True,
-        channels_last: bool = False, grad_clip: float | None = None, progress: bool | str = True,
-        val_key: str = "change", val_label_key: str | None = None, val_threshold: float = 0.5,
-        monitor: str = "val_f1", mode: str | None = None, patience: int | None = None,
-        min_delta: float = 0.0, threshold_split: str | None = None,
-        threshold_loader: Iterable[Mapping[str, Any]] | None = None,
-        checkpoint_dir: str | os.PathLike | None = None, resume: str | os.PathLike | None = None,
-        seed: int | None = None, restore_best: bool = True, resume_override: Sequence[str] = (),
-        callbacks: Sequence[Callable[[dict, torch.nn.Module], Any]] = ()) -> FitResult:
-    """Train ``model`` on ``train_loader`` with ``strategy`` and return a :class:`FitResult`.
+@dataclass(frozen=True)
+class FitConfig:
+    """The settings of one :func:`fit` run; every field is also a keyword of :func:`fit`.
 
-    Args:
-        model: a module taking the batch dict and returning a dict of logits.
-        train_loader, val_loader: iterables of batch dicts (DataLoaders, or lists in tests).
-            ``set_epoch(epoch)`` of the loader's dataset/sampler is called before each epoch.
-        strategy: a :class:`Strategy`; default ``Supervised()`` (power Jaccard on ``change``).
+    Attributes:
         epochs: total epochs (a resumed run continues up to this number).
-        steps_per_epoch: optimiser steps per epoch (default: one pass over ``train_loader``;
-            more steps cycle the loader).
-        optimizer, lr, weight_decay: ``"adamw"``, ``"adam"``, ``"sgd"``, an Optimizer, or a
-            callable ``(params, lr=, weight_decay=)``; see :data:`RECIPES`.
+        steps_per_epoch: optimiser steps per epoch (default: one pass over the training
+            loader; more steps cycle the loader).
+        optimizer: ``"adamw"``, ``"adam"``, ``"sgd"``, an Optimizer, or a callable
+            ``(params, lr=, weight_decay=) -> Optimizer``; see :data:`RECIPES`.
+        lr, weight_decay: learning rate and weight decay of that optimiser.
         scheduler: None, ``"exponential"`` (``gamma`` in ``scheduler_options``, default 0.95),
             ``"cosine"`` (``T_max`` = epochs) or a callable ``(optimizer) -> LRScheduler``;
             stepped once per epoch.
+        scheduler_options: keyword options of the named scheduler.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a torch.device.
         amp: mixed precision on CUDA only (bf16 where supported, else fp16 with a GradScaler;
             ``"bf16"``/``"fp16"`` force one). Ignored on CPU/MPS.
@@ -788,10 +719,11 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
             sweeps thresholds 0.00..1.00 on the validation loader every epoch and records
             ``val_best_f1`` and ``val_best_threshold``: the best epoch *and* its threshold are
             then both chosen on validation data (the protocol of :mod:`urbankit.experiments`).
-        patience, min_delta: stop after ``patience`` epochs without improvement (None: never).
+        patience, min_delta: stop after ``patience`` epochs without an improvement larger than
+            ``min_delta`` (None: never stop early).
         threshold_split: ``"train"``, ``"val"`` or None: after training, sweep thresholds
             0.00..1.00 on that split with the best weights and report the best-F1 one
-            (DS U-Net picked it on the training cities). ``threshold_loader`` overrides the split.
+            (DS U-Net picked it on the training cities). ``fit(threshold_loader=)`` overrides it.
         checkpoint_dir: write ``last.ckpt`` after every epoch and ``best.ckpt`` when the
             monitored value improves (atomically).
         resume: None, a checkpoint file or folder, or ``"latest"`` (``checkpoint_dir/last.ckpt``
@@ -799,312 +731,518 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
             The run's configuration (lr, seed, optimiser, ... and the input contract) must
             equal the checkpoint's, else a :class:`CheckpointError` names what differs;
             ``epochs`` may grow.
+        seed: seed python/numpy/torch (:func:`urbankit.seed_everything`) before training.
+        restore_best: load the best weights into the model at the end.
         resume_override: configuration keys allowed to differ from the checkpoint's on resume
             (each difference is printed); the new value is then used from the next epoch on
             for ``lr`` and ``weight_decay``, the others are recorded only.
-        seed: seed python/numpy/torch (:func:`urbankit.seed_everything`) before training.
-        restore_best: load the best weights into ``model`` at the end.
-        callbacks: callables ``cb(epoch_record, model)`` after each epoch (after checkpointing);
-            raising in one stops training (the checkpoint of that epoch is already on disk).
     """
-    import pandas as pd
 
-    if not isinstance(epochs, int) or epochs < 0:
-        raise ConfigError(f"epochs must be a non-negative int, got {epochs!r}")
-    if patience is not None and (not isinstance(patience, int) or patience < 1):
-        raise ConfigError(f"patience must be a positive int or None, got {patience!r}")
-    if threshold_split not in (None, "train", "val"):
-        raise ConfigError(f"threshold_split must be None, 'train' or 'val', got {threshold_split!r}")
-    if threshold_split == "val" and val_loader is None and threshold_loader is None:
-        raise ConfigError("threshold_split='val' needs a val_loader")
-    if steps_per_epoch is not None and steps_per_epoch < 1:
-        raise ConfigError(f"steps_per_epoch must be >= 1 or None, got {steps_per_epoch!r}")
-    strategy = strategy if strategy is not None else Supervised()
-    if val_loader is None and monitor.startswith("val_"):
-        monitor = "train_loss"
-    sweep_val = val_loader is not None and monitor in ("val_best_f1", "val_best_threshold")
-    mode = mode or ("min" if "loss" in monitor else "max")
-    if mode not in ("min", "max"):
-        raise ConfigError(f"mode must be 'min' or 'max', got {mode!r}")
+    epochs: int = 1
+    steps_per_epoch: int | None = None
+    optimizer: str | Callable | torch.optim.Optimizer = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: str | Callable | None = None
+    scheduler_options: Mapping[str, Any] | None = None
+    device: Any = "auto"
+    amp: bool | str = True
+    channels_last: bool = False
+    grad_clip: float | None = None
+    progress: bool | str = True
+    val_key: str = "change"
+    val_label_key: str | None = None
+    val_threshold: float = 0.5
+    monitor: str = "val_f1"
+    mode: str | None = None
+    patience: int | None = None
+    min_delta: float = 0.0
+    threshold_split: str | None = None
+    checkpoint_dir: str | os.PathLike | None = None
+    resume: str | os.PathLike | None = None
+    seed: int | None = None
+    restore_best: bool = True
+    resume_override: Sequence[str] = ()
 
-    if seed is not None:
-        from .profiles import seed_everything
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot run, naming the setting and what it must be."""
+        if not isinstance(self.epochs, int) or self.epochs < 0:
+            raise ConfigError(f"epochs must be a non-negative int, got {self.epochs!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise ConfigError(f"patience must be a positive int or None, got {self.patience!r}")
+        if self.threshold_split not in (None, "train", "val"):
+            raise ConfigError(f"threshold_split must be None, 'train' or 'val', got {self.threshold_split!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ConfigError(f"steps_per_epoch must be >= 1 or None, got {self.steps_per_epoch!r}")
+        if self.mode and self.mode not in ("min", "max"):
+            raise ConfigError(f"mode must be 'min' or 'max', got {self.mode!r}")
+        if self.progress not in (True, False, "epoch"):
+            raise ConfigError(f"progress must be True, False or 'epoch', got {self.progress!r}")
 
-        seed_everything(seed)
-    device = _resolve_device(device)
-    amp_on, amp_dtype, use_scaler = _amp_settings(amp, device)
-    model.to(device)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    opt = _make_optimizer(optimizer, model, lr, weight_decay)
-    sched = _make_scheduler(scheduler, opt, epochs, scheduler_options)
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-    if ckpt_dir is not None:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-    rng_loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
+    def for_loaders(self, has_val: bool, has_threshold_loader: bool = False) -> FitConfig:
+        """This config with ``monitor``/``mode`` settled for the loaders a run has.
 
-    history: list[dict[str, Any]] = []
-    start_epoch = 0
-    best = {"state": None, "epoch": 0, "score": None, "threshold": float(val_threshold)}
-    bad_epochs = 0
-    resume_state = None
-    if resume is not None:
-        if resume == "latest":
-            if ckpt_dir is None:
-                raise ConfigError("resume='latest' needs checkpoint_dir")
-            if (ckpt_dir / CHECKPOINT_LAST).exists():
-                resume_state = load_checkpoint(ckpt_dir / CHECKPOINT_LAST, map_location="cpu")
+        Without a validation loader a ``val_*`` monitor falls back to ``train_loss``; the
+        default mode is ``min`` for a loss column and ``max`` otherwise.
+        """
+        if self.threshold_split == "val" and not has_val and not has_threshold_loader:
+            raise ConfigError("threshold_split='val' needs a val_loader")
+        monitor = "train_loss" if not has_val and self.monitor.startswith("val_") else self.monitor
+        mode = self.mode or ("min" if "loss" in monitor else "max")
+        return dataclasses.replace(self, monitor=monitor, mode=mode)
+
+    @property
+    def sweeps_validation(self) -> bool:
+        """Whether each epoch's validation sweeps thresholds (``monitor`` is a best-threshold column)."""
+        return self.monitor in ("val_best_f1", "val_best_threshold")
+
+    def run_settings(self, strategy: Strategy) -> dict[str, Any]:
+        """The settings stored in checkpoints and compared on resume (plain Python values)."""
+        return _run_config(epochs=self.epochs, lr=self.lr, weight_decay=self.weight_decay, monitor=self.monitor,
+                           mode=self.mode, strategy=strategy, optimizer=self.optimizer, scheduler=self.scheduler,
+                           scheduler_options=self.scheduler_options, steps_per_epoch=self.steps_per_epoch,
+                           seed=self.seed, grad_clip=self.grad_clip, patience=self.patience)
+
+
+def _fit_config(config: FitConfig | None, settings: Mapping[str, Any]) -> FitConfig:
+    """``config`` (default: all defaults) with the keyword ``settings`` of :func:`fit` applied."""
+    names = {f.name for f in dataclasses.fields(FitConfig)}
+    unknown = sorted(set(settings) - names)
+    if unknown:
+        raise TypeError(f"fit() got unknown setting(s) {unknown}; the settings are the fields of "
+                        f"urbankit.train.FitConfig: {sorted(names)}")
+    return dataclasses.replace(config or FitConfig(), **settings)
+
+
+@dataclass
+class EarlyStopping:
+    """Tracks the best epoch of one history column and decides when to stop.
+
+    Attributes:
+        monitor: the history column compared between epochs (e.g. ``"val_f1"``).
+        mode: ``"max"`` (higher is better) or ``"min"``.
+        patience: stop after this many epochs without improvement (None: never).
+        min_delta: an improvement must exceed this margin.
+        best: ``{"state", "epoch", "score", "threshold"}`` of the best epoch so far (``state``:
+            the model's state_dict on the CPU; ``threshold``: its validation threshold).
+        bad_epochs: epochs since the last improvement.
+        stopped: whether the patience ran out.
+    """
+
+    monitor: str
+    mode: str
+    patience: int | None = None
+    min_delta: float = 0.0
+    best: dict[str, Any] = field(default_factory=lambda: {"state": None, "epoch": 0, "score": None,
+                                                          "threshold": 0.5})
+    bad_epochs: int = 0
+    stopped: bool = False
+
+    def update(self, record: Mapping[str, Any], model: torch.nn.Module, *, last_epoch: bool = False) -> bool:
+        """Score one epoch's record; keep the model's weights when it improved.
+
+        Args:
+            record: the epoch's history row (holds ``monitor`` and ``epoch``).
+            model: its weights are copied to the CPU when the epoch is the best so far.
+            last_epoch: the run ends after this epoch anyway (no early stop is declared).
+
+        Returns:
+            Whether this epoch improved on the best one.
+
+        Raises:
+            ConfigError: ``monitor`` is not a column of the record.
+        """
+        if self.monitor not in record:
+            raise ConfigError(f"monitor {self.monitor!r} is not a history column; columns: {sorted(record)}")
+        value = record[self.monitor]
+        improved = _is_better(value, self.best["score"], self.mode, self.min_delta)
+        if improved:
+            self.best = {"state": _state_to_cpu(model.state_dict()), "epoch": record["epoch"],
+                         "score": _pyval(value), "threshold": record.get("val_best_threshold", self.best["threshold"])}
+            self.bad_epochs = 0
         else:
-            p = Path(resume)
-            resume_state = load_checkpoint(p / CHECKPOINT_LAST if p.is_dir() else p, map_location="cpu")
-    contract = _input_contract(model, train_loader)
-    contract_dict = contract.to_dict() if contract is not None else None
-    config = _run_config(epochs=epochs, lr=lr, weight_decay=weight_decay, monitor=monitor, mode=mode,
-                         strategy=strategy, optimizer=optimizer, scheduler=scheduler,
-                         scheduler_options=scheduler_options, steps_per_epoch=steps_per_epoch, seed=seed,
-                         grad_clip=grad_clip, patience=patience)
-    if resume_state is not None:
-        _check_resume_config(resume_state, config, contract_dict, resume_override)
+            self.bad_epochs += 1
+        if self.patience is not None and self.bad_epochs >= self.patience and not last_epoch:
+            self.stopped = True
+        return improved
+
+
+# ----------------------------------------------------------------------------- epoch step
+def _epoch_batches(loader: Iterable[Mapping[str, Any]], steps: int | None) -> Iterator[Mapping[str, Any]]:
+    """One pass over ``loader``, or exactly ``steps`` batches cycling it (empty if it yields none)."""
+    it = iter(loader)
+    done = 0
+    while steps is None or done < steps:
         try:
-            model.load_state_dict(resume_state["model"])
-            opt.load_state_dict(resume_state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"the checkpoint does not fit this model/optimizer: {exc}") from exc
-        if sched is not None and resume_state.get("scheduler") is not None:
-            sched.load_state_dict(resume_state["scheduler"])
-        for group in opt.param_groups:  # overridden values apply from the next epoch on
-            if "lr" in resume_override:
-                group["lr"] = group["initial_lr"] = lr
-            if "weight_decay" in resume_override:
-                group["weight_decay"] = weight_decay
-        if resume_state.get("scaler"):
-            scaler.load_state_dict(resume_state["scaler"])
-        strategy.load_state_dict(resume_state.get("strategy") or {})
-        history = list(resume_state["history"])
-        start_epoch = int(resume_state["epoch"])
-        best = dict(resume_state["best"])
-        bad_epochs = int(resume_state.get("bad_epochs", 0))
-        _set_rng_state(resume_state["rng"], rng_loaders)
-        if resume_state.get("stopped_early"):
-            start_epoch = max(start_epoch, epochs)
-    stopped_early = bool(resume_state.get("stopped_early")) if resume_state else False
-    del resume_state
+            batch = next(it)
+        except StopIteration:
+            if steps is None or done == 0:
+                return
+            it = iter(loader)  # cycle the loader for a fixed number of steps
+            continue
+        done += 1
+        yield batch
+
+
+def _train_step(model: torch.nn.Module, batch: Mapping[str, Any], strategy: Strategy,
+                optimizer: torch.optim.Optimizer, *, device: torch.device, amp_dtype: torch.dtype | None,
+                scaler: torch.amp.GradScaler | None, grad_clip: float | None,
+                where: tuple[int, int, int]) -> tuple[float, dict[str, torch.Tensor]]:
+    """One optimiser step on one batch; returns (loss value, per-term logs).
+
+    Raises:
+        NonFiniteLossError: the loss is NaN/inf (``where`` = epoch, step, global step).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        outputs = strategy.forward(model, batch)
+    if amp_dtype is not None:
+        outputs = {k: v.float() if torch.is_tensor(v) else v for k, v in outputs.items()}
+    loss, logs = strategy.compute_loss(model, batch, outputs)
+    loss_value = float(loss.detach())
+    if not math.isfinite(loss_value):
+        nan_inputs = [k for k, v in batch.items() if torch.is_tensor(v) and v.is_floating_point()
+                      and not bool(torch.isfinite(v).all())]
+        raise NonFiniteLossError(*where, loss_value, {k: float(v) for k, v in logs.items()}, nan_inputs)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        if grad_clip is not None:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+    return loss_value, logs
+
+
+def _epoch_bar(progress: bool | str, loader: Any, steps: int | None, desc: str):
+    """A tqdm bar over one epoch's steps when ``progress is True``, else None."""
+    if progress is not True:
+        return None
+    from tqdm.auto import tqdm
 
     try:
-        n_batches = len(train_loader)  # type: ignore[arg-type]
+        total = steps or len(loader)
     except TypeError:
-        n_batches = None
-    n_steps = steps_per_epoch or n_batches
+        total = None
+    return tqdm(total=total, desc=desc, leave=False, unit="batch", mininterval=0.5)
 
-    if progress not in (True, False, "epoch"):
-        raise ConfigError(f"progress must be True, False or 'epoch', got {progress!r}")
-    tqdm = None
-    if progress is True:
-        from tqdm.auto import tqdm
 
-    global_step = sum(int(r.get("steps", 0)) for r in history)
-    for epoch in range(start_epoch + 1, epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        strategy.on_epoch_start(epoch)
-        _set_epoch(train_loader, epoch)
-        bar = (tqdm(total=n_steps, desc=f"epoch {epoch}/{epochs}", leave=False, unit="batch", mininterval=0.5)
-               if tqdm else None)
-        sums: dict[str, torch.Tensor] = {}
-        loss_sum = 0.0
-        n_seen = 0
-        step = 0
-        it = iter(train_loader)
-        while steps_per_epoch is None or step < steps_per_epoch:
-            try:
-                batch = next(it)
-            except StopIteration:
-                if steps_per_epoch is None or step == 0:
-                    break
-                it = iter(train_loader)  # cycle the loader for a fixed number of steps
-                continue
-            step += 1
-            global_step += 1
-            batch = _to_device(batch, device, channels_last)
-            opt.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_on):
-                outputs = strategy.forward(model, batch)
-            if amp_on:
-                outputs = {k: v.float() if torch.is_tensor(v) else v for k, v in outputs.items()}
-            loss, logs = strategy.compute_loss(model, batch, outputs)
-            loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                nan_inputs = [k for k, v in batch.items() if torch.is_tensor(v) and v.is_floating_point()
-                              and not bool(torch.isfinite(v).all())]
-                raise NonFiniteLossError(epoch, step, global_step, loss_value,
-                                         {k: float(v) for k, v in logs.items()}, nan_inputs)
-            if use_scaler:
-                scaler.scale(loss).backward()
-                if grad_clip is not None:
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                scaler.step(opt)
-                scaler.update()
-            else:
-                loss.backward()
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                opt.step()
-            loss_sum += loss_value
-            n_seen += 1
-            for k, v in logs.items():
-                sums[k] = sums[k] + v if k in sums else v.detach().clone()
-            if bar is not None:
-                bar.update(1)
-                if step % 10 == 1:
-                    bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
-        del it
+def train_epoch(model: torch.nn.Module, loader: Iterable[Mapping[str, Any]], strategy: Strategy,
+                optimizer: torch.optim.Optimizer, *, epoch: int = 1, steps: int | None = None, device="auto",
+                amp: bool | str = False, channels_last: bool = False, scaler: torch.amp.GradScaler | None = None,
+                grad_clip: float | None = None, progress: bool | str = False, desc: str | None = None,
+                first_step: int = 0) -> dict[str, Any]:
+    """Train ``model`` for one epoch: the loop body of :func:`fit`, usable on its own.
+
+    Args:
+        model: a module taking the batch dict and returning a dict of logits.
+        loader: batch dicts; ``set_epoch(epoch)`` of its dataset/sampler is called first.
+        strategy: the :class:`Strategy` that turns outputs into a loss.
+        optimizer: stepped once per batch.
+        epoch: the epoch number (1-based; recorded and passed to ``set_epoch``).
+        steps: optimiser steps (default: one pass over ``loader``; more steps cycle it).
+        device, amp, channels_last: as in :class:`FitConfig`.
+        scaler: the GradScaler for fp16 AMP (created when fp16 needs one and none is given).
+        grad_clip: clip the gradient norm to this value.
+        progress: True shows a tqdm bar over the steps (``desc`` its label).
+        first_step: optimiser steps before this epoch (for the step count in error messages).
+
+    Returns:
+        The epoch's history record: ``epoch``, ``steps``, ``train_loss`` (mean over steps),
+        ``train_<term>`` per logged loss term, and ``lr`` (of the first parameter group).
+
+    Raises:
+        NonFiniteLossError: a loss was NaN/inf. TrainingError: the loader yielded no batch.
+    """
+    device = resolve_device(device)
+    amp_on, amp_dtype, use_scaler = amp_settings(amp, device)
+    if use_scaler and scaler is None:
+        scaler = torch.amp.GradScaler("cuda")
+    scaler = scaler if use_scaler else None
+    model.train()
+    strategy.on_epoch_start(epoch)
+    _set_epoch(loader, epoch)
+    bar = _epoch_bar(progress, loader, steps, desc or f"epoch {epoch}")
+    sums: dict[str, torch.Tensor] = {}
+    loss_sum, n_seen = 0.0, 0
+    for step, batch in enumerate(_epoch_batches(loader, steps), start=1):
+        batch = _to_device(batch, device, channels_last)
+        loss_value, logs = _train_step(model, batch, strategy, optimizer, device=device,
+                                       amp_dtype=amp_dtype if amp_on else None, scaler=scaler,
+                                       grad_clip=grad_clip, where=(epoch, step, first_step + step))
+        loss_sum += loss_value
+        n_seen += 1
+        for k, v in logs.items():
+            sums[k] = sums[k] + v if k in sums else v.detach().clone()
         if bar is not None:
-            bar.close()
-        if n_seen == 0:
-            raise TrainingError(f"epoch {epoch}: the training loader yielded no batch")
+            bar.update(1)
+            if step % 10 == 1:
+                bar.set_postfix(loss=f"{loss_value:.4f}", refresh=False)
+    if bar is not None:
+        bar.close()
+    if n_seen == 0:
+        raise TrainingError(f"epoch {epoch}: the training loader yielded no batch")
+    record: dict[str, Any] = {"epoch": epoch, "steps": n_seen, "train_loss": loss_sum / n_seen}
+    for k, v in sums.items():
+        record[f"train_{k}"] = float(v) / n_seen
+    record["lr"] = float(optimizer.param_groups[0]["lr"])
+    return record
 
-        record: dict[str, Any] = {"epoch": epoch, "steps": n_seen, "train_loss": loss_sum / n_seen}
-        for k, v in sums.items():
-            record[f"train_{k}"] = float(v) / n_seen
-        record["lr"] = float(opt.param_groups[0]["lr"])
-        if val_loader is not None:
-            _set_epoch(val_loader, epoch)
-            scores = evaluate(model, val_loader, output_key=val_key, label_key=val_label_key,
-                              threshold=val_threshold, device=device, strategy=strategy, amp=amp,
-                              channels_last=channels_last, sweep=sweep_val)
-            record["val_loss"] = scores.pop("loss")
-            if sweep_val:
-                record["val_best_threshold"], record["val_best_f1"] = _sweep_best(scores.pop("sweep"))
-            for k, v in scores.items():
-                if k not in _COUNT_KEYS and isinstance(v, (int, float)):
-                    record[f"val_{k}"] = _pyval(v)
-        if sched is not None:
-            sched.step()
-        record["seconds"] = time.perf_counter() - t0
-        if monitor not in record:
-            raise ConfigError(f"monitor {monitor!r} is not a history column; columns: {sorted(record)}")
-        value = record[monitor]
-        improved = _is_better(value, best["score"], mode, min_delta)
-        if improved:
-            best = {"state": _state_to_cpu(model.state_dict()), "epoch": epoch, "score": _pyval(value),
-                    "threshold": record.get("val_best_threshold", best["threshold"])}
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-        if patience is not None and bad_epochs >= patience and epoch < epochs:
-            stopped_early = True
-        record = {k: _pyval(v) for k, v in record.items()}
-        history.append(record)
 
-        if progress:
-            shown = [f"epoch {epoch}/{epochs}", f"loss {_fmt(record['train_loss'])}"]
-            for k in ("val_loss", "val_f1", "val_precision", "val_recall", "val_best_f1", "val_best_threshold"):
-                if k in record:
-                    shown.append(f"{k} {_fmt(record[k])}")
-            shown += [f"lr {record['lr']:.2e}", f"{record['seconds']:.1f} s"]
-            if improved and val_loader is not None:
-                shown.append("*")
-            if stopped_early:
-                shown.append(f"(early stop: no {monitor} gain in {patience} epochs)")
-            print("  ".join(shown), flush=True)
+def _validation_columns(model: torch.nn.Module, val_loader, strategy: Strategy, cfg: FitConfig,
+                        device: torch.device, epoch: int) -> dict[str, Any]:
+    """The ``val_*`` columns of one epoch: loss, scores at ``val_threshold``, and the sweep's best."""
+    _set_epoch(val_loader, epoch)
+    scores = evaluate(model, val_loader, output_key=cfg.val_key, label_key=cfg.val_label_key,
+                      threshold=cfg.val_threshold, device=device, strategy=strategy, amp=cfg.amp,
+                      channels_last=cfg.channels_last, sweep=cfg.sweeps_validation)
+    out: dict[str, Any] = {"val_loss": scores.pop("loss")}
+    if cfg.sweeps_validation:
+        out["val_best_threshold"], out["val_best_f1"] = _sweep_best(scores.pop("sweep"))
+    for k, v in scores.items():
+        if k not in _COUNT_KEYS and isinstance(v, (int, float)):
+            out[f"val_{k}"] = _pyval(v)
+    return out
 
-        if ckpt_dir is not None:
-            ckpt = {
-                "format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION, "epoch": epoch,
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict() if sched is not None else None,
-                "scaler": scaler.state_dict() if use_scaler else None,
-                "strategy": strategy.state_dict(), "history": history, "best": best,
-                "bad_epochs": bad_epochs, "stopped_early": stopped_early, "rng": _rng_state(rng_loaders),
-                "config": config, "input_contract": contract_dict,
-            }
-            _atomic_save(ckpt, ckpt_dir / CHECKPOINT_LAST)
-            if improved:
-                _atomic_save({"format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION, "epoch": epoch,
-                              "model": best["state"], "best": best, "history": history,
-                              "config": config, "input_contract": contract_dict},
-                             ckpt_dir / CHECKPOINT_BEST)
-            del ckpt
-        for cb in callbacks:
-            cb(record, model)
-        if stopped_early:
-            break
 
+def _print_epoch(record: Mapping[str, Any], cfg: FitConfig, marked: bool, stopped: bool) -> None:
+    """The one summary line per epoch (``*`` marks a new best validated epoch)."""
+    shown = [f"epoch {record['epoch']}/{cfg.epochs}", f"loss {_fmt(record['train_loss'])}"]
+    for k in ("val_loss", "val_f1", "val_precision", "val_recall", "val_best_f1", "val_best_threshold"):
+        if k in record:
+            shown.append(f"{k} {_fmt(record[k])}")
+    shown += [f"lr {record['lr']:.2e}", f"{record['seconds']:.1f} s"]
+    if marked:
+        shown.append("*")
+    if stopped:
+        shown.append(f"(early stop: no {cfg.monitor} gain in {cfg.patience} epochs)")
+    print("  ".join(shown), flush=True)
+
+
+# ----------------------------------------------------------------------------- checkpointing
+@dataclass
+class _Run:
+    """The mutable state of one :func:`fit` run: everything a checkpoint holds."""
+
+    model: torch.nn.Module
+    strategy: Strategy
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    rng_loaders: list[Any]
+    settings: dict[str, Any]
+    contract: dict[str, Any] | None
+    checkpoint_dir: Path | None
+    stopper: EarlyStopping
+    history: list[dict[str, Any]] = field(default_factory=list)
+    start_epoch: int = 0
+
+
+def _read_resume(resume, ckpt_dir: Path | None) -> dict[str, Any] | None:
+    """The checkpoint ``resume`` names (None: start fresh; ``"latest"``: ``last.ckpt`` if any)."""
+    if resume is None:
+        return None
+    if resume == "latest":
+        if ckpt_dir is None:
+            raise ConfigError("resume='latest' needs checkpoint_dir")
+        last = ckpt_dir / CHECKPOINT_LAST
+        return load_checkpoint(last, map_location="cpu") if last.exists() else None
+    p = Path(resume)
+    return load_checkpoint(p / CHECKPOINT_LAST if p.is_dir() else p, map_location="cpu")
+
+
+def _restore(run: _Run, state: Mapping[str, Any], cfg: FitConfig) -> None:
+    """Continue ``run`` exactly where the checkpoint ``state`` ended (weights, optimiser, RNGs...)."""
+    _check_resume_config(state, run.settings, run.contract, cfg.resume_override)
+    try:
+        run.model.load_state_dict(state["model"])
+        run.optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"the checkpoint does not fit this model/optimizer: {exc}") from exc
+    if run.scheduler is not None and state.get("scheduler") is not None:
+        run.scheduler.load_state_dict(state["scheduler"])
+    for group in run.optimizer.param_groups:  # overridden values apply from the next epoch on
+        if "lr" in cfg.resume_override:
+            group["lr"] = group["initial_lr"] = cfg.lr
+        if "weight_decay" in cfg.resume_override:
+            group["weight_decay"] = cfg.weight_decay
+    if state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
+    run.strategy.load_state_dict(state.get("strategy") or {})
+    run.history = list(state["history"])
+    run.start_epoch = int(state["epoch"])
+    run.stopper.best = dict(state["best"])
+    run.stopper.bad_epochs = int(state.get("bad_epochs", 0))
+    run.stopper.stopped = bool(state.get("stopped_early"))
+    _set_rng_state(state["rng"], run.rng_loaders)
+    if run.stopper.stopped:
+        run.start_epoch = max(run.start_epoch, cfg.epochs)
+
+
+def _start_run(model: torch.nn.Module, train_loader, val_loader, strategy: Strategy, cfg: FitConfig) -> _Run:
+    """Device, optimiser, scheduler, scaler and checkpoint folder of a run; resumed when asked."""
+    device = resolve_device(cfg.device)
+    _, _, use_scaler = amp_settings(cfg.amp, device)
+    model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    opt = _make_optimizer(cfg.optimizer, model, cfg.lr, cfg.weight_decay)
+    sched = _make_scheduler(cfg.scheduler, opt, cfg.epochs, cfg.scheduler_options)
+    ckpt_dir = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir is not None else None
+    if ckpt_dir is not None:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+    resume_state = _read_resume(cfg.resume, ckpt_dir)
+    contract = _input_contract(model, train_loader)
+    stopper = EarlyStopping(cfg.monitor, cfg.mode, cfg.patience, cfg.min_delta)
+    stopper.best["threshold"] = float(cfg.val_threshold)
+    run = _Run(model=model, strategy=strategy, optimizer=opt, scheduler=sched,
+               scaler=torch.amp.GradScaler("cuda", enabled=use_scaler), device=device,
+               rng_loaders=[train_loader] + ([val_loader] if val_loader is not None else []),
+               settings=cfg.run_settings(strategy), contract=contract.to_dict() if contract is not None else None,
+               checkpoint_dir=ckpt_dir, stopper=stopper)
+    if resume_state is not None:
+        _restore(run, resume_state, cfg)
+    return run
+
+
+def _save_checkpoints(run: _Run, epoch: int, improved: bool) -> None:
+    """Write ``last.ckpt`` (complete state) and, when ``improved``, ``best.ckpt`` (atomically)."""
+    best = run.stopper.best
+    ckpt = {
+        "format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION, "epoch": epoch,
+        "model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+        "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+        "scaler": run.scaler.state_dict() if run.scaler.is_enabled() else None,
+        "strategy": run.strategy.state_dict(), "history": run.history, "best": best,
+        "bad_epochs": run.stopper.bad_epochs, "stopped_early": run.stopper.stopped,
+        "rng": _rng_state(run.rng_loaders), "config": run.settings, "input_contract": run.contract,
+    }
+    _atomic_save(ckpt, run.checkpoint_dir / CHECKPOINT_LAST)
+    if improved:
+        _atomic_save({"format": _CHECKPOINT_FORMAT, "version": _CHECKPOINT_VERSION, "epoch": epoch,
+                      "model": best["state"], "best": best, "history": run.history,
+                      "config": run.settings, "input_contract": run.contract},
+                     run.checkpoint_dir / CHECKPOINT_BEST)
+
+
+def _record_threshold(ckpt_dir: Path | None, threshold: float) -> None:
+    """Store the final threshold in ``best.ckpt`` (rewritten atomically only when it changed)."""
+    if ckpt_dir is None or not (ckpt_dir / CHECKPOINT_BEST).exists():
+        return
+    meta = torch.load(ckpt_dir / CHECKPOINT_BEST, map_location="cpu", weights_only=True)
+    if meta.get("best", {}).get("threshold") != threshold:
+        meta["best"]["threshold"] = threshold
+        _atomic_save(meta, ckpt_dir / CHECKPOINT_BEST)
+
+
+# ----------------------------------------------------------------------------- fit
+def _final_threshold(run: _Run, cfg: FitConfig, threshold_loader) -> float:
+    """Load the best weights (``restore_best``) and pick the threshold the run reports.
+
+    ``threshold_loader`` (else the ``threshold_split`` loader) is swept with the best weights;
+    without either, the best epoch's validation threshold is kept.
+    """
+    model, best = run.model, run.stopper.best
     if best["state"] is None:  # zero epochs run (e.g. resumed a finished run without state)
         best["state"] = _state_to_cpu(model.state_dict())
-    threshold = float(best.get("threshold", val_threshold))
-    if threshold_split is not None or threshold_loader is not None:
-        loader = threshold_loader if threshold_loader is not None else (
-            train_loader if threshold_split == "train" else val_loader)
+    threshold = float(best.get("threshold", cfg.val_threshold))
+    if threshold_loader is not None:
         current = _state_to_cpu(model.state_dict())
         model.load_state_dict(best["state"])
-        scores = evaluate(model, loader, output_key=val_key, label_key=val_label_key, device=device,
-                          amp=amp, channels_last=channels_last, sweep=True)
+        scores = evaluate(model, threshold_loader, output_key=cfg.val_key, label_key=cfg.val_label_key,
+                          device=run.device, amp=cfg.amp, channels_last=cfg.channels_last, sweep=True)
         threshold = _best_threshold(scores["sweep"])
-        if not restore_best:
+        if not cfg.restore_best:
             model.load_state_dict(current)
-    elif restore_best:
+    elif cfg.restore_best:
         model.load_state_dict(best["state"])
     best["threshold"] = threshold
-    if ckpt_dir is not None and (ckpt_dir / CHECKPOINT_BEST).exists():
-        meta = torch.load(ckpt_dir / CHECKPOINT_BEST, map_location="cpu", weights_only=True)
-        if meta.get("best", {}).get("threshold") != threshold:
-            meta["best"]["threshold"] = threshold
-            _atomic_save(meta, ckpt_dir / CHECKPOINT_BEST)
+    _record_threshold(run.checkpoint_dir, threshold)
+    return threshold
 
-    frame = pd.DataFrame(history)
+
+def _fit_result(run: _Run, cfg: FitConfig, threshold: float) -> FitResult:
+    """The :class:`FitResult` of a finished run (history as a DataFrame, epoch and loss first)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(run.history)
     if not frame.empty:
         front = ["epoch", "train_loss"]
         frame = frame[front + [c for c in frame.columns if c not in front]]
+    best = run.stopper.best
     return FitResult(history=frame, best_state=best["state"], best_epoch=int(best["epoch"]),
                      best_score=float("nan") if best["score"] is None else float(best["score"]),
-                     best_threshold=threshold, monitor=monitor, stopped_early=stopped_early,
-                     checkpoint_dir=ckpt_dir, model=model)
+                     best_threshold=threshold, monitor=cfg.monitor, stopped_early=run.stopper.stopped,
+                     checkpoint_dir=run.checkpoint_dir, model=run.model)
 
 
-# ----------------------------------------------------------------------------- plots
-def plot_history(history, metrics: Sequence[str] | None = None, title: str | None = None):
-    """A matplotlib Figure of a fit history: losses (left) and validation metrics + lr (right).
+def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
+        val_loader: Iterable[Mapping[str, Any]] | None = None, *, strategy: Strategy | None = None,
+        threshold_loader: Iterable[Mapping[str, Any]] | None = None,
+        callbacks: Sequence[Callable[[dict, torch.nn.Module], Any]] = (),
+        config: FitConfig | None = None, **settings: Any) -> FitResult:
+    """Train ``model`` on ``train_loader`` with ``strategy`` and return a :class:`FitResult`.
 
-    ``history`` is ``FitResult.history`` (a DataFrame) or a list of epoch records;
-    ``metrics`` defaults to the ``val_f1``/``val_precision``/``val_recall`` columns present.
+    Each epoch is :func:`train_epoch`, then the validation columns (:func:`evaluate`), the
+    scheduler step, :class:`EarlyStopping` and the checkpoints; at the end the best weights
+    and the threshold are settled.
+
+    Args:
+        model: a module taking the batch dict and returning a dict of logits.
+        train_loader: iterable of batch dicts (a DataLoader, or a list in tests).
+            ``set_epoch(epoch)`` of the loader's dataset/sampler is called before each epoch.
+        val_loader: validation batches, scored each epoch (None: monitor ``train_loss``).
+        strategy: a :class:`Strategy`; default ``Supervised()`` (power Jaccard on ``change``).
+        threshold_loader: after training, sweep thresholds on these batches with the best
+            weights (overrides ``threshold_split``).
+        callbacks: callables ``cb(epoch_record, model)`` after each epoch (after checkpointing);
+            raising in one stops training (the checkpoint of that epoch is already on disk).
+        config: a :class:`FitConfig` (default: its defaults).
+        **settings: any field of :class:`FitConfig` (``epochs=``, ``lr=``, ``monitor=``,
+            ``checkpoint_dir=``, ``resume=``...), applied on top of ``config``.
+
+    Returns:
+        The history, best epoch, score, weights and threshold of the run.
+
+    Raises:
+        ConfigError: a setting is invalid. CheckpointError: a checkpoint cannot be resumed.
+        NonFiniteLossError: a loss became NaN/inf.
     """
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    df = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
-    ax = axes[0]
-    if df.empty:
-        for a in axes:
-            a.text(0.5, 0.5, "no epochs", ha="center", va="center", transform=a.transAxes)
-        return fig
-    x = df["epoch"]
-    for col, style in (("train_loss", "-o"), ("val_loss", "--o")):
-        if col in df:
-            ax.plot(x, df[col], style, ms=3, label=col.replace("_", " "))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend(loc="best", fontsize=8)
-    ax.grid(alpha=0.3)
-    ax = axes[1]
-    metrics = list(metrics) if metrics is not None else [
-        c for c in ("val_f1", "val_precision", "val_recall", "val_iou") if c in df]
-    for col in metrics:
-        ax.plot(x, df[col], "-o", ms=3, label=col.replace("val_", "val "))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("score")
-    if metrics:
-        ax.set_ylim(0, 1)
-        ax.legend(loc="lower right", fontsize=8)
-    ax.grid(alpha=0.3)
-    if "lr" in df:
-        ax2 = ax.twinx()
-        ax2.plot(x, df["lr"], ":", color="grey", label="lr")
-        ax2.set_ylabel("learning rate", color="grey")
-        ax2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
-    if title:
-        fig.suptitle(title)
-    return fig
+    cfg = _fit_config(config, settings).for_loaders(val_loader is not None, threshold_loader is not None)
+    strategy = strategy if strategy is not None else Supervised()
+    if cfg.seed is not None:
+        seed_everything(cfg.seed)
+    run = _start_run(model, train_loader, val_loader, strategy, cfg)
+    global_step = sum(int(r.get("steps", 0)) for r in run.history)
+    for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        record = train_epoch(model, train_loader, strategy, run.optimizer, epoch=epoch, steps=cfg.steps_per_epoch,
+                             device=run.device, amp=cfg.amp, channels_last=cfg.channels_last, scaler=run.scaler,
+                             grad_clip=cfg.grad_clip, progress=cfg.progress, desc=f"epoch {epoch}/{cfg.epochs}",
+                             first_step=global_step)
+        global_step += record["steps"]
+        if val_loader is not None:
+            record.update(_validation_columns(model, val_loader, strategy, cfg, run.device, epoch))
+        if run.scheduler is not None:
+            run.scheduler.step()
+        record["seconds"] = time.perf_counter() - t0
+        improved = run.stopper.update(record, model, last_epoch=epoch >= cfg.epochs)
+        record = {k: _pyval(v) for k, v in record.items()}
+        run.history.append(record)
+        if cfg.progress:
+            _print_epoch(record, cfg, improved and val_loader is not None, run.stopper.stopped)
+        if run.checkpoint_dir is not None:
+            _save_checkpoints(run, epoch, improved)
+        for cb in callbacks:
+            cb(record, model)
+        if run.stopper.stopped:
+            break
+    if threshold_loader is None and cfg.threshold_split is not None:
+        threshold_loader = train_loader if cfg.threshold_split == "train" else val_loader
+    return _fit_result(run, cfg, _final_threshold(run, cfg, threshold_loader))

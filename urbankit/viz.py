@@ -5,6 +5,8 @@ never calls ``plt.show()`` (notebooks display the returned figure; scripts save 
 - :func:`show_sar` - backscatter in dB with a colour bar.
 - :func:`overlay_mask` - draw a binary mask on an existing axes.
 - :func:`plot_change_panels` - before / after / change label (and SAR before / after).
+- :func:`plot_history` - a fit history: losses, validation scores and learning rate.
+- :func:`plot_examples` - inputs, label and prediction of example sites (best/median/worst).
 - :func:`plot_loss_curve` - training (and validation) curves.
 
 Inputs are schema scenes (``xarray.Dataset``), DataArrays or numpy arrays (channel-first).
@@ -18,7 +20,8 @@ from typing import Any
 import numpy as np
 
 __all__ = ["show_rgb", "show_false_colour", "show_sar", "overlay_mask", "plot_change_panels",
-           "plot_loss_curve", "rgb_array", "calibration_curve", "plot_calibration",
+           "plot_history", "plot_examples", "plot_loss_curve", "rgb_array", "calibration_curve",
+           "plot_calibration",
            "BOOK_WIDTH", "BOOK_DPI", "BOOK_STYLE", "book_figsize", "use_book_style"]
 
 
@@ -249,6 +252,223 @@ def plot_change_panels(scene: Any, bands: Sequence[str] = ("B04", "B03", "B02"),
     site = scene.attrs.get("site")
     if site:
         fig.suptitle(f"{site} ({scene.attrs.get('dataset', '')})")
+    return fig
+
+
+# ----------------------------------------------------------------------------- training figures
+def plot_history(history: Any, metrics: Sequence[str] | None = None, title: str | None = None):
+    """A Figure of a fit history: losses (left), validation metrics and learning rate (right).
+
+    Args:
+        history: ``FitResult.history`` (a DataFrame with ``epoch``, ``train_loss``,
+            ``val_loss``, ``val_f1``..., ``lr``) or a list of epoch records.
+        metrics: the score columns to draw on the right (default: the ``val_f1``,
+            ``val_precision``, ``val_recall``, ``val_iou`` columns present), scale 0..1.
+        title: the figure's title.
+
+    Returns:
+        A matplotlib Figure (two panels; "no epochs" when the history is empty).
+    """
+    import pandas as pd
+
+    plt = _plt()
+    df = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    if df.empty:
+        for a in axes:
+            a.text(0.5, 0.5, "no epochs", ha="center", va="center", transform=a.transAxes)
+        return fig
+    x = df["epoch"]
+    ax = axes[0]
+    for col, style in (("train_loss", "-o"), ("val_loss", "--o")):
+        if col in df:
+            ax.plot(x, df[col], style, ms=3, label=col.replace("_", " "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax = axes[1]
+    metrics = list(metrics) if metrics is not None else [
+        c for c in ("val_f1", "val_precision", "val_recall", "val_iou") if c in df]
+    for col in metrics:
+        ax.plot(x, df[col], "-o", ms=3, label=col.replace("val_", "val "))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("score")
+    if metrics:
+        ax.set_ylim(0, 1)
+        ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    if "lr" in df:
+        ax2 = ax.twinx()
+        ax2.plot(x, df["lr"], ":", color="grey", label="lr")
+        ax2.set_ylabel("learning rate", color="grey")
+        ax2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _is_scene(x: Any) -> bool:
+    """Whether ``x`` is a schema scene (an ``xarray.Dataset``) rather than a sample dict."""
+    import xarray as xr
+
+    return isinstance(x, xr.Dataset)
+
+
+def _numpy(x: Any) -> np.ndarray:
+    """A float32 numpy copy of an array or a (CPU/GPU) torch tensor."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float32)
+
+
+def _default_rgb(n_bands: int) -> tuple[int, int, int]:
+    """Channel indices of R, G, B in a sample dict's optical tensor with ``n_bands`` bands."""
+    if n_bands >= 13:
+        return (3, 2, 1)        # B04, B03, B02 of the 13 S2 bands
+    if n_bands in (10, 12):
+        return (2, 1, 0)        # B02, B03, B04 first (Fusion-DA / 10-band and 12-band L2A)
+    if n_bands >= 3:
+        return (0, 1, 2)        # R, G, B (VHR) or B4, B3, B2, B8 (MMCR order)
+    return (0, 0, 0)
+
+
+def _example_channels(sample: Any, key: str, rgb_bands: Sequence[Any] | None) -> np.ndarray | None:
+    """The (C, H, W) channels shown for input ``key`` (``optical_t1``, ``sar_t2``...), or None."""
+    modality, _, date = key.rpartition("_")
+    if not _is_scene(sample):
+        if key not in sample:
+            return None
+        arr = _numpy(sample[key])
+        arr = arr[0] if arr.ndim == 4 else arr
+        if modality != "optical":
+            return arr[:1]
+        return arr[list(rgb_bands) if rgb_bands is not None else list(_default_rgb(arr.shape[0]))]
+    if modality not in sample.data_vars:
+        return None
+    da = sample[modality]
+    if "time" in da.dims:
+        da = da.isel(time=0 if date == "t1" else -1)
+    if modality != "optical":
+        return np.asarray(da.transpose("polarisation", "y", "x").values, dtype=np.float32)[:1]
+    names = da["band"].values.tolist()
+    want = list(rgb_bands) if rgb_bands is not None else (
+        ["B04", "B03", "B02"] if "B04" in names else ["R", "G", "B"] if "R" in names else names[:3])
+    return np.asarray(da.sel(band=want).transpose("band", "y", "x").values, dtype=np.float32)
+
+
+def _display_image(sample: Any, key: str, rgb_bands: Sequence[Any] | None) -> tuple[np.ndarray, str] | None:
+    """(H, W, 3) RGB or (H, W) grey display array (2-98 % stretch) of one input, and its name."""
+    from .data.normalize import percentile_stretch
+
+    arr = _example_channels(sample, key, rgb_bands)
+    if arr is None:
+        return None
+    modality, _, date = key.rpartition("_")
+    arr = np.nan_to_num(percentile_stretch(arr, 2, 98, per_band=(arr.shape[0] == 3), axis=0), nan=0.0)
+    return (np.moveaxis(arr, 0, -1) if arr.shape[0] == 3 else arr[0]), f"{modality} {date}"
+
+
+def _example_input_keys(first: Any) -> list[str]:
+    """Default inputs of :func:`plot_examples`: both optical dates, else SAR (one date if single)."""
+    avail = ["optical", "sar"] if not _is_scene(first) else [m for m in ("optical", "sar") if m in first.data_vars]
+    for m in avail:
+        keys = [f"{m}_{t}" for t in ("t1", "t2")]
+        if _is_scene(first):
+            return keys if "time" in first[m].dims and first.sizes["time"] > 1 else keys[:1]
+        if any(k in first for k in keys):
+            return keys if keys[1] in first else keys[:1]
+    return []
+
+
+def _plot_example_row(fig: Any, axes: Any, title: str, sample: Any, prob: np.ndarray, *, input_keys, rgb_bands,
+                      label_key: str, cut: float | None, colorbar_axes: list | None) -> None:
+    """One row of :func:`plot_examples`: inputs, label, probability (or map at ``cut``).
+
+    ``colorbar_axes``: the axes the probability colour bar spans (given on the last row only).
+    """
+    from .inference import scene_label
+
+    for c, key in enumerate(input_keys):
+        shown = _display_image(sample, key, rgb_bands)
+        if shown is None:
+            axes[c].set_visible(False)
+            continue
+        img, name = shown
+        axes[c].imshow(img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
+        axes[c].set_title(f"{title}\n{name}" if c == 0 else name, fontsize=8)
+    label = scene_label(sample, label_key) if _is_scene(sample) else _numpy(sample[label_key]).squeeze()
+    axes[-2].imshow(label, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axes[-2].set_title(f"label ({label_key})", fontsize=8)
+    if cut is not None:
+        axes[-1].imshow(prob > cut, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axes[-1].set_title(f"prediction > {cut:.2f}", fontsize=8)
+    else:
+        im = axes[-1].imshow(prob, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+        axes[-1].set_title("probability", fontsize=8)
+        if colorbar_axes is not None:
+            fig.colorbar(im, ax=colorbar_axes, shrink=0.6)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def plot_examples(examples: Any, samples: Mapping[str, Any], predictions: Mapping[str, Any], *,
+                  table: Any = None, metric: str = "f1", input_keys: Sequence[str] | None = None,
+                  rgb_bands: Sequence[Any] | None = None, label_key: str = "change",
+                  threshold: float | Mapping[str, float] | None = None):
+    """A figure with one row per example site: inputs, label and predicted probability.
+
+    Inputs show as RGB (2-98 % percentile stretch) or SAR in grey; the last column is the
+    probability (0..1) or, with ``threshold``, the binary map.
+
+    Args:
+        examples: ``{role: site}`` from :func:`urbankit.inference.pick_examples`, a list of
+            sites, or a per-site table (then ``pick_examples(table, metric)`` picks them).
+        samples: ``{site: scene or sample dict}`` holding the inputs and the label.
+        predictions: ``{site: probability (H, W)}`` (e.g. from ``evaluate_scenes(...,
+            return_predictions=True)``).
+        table: per-site table, to print the metric in each row's title.
+        metric: the table column shown (and used to pick examples from a table).
+        input_keys: which inputs to show (default: ``optical_t1``, ``optical_t2``, else SAR).
+        rgb_bands: band names (scenes) or indices (sample dicts) of the R, G, B channels.
+        label_key: the label shown (``change``, ``buildings_t1``...).
+        threshold: None (show probabilities), one threshold, or ``{site: threshold}`` (e.g.
+            when the sites come from folds with their own validation thresholds).
+
+    Returns:
+        A matplotlib Figure, one row per example, ``len(input_keys) + 2`` columns.
+
+    Raises:
+        ConfigError: no example, a site missing from ``samples``/``predictions``, or no
+            threshold for a site in a threshold mapping.
+    """
+    from .errors import ConfigError
+    from .inference import pick_examples
+
+    if hasattr(examples, "columns"):
+        table = examples if table is None else table
+        examples = pick_examples(examples, metric)
+    if not isinstance(examples, Mapping):
+        examples = {str(s): str(s) for s in examples}
+    if not examples:
+        raise ConfigError("plot_examples: no example sites")
+    if input_keys is None:
+        input_keys = _example_input_keys(samples[next(iter(examples.values()))])
+    ncol, nrow = len(input_keys) + 2, len(examples)
+    fig, axes = _plt().subplots(nrow, ncol, figsize=(2.6 * ncol, 2.6 * nrow), squeeze=False, constrained_layout=True)
+    for r, (role, site) in enumerate(examples.items()):
+        if site not in samples or site not in predictions:
+            raise ConfigError(f"plot_examples: site {site!r} is missing from samples or predictions")
+        title = f"{role}: {site}" if role != site else site
+        if table is not None and site in table.index and metric in table.columns:
+            title += f" ({metric} {float(table.loc[site, metric]):.2f})"
+        cut = threshold.get(site) if isinstance(threshold, Mapping) else threshold
+        if isinstance(threshold, Mapping) and cut is None:
+            raise ConfigError(f"plot_examples: no threshold for site {site!r} in the threshold mapping")
+        _plot_example_row(fig, axes[r], title, samples[site], np.asarray(predictions[site], dtype=np.float32).squeeze(),
+                          input_keys=input_keys, rgb_bands=rgb_bands, label_key=label_key, cut=cut,
+                          colorbar_axes=axes[:, -1].tolist() if r == nrow - 1 else None)
     return fig
 
 
