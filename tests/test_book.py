@@ -159,6 +159,8 @@ def test_html_book_builds_offline_and_links_every_chapter(tmp_path):
         assert f"{nb.stem}.html" in intro, f"the intro page does not link chapter {nb.stem}"
         text = page.read_text()
         assert "colab.research.google.com" in text, f"no Colab launch link on {nb.stem}"
+    assert "executed with" in (html / "book" / "intro.html").read_text()   # the release line
+    assert (html / "_static" / "urbankit.css").is_file()
 
 
 def _declaring_notebook(path: Path, params: str, code: list[str]) -> None:
@@ -243,3 +245,17 @@ def test_ctrl_c_stops_the_whole_book_instead_of_moving_to_the_next_chapter(mini_
     assert "interrupted (Ctrl-C)" in err
     assert len(err.strip().splitlines()) <= 3, err   # one short message, not the kernel's tracebacks
     assert "02_second" not in out   # the next chapter never started
+
+
+def test_inplace_records_release_profile_and_seconds_and_the_landing_page_names_the_release(mini_book):
+    from urbankit import __version__
+    from urbankit.book import executed_with
+
+    run_book(mini_book, profile="quick", inplace=True, build=False, chapters=["1"], log=lambda *_: None)
+    meta = nbformat.read(mini_book / "book" / "01_first.ipynb", as_version=4).metadata["urbankit"]
+    assert meta["version"] == __version__ and meta["profile"] == "quick"
+    assert meta["seconds"] > 0 and meta["cpus"] >= 1
+    books = [mini_book / "book" / "01_first.ipynb", mini_book / "book" / "02_second.ipynb"]
+    assert executed_with(books[:1]) == f"urbankit {__version__} (quick profile)"
+    assert executed_with(books) == (f"an unrecorded release for chapters 02; "
+                                    f"urbankit {__version__} (quick profile) for chapters 01")

@@ -25,6 +25,8 @@ from .profiles import PROFILES
 
 #: Files and folders of the checkout that the HTML build needs besides the chapters.
 _BOOK_SUPPORT = ("_config.yml", "_toc.yml")
+#: Folders of the checkout that the HTML build needs (the book's CSS).
+_BOOK_SUPPORT_DIRS = ("_static",)
 
 
 @dataclass
@@ -202,7 +204,7 @@ def execute_chapter(
         raise BookError(f"chapter {notebook.stem} failed in {detail} (partial output: {failed}; "
                         f"kernel log: {kernel_log})") from exc
     kernel_log.unlink(missing_ok=True)
-    _hide_injected_parameters(tmp)
+    _finish_executed(tmp, str(parameters.get("profile", "quick")))
     tmp.replace(output)
 
 
@@ -222,29 +224,39 @@ def _kernel_manager_writing_to(log_file):
     return _LoggingKernelManager
 
 
-def _hide_injected_parameters(executed: Path) -> None:
-    """Collapse papermill's injected-parameters cell in the HTML book (tag ``hide-cell``)."""
+def _finish_executed(executed: Path, profile: str) -> None:
+    """Collapse papermill's injected-parameters cell and record who executed the notebook.
+
+    The cell gets the tag ``hide-cell`` (collapsed in the HTML book); ``metadata.urbankit``
+    records the release and the profile.
+    """
     import nbformat
+
+    from . import __version__
 
     nb = nbformat.read(executed, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "hide-cell" not in tags:
             tags.append("hide-cell")
+    nb.metadata["urbankit"] = {"version": __version__, "profile": profile}
     nbformat.write(nb, executed)
 
 
-def _strip_injected(executed: Path, target: Path) -> None:
+def _strip_injected(executed: Path, target: Path, seconds: float) -> None:
     """Write ``executed`` to ``target`` without papermill's injected-parameters cell.
 
     Used by ``inplace`` runs so the committed notebook keeps only its own parameters cell
-    (quick-profile values equal the defaults, so outputs are unchanged).
+    (quick-profile values equal the defaults, so outputs are unchanged). ``metadata.urbankit``
+    keeps the release and profile and gains the run time in seconds and the number of cores
+    (the book's landing page and the run-time benchmark read them).
     """
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
     nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     nb.metadata.pop("papermill", None)
+    nb.metadata.setdefault("urbankit", {}).update(seconds=round(seconds, 1), cpus=os.cpu_count())
     for cell in nb.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
@@ -254,6 +266,33 @@ def _strip_injected(executed: Path, target: Path) -> None:
     Path(tmp_name).replace(target)
 
 
+def executed_with(notebooks: list[Path]) -> str:
+    """Which urbankit release(s) executed ``notebooks``, read from their ``metadata.urbankit``.
+
+    E.g. ``"urbankit 0.1.0 (quick profile)"``; with several releases (or unrecorded chapters)
+    each is listed with its chapter numbers.
+    """
+    import nbformat
+
+    runs: dict[str, list[str]] = {}
+    for path in notebooks:
+        meta = nbformat.read(path, as_version=4).metadata.get("urbankit") or {}
+        key = (f"urbankit {meta['version']} ({meta.get('profile', '?')} profile)" if meta.get("version")
+               else "an unrecorded release")
+        runs.setdefault(key, []).append(path.stem.split("_")[0])
+    if len(runs) == 1:
+        return next(iter(runs))
+    return "; ".join(f"{key} for chapters {', '.join(chs)}" for key, chs in sorted(runs.items()))
+
+
+def _record_release(stage: Path, notebooks: list[Path]) -> None:
+    """Write :func:`executed_with` into the staged ``_config.yml`` (the landing page shows it)."""
+    config_path = stage / "_config.yml"
+    config = yaml.safe_load(config_path.read_text()) or {}
+    config.setdefault("parse", {}).setdefault("myst_substitutions", {})["executed_with"] = executed_with(notebooks)
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+
+
 def _stage_sources(root: Path, stage: Path) -> None:
     """Copy the book's non-notebook sources (config, TOC, markdown, bib, static) into ``stage``."""
     if stage.exists():
@@ -261,6 +300,9 @@ def _stage_sources(root: Path, stage: Path) -> None:
     stage.mkdir(parents=True)
     for name in _BOOK_SUPPORT:
         shutil.copy2(root / name, stage / name)
+    for name in _BOOK_SUPPORT_DIRS:
+        if (root / name).is_dir():
+            shutil.copytree(root / name, stage / name)
     shutil.copytree(root / "book", stage / "book",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints", "_build", "*.failed.ipynb", "*.kernel.log",
                                                   ".*"))
@@ -416,7 +458,7 @@ def run_book(
             continue
         seconds = time.perf_counter() - start
         if inplace:
-            _strip_injected(executed, nb)
+            _strip_injected(executed, nb, seconds)
         results.append(ChapterResult(nb.stem, "ok", seconds))
         log(f"[{i}/{len(notebooks)}] {nb.stem}: ok in {seconds:.1f} s")
 
@@ -431,6 +473,7 @@ def run_book(
             staged = stage / nb.relative_to(root)
             if nb not in notebooks or not staged.exists():
                 shutil.copy2(nb, staged)
+        _record_release(stage, [stage / nb.relative_to(root) for nb in chapter_notebooks(root)])
         log(f"building the HTML book from {stage} -> {out_root / '_build' / 'html'} ...")
         start = time.perf_counter()
         build_html(stage, out_root, log=log)

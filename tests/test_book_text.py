@@ -1,0 +1,75 @@
+"""The book stands alone: no wording about how the project is made, no links outside the book."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from urbankit.book import chapter_notebooks
+
+REPO = Path(__file__).resolve().parents[1]
+BOOK = REPO / "book"
+
+#: Wording a student must never meet: internal notes, process, unpublished sources, repo files.
+FORBIDDEN = {
+    r"METHODS\.md": "cite the paper (references.bib) instead of the kit's internal method notes",
+    r"DESIGN\.md|CONTRIBUTING\.md|README\.md": "a file of the repository, not of the book",
+    r"\bseed slides?\b|\bthe seed's\b": "the project's seed material is not a source a student can read",
+    r"issue behind this chapter|\bthe issue asks\b": "how the chapter was commissioned is not student text",
+    r"\[UNVERIFIED\]": "say in words what is not verified and why",
+    r"tests/test_\w+\.py": "the test suite is not part of the book",
+    r"\.\./shared|shared/data/real": "a folder of the course machine; say 'a folder of real data (data_root)'",
+}
+_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)")
+
+
+def _texts() -> list[tuple[str, str]]:
+    """(where, text) for the intro page and every chapter's markdown cells and code comments."""
+    texts = [("book/intro.md", (BOOK / "intro.md").read_text())]
+    for path in chapter_notebooks(REPO):
+        nb = nbformat.read(path, as_version=4)
+        for number, cell in enumerate(nb.cells, 1):
+            source = cell.source
+            if cell.cell_type == "code":
+                source = "\n".join(line for line in source.splitlines() if line.lstrip().startswith("#"))
+            texts.append((f"{path.relative_to(REPO)} cell {number}", source))
+    return texts
+
+
+def _outside_link(target: str) -> str | None:
+    """Why a link target leaves the book, or None when it is fine."""
+    if target.startswith(("https://", "mailto:", "#")):
+        return None
+    if target.startswith("http://"):
+        return "an http:// link (bare file names such as METHODS.md become http://METHODS.md)"
+    local = (BOOK / target.split("#")[0]).resolve()
+    if not local.is_relative_to(BOOK.resolve()) or not local.exists():
+        return "a file outside the book"
+    return None
+
+
+def test_no_internal_wording_in_the_book():
+    found = [f"{where}: {re.search(pattern, text).group(0)!r} ({why})"
+             for where, text in _texts() for pattern, why in FORBIDDEN.items() if re.search(pattern, text)]
+    assert not found, "\n".join(found)
+
+
+def test_no_link_leaves_the_book():
+    found = [f"{where}: ]({target}) is {why}" for where, text in _texts()
+             for target in _LINK.findall(text) if (why := _outside_link(target))]
+    assert not found, "\n".join(found)
+
+
+def test_no_markdown_line_starts_a_blockquote_by_accident():
+    found = [f"{where}: {line.strip()!r}" for where, text in _texts() for line in text.splitlines()
+             if re.match(r"\s*>\s*[=<>]", line)]   # ">= 10 %" at a line start renders as a quote
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("text, bad", [("see METHODS.md §4", True), ("[x](http://METHODS.md)", True),
+                                       ("[paper](https://doi.org/10.1/x)", False), ("[ch](../README.md)", True)])
+def test_the_checks_catch_what_they_are_meant_to(text, bad):
+    hits = [p for p in FORBIDDEN if re.search(p, text)] + [t for t in _LINK.findall(text) if _outside_link(t)]
+    assert bool(hits) is bad
