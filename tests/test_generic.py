@@ -276,7 +276,7 @@ def test_sen1floods11_chip(real_data):
     if not s2.is_file():
         pytest.skip("Sen1Floods11 chip not present")
     scene = read_time_series(s2_paths=[s2], s1_paths=[s1], label_path=lab, label_var="label", label_nodata=-1,
-                             site="Spain_7370579", dataset="Sen1Floods11")
+                             site="Spain_7370579", source="Sen1Floods11")
     assert scene.optical.shape == (1, 13, 512, 512) and scene.sar.shape == (1, 2, 512, 512)
     assert scene.rio.crs.to_epsg() == 4326
     # co-registered chip: S1 stays exactly as in the file (dB), S2 = DN / 10000

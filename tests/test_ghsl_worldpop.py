@@ -44,9 +44,9 @@ def ghsl_root(tmp_path):
 
 
 def test_ghsl_pop_sites_epochs_and_1km_sums(ghsl_root):
-    g = GHSL(ghsl_root, "POP")
+    g = GHSL(ghsl_root, product="POP")
     assert g.sites == ["R4_C19"] and g.epochs == [2000, 2020]
-    da = g.read(2020)
+    da = g.read_epoch(2020)
     assert np.isnan(da.values[0, 0]) and da.attrs["units"].startswith("residential population")
     km = g.read_1km(2020)
     # 10 x 10 cells of 20 persons = 2,000 per km2 (the nodata cell is left out, not -200)
@@ -69,15 +69,15 @@ def test_population_readers_never_import_torch():
 
 
 def test_ghsl_builtup_share_land_share_and_bbox(ghsl_root):
-    b = GHSL(ghsl_root, "BUILT_S").read_1km(2020)
+    b = GHSL(ghsl_root, product="BUILT_S").read_1km(2020)
     assert np.allclose(b.values[:2, :], 0.25)  # 100 x 2,500 m2 / 1 km2
-    land = GHSL(ghsl_root, "LAND", release="R2022A").read_1km(2018)
+    land = GHSL(ghsl_root, product="LAND", release="R2022A").read_1km(2018)
     # land share is averaged, not summed: blocks 0 and 1 are land, block 2 is lake
     assert land.values[0, 0] == pytest.approx(1.0) and land.values[0, 2] == pytest.approx(0.0)
-    small = GHSL(ghsl_root, "POP").read(2020, bbox=(1_000_000, 4_999_000, 1_000_500, 5_000_000))
+    small = GHSL(ghsl_root, product="POP").read_epoch(2020, bbox=(1_000_000, 4_999_000, 1_000_500, 5_000_000))
     assert small.shape == (10, 5)
     with pytest.raises(DataFormatError, match="overlaps no GHS_POP tile"):
-        GHSL(ghsl_root, "POP").read(2020, bbox=(0, 0, 10, 10))
+        GHSL(ghsl_root, product="POP").read_epoch(2020, bbox=(0, 0, 10, 10))
 
 
 def test_ghsl_codings_are_checked(tmp_path, ghsl_root):
@@ -85,17 +85,17 @@ def test_ghsl_codings_are_checked(tmp_path, ghsl_root):
     _write(tmp_path / "bad" / "GHS_BUILT_S_E2020_GLOBE_R2023A_54009_100_V1_0.tif",
            np.full((4, 4), 20_000.0, np.float32), t, MOLL)  # more built-up than the cell has
     with pytest.raises(DataFormatError, match="GHS-BUILT-S"):
-        GHSL(tmp_path / "bad", "BUILT_S").read(2020)
+        GHSL(tmp_path / "bad", product="BUILT_S").read_epoch(2020)
     _write(tmp_path / "smod" / "GHS_SMOD_E2020_GLOBE_R2023A_54009_1000_V2_0.tif",
            np.full((4, 4), 25, np.uint8), Affine(1000.0, 0, 0, 0, -1000.0, 0), MOLL)
     with pytest.raises(DataFormatError, match="GHS-SMOD codes"):
-        GHSL(tmp_path / "smod", "SMOD").read(2020)
+        GHSL(tmp_path / "smod", product="SMOD").read_epoch(2020)
     with pytest.raises(DataFormatError, match="no GHS_SMOD"):
-        GHSL(ghsl_root, "SMOD")
+        GHSL(ghsl_root, product="SMOD")
     with pytest.raises(ConfigError, match="product"):
-        GHSL(ghsl_root, "NTL")
+        GHSL(ghsl_root, product="NTL")
     with pytest.raises(DataFormatError, match="epoch 1990"):
-        GHSL(ghsl_root, "POP").read(1990)
+        GHSL(ghsl_root, product="POP").read_epoch(1990)
 
 
 def test_worldpop_100m_to_1km_and_nodata(tmp_path):
@@ -114,10 +114,10 @@ def test_worldpop_100m_to_1km_and_nodata(tmp_path):
     one_km = WorldPop(tmp_path, resolution="1km").read_1km(2020)
     assert np.allclose(one_km.values, 150.0)  # already 1 km: kept
     with pytest.raises(DataFormatError, match="2 WorldPop files"):
-        WorldPop(tmp_path).read(2020)
+        WorldPop(tmp_path).read_epoch(2020)
     _write(tmp_path / "neg" / "ppp_2010.tif", np.full((3, 3), -1.0, np.float32), t, "EPSG:4326")
     with pytest.raises(DataFormatError, match="persons per cell"):
-        WorldPop(tmp_path / "neg").read(2010)
+        WorldPop(tmp_path / "neg").read_epoch(2010)
 
 
 def test_real_worldpop_and_ghsl_samples(real_data):
@@ -126,9 +126,9 @@ def test_real_worldpop_and_ghsl_samples(real_data):
         pytest.skip(f"{folder} not present")
     wp = WorldPop(folder)
     assert wp.years[0] == 2007 and len(wp.years) == 12
-    da = wp.read(2020)
+    da = wp.read_epoch(2020)
     assert da.rio.crs.to_epsg() == 4326 and float(da.min()) >= 0 and not np.isnan(da.values).all()
-    bdi = WorldPop(real_data / "worldpop" / "extdata" / "burundi_worldpop.tif", year=2020).read(2020)
+    bdi = WorldPop(real_data / "worldpop" / "extdata" / "burundi_worldpop.tif", year=2020).read_epoch(2020)
     assert 5e6 < float(bdi.sum()) < 2e7  # Burundi: several million persons; 65535 nodata left out
     epochs = GHSLBuiltEpochs(real_data / "ghsl" / "GHSL.tif")
     assert epochs.epochs[0] == 1975 and epochs.epochs[-1] <= 2030
@@ -142,12 +142,12 @@ def test_readers_plot(ghsl_root, tmp_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ax = GHSL(ghsl_root, "POP").plot(2020)
+    ax = GHSL(ghsl_root, product="POP").plot_epoch(2020)
     assert ax.get_title() == "GHS-POP 2020" and ax.images
     res = 3 / 3600
     _write(tmp_path / "wp" / "ppp_2015.tif", np.full((4, 4), 3.0, np.float32), Affine(res, 0, 0, 0, -res, 0),
            "EPSG:4326")
-    ax = WorldPop(tmp_path / "wp").plot(2015)
+    ax = WorldPop(tmp_path / "wp").plot_epoch(2015)
     assert ax.get_title() == "WorldPop 2015"
     epochs = np.full((5, 5), 65535, np.uint16)
     epochs[1:3, 1:3] = 1990
@@ -168,10 +168,10 @@ def test_ghsl_tiles_are_merged_and_clipped(tmp_path):
         name = f"GHS_POP_E2020_GLOBE_R2023A_54009_1000_V1_0_R4_C{col}.tif"
         tile = Affine(1000.0, 0, x0, 0, -1000.0, 3000.0)
         _write(tmp_path / name, np.full((3, 3), value, np.float32), tile, MOLL)
-    g = GHSL(tmp_path, "POP")
+    g = GHSL(tmp_path, product="POP")
     assert g.sites == ["R4_C19", "R4_C20"]
-    both = g.read(2020)
+    both = g.read_epoch(2020)
     assert both.shape == (3, 6) and float(both.sum()) == pytest.approx(9 * 300.0)
     assert float(g.read_1km(2020, site="R4_C20").sum()) == pytest.approx(1800.0)  # 1 km: kept as is
-    across = g.read(2020, bbox=(2000, 0, 4000, 3000))  # one column of each tile
+    across = g.read_epoch(2020, bbox=(2000, 0, 4000, 3000))  # one column of each tile
     assert across.shape == (3, 2) and sorted(np.unique(across.values)) == [100.0, 200.0]

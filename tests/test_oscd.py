@@ -242,20 +242,20 @@ def test_missing_band_file(broken):
 
 def test_label_of_wrong_size(broken):
     root, _ = broken
-    from urbankit.data.samples import _write_tif
+    from urbankit.data.sample_files import write_tif
 
     path = root / LABELS / "riverton" / "cm" / "riverton-cm.tif"
-    _write_tif(path, np.ones((100, 100), np.uint8))
+    write_tif(path, np.ones((100, 100), np.uint8))
     with pytest.raises(DataFormatError, match=r"riverton-cm\.tif.*100x100.*120x120"):
         oscd.read_city(root, "riverton")
 
 
 def test_label_with_unknown_values(broken):
     root, _ = broken
-    from urbankit.data.samples import _write_tif
+    from urbankit.data.sample_files import write_tif
 
     path = root / LABELS / "riverton" / "cm" / "riverton-cm.tif"
-    _write_tif(path, np.full((120, 120), 7, np.uint8))
+    write_tif(path, np.full((120, 120), 7, np.uint8))
     with pytest.raises(DataFormatError, match=r"riverton-cm\.tif: label values \[7\] do not fit"):
         oscd.read_city(root, "riverton")
 
@@ -303,9 +303,9 @@ def test_truncated_s1_file(broken):
 # issue 13: label codings are stated, alignment is checked, nothing silently wrong
 # --------------------------------------------------------------------------------------------
 def _write(path: Path, arr, transform=None, crs=None):
-    from urbankit.data.samples import _write_tif
+    from urbankit.data.sample_files import write_tif
 
-    _write_tif(path, np.asarray(arr), transform, crs)
+    write_tif(path, np.asarray(arr), transform, crs)
     return path
 
 
@@ -565,12 +565,12 @@ def test_download_oscd_fetches_the_registry_entries(tmp_path, monkeypatch):
 
 def test_official_rect_folder_is_preferred_when_present(broken):
     root, _ = broken
-    from urbankit.data.samples import _write_tif
+    from urbankit.data.sample_files import write_tif
 
     with rasterio.open(_band_file(root, "riverton", 1, "B02")) as src:
         transform, crs, shape = src.transform, src.crs, src.shape
     rect = root / IMAGES / "riverton" / "imgs_1_rect"
-    _write_tif(rect / "B05.tif", np.full(shape, 5000, np.uint16), transform, crs)   # official 10 m copy
+    write_tif(rect / "B05.tif", np.full(shape, 5000, np.uint16), transform, crs)   # official 10 m copy
     s = oscd.read_city(root, "riverton", bands=["B05", "B06"])
     np.testing.assert_array_equal(s.optical.sel(band="B05").isel(time=0).values, 0.5)
     assert float(s.optical.sel(band="B06").isel(time=0).std()) > 0            # still the native file

@@ -125,7 +125,7 @@ _IMAGES = "Onera Satellite Change Detection dataset - Images"
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_oscd_label_codings(oscd_copy, seed):
-    from urbankit.data.samples import _write_tif
+    from urbankit.data.sample_files import write_tif
 
     rng = np.random.default_rng([15, seed])
     file_coding = CODINGS[rng.integers(3)]
@@ -133,7 +133,7 @@ def test_oscd_label_codings(oscd_copy, seed):
     effective = told or "1/2"                                        # the dataset's stated TIFF coding
     single = bool(rng.integers(0, 4) == 0) and file_coding == effective
     truth = _truth(rng, (120, 120), single)
-    _write_tif(oscd_copy / _LABEL, _encode(truth, file_coding))
+    write_tif(oscd_copy / _LABEL, _encode(truth, file_coding))
     try:
         scene = oscd.read_city(oscd_copy, "lakeside", bands="rgb", label_coding=told)
     except UrbankitError as exc:

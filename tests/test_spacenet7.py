@@ -160,13 +160,13 @@ def test_without_metadata_timestamps_come_from_the_files(copy):
 
 
 def test_building_percent_is_scaled_to_a_fraction(copy):
-    from urbankit.data.samples import _write_tif
+    from urbankit.data.sample_files import write_tif
 
     site = SITES[3]
     path = _file(copy, site, "buildings", 2018, 2)
     with rasterio.open(path) as src:
         frac, transform, crs = src.read(1), src.transform, src.crs
-    _write_tif(path, (frac * 100).astype(np.float32), transform, crs)
+    write_tif(path, (frac * 100).astype(np.float32), transform, crs)
     s = sn7.read_site(copy, site)
     np.testing.assert_allclose(s.buildings.isel(time=1).values, frac, atol=1e-6)
 
@@ -182,13 +182,13 @@ def test_cache(root, tmp_path):
 # bad input
 # ---------------------------------------------------------------------------------------------
 def test_wrong_band_count(copy):
-    from urbankit.data.samples import _write_tif
+    from urbankit.data.sample_files import write_tif
 
     site = SITES[3]
     path = _file(copy, site, "sentinel2", 2018, 4)
     with rasterio.open(path) as src:
         arr, transform, crs = src.read()[:4], src.transform, src.crs
-    _write_tif(path, arr, transform, crs)
+    write_tif(path, arr, transform, crs)
     with pytest.raises(DataFormatError, match=rf"{path.name}.*4 band\(s\), expected 10"):
         sn7.read_site(copy, site)
 

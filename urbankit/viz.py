@@ -914,3 +914,39 @@ def city_map(*, rgb: Any = None, built_up: Mapping[str, Any] | None = None, prob
         if bool(np.asarray(ext["city_extent"].values).any()):
             add_outline_layer(m, ext["city_extent"], name="city extent")
     return add_map_legend(m, title)
+
+
+# ---------------------------------------------------------------------------------------------
+# scenes of any reader (urbankit.data.reader.Reader.plot); kept at the end of the module
+# ---------------------------------------------------------------------------------------------
+def plot_scene(scene: Any, **kwargs: Any):
+    """One figure of a schema scene, whatever its reader: returns the Figure.
+
+    Scenes with ``optical``, ``sar`` or ``change`` get :func:`plot_change_panels` (``kwargs``
+    passed on); label-only scenes (GHSL built-up, WorldPop population) get their ``buildings``
+    or ``population`` map at the first and last epoch.
+    """
+    if any(v in scene.data_vars for v in ("optical", "sar", "change")):
+        bands = kwargs.pop("bands", None)
+        if bands is None and "optical" in scene.data_vars:
+            names = [str(b) for b in scene["band"].values]
+            bands = ("B04", "B03", "B02") if "B04" in names else ("R", "G", "B")
+        return plot_change_panels(scene, bands=bands or ("B04", "B03", "B02"), **kwargs)
+    name = next((v for v in ("buildings", "population") if v in scene.data_vars), None)
+    if name is None:
+        raise ValueError(f"scene {scene.attrs.get('site', '?')!r} has none of optical, sar, change, "
+                         "buildings, population to plot")
+    plt = _plt()
+    da = scene[name]
+    times = [0, da.sizes["time"] - 1] if da.sizes["time"] > 1 else [0]
+    fig, axes = plt.subplots(1, len(times), figsize=(4.2 * len(times), 4.0), constrained_layout=True)
+    values = np.asarray(da.isel(time=times).values, dtype=np.float32)
+    vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))  # one colour scale for all epochs
+    label = f"{da.attrs.get('long_name', name)} ({da.attrs.get('units', '')})"
+    for ax, t, img in zip(np.atleast_1d(axes), times, values, strict=True):
+        im = ax.imshow(img, cmap="viridis", vmin=vmin, vmax=vmax, interpolation="nearest")
+        fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+        ax.set_title(f"{name} {np.datetime_as_string(da['time'].values[t], unit='Y')}")
+        ax.set_axis_off()
+    fig.suptitle(f"{scene.attrs.get('site', '')} ({scene.attrs.get('dataset', '')})")
+    return fig

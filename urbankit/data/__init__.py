@@ -17,7 +17,8 @@ import importlib
 from typing import Any
 
 _SUBMODULES = {"bands", "schema", "normalize", "synthetic", "samples", "oscd", "spacenet7", "vhr",
-               "download", "generic", "sources", "cache", "synthetic_region", "raster", "checks"}
+               "download", "generic", "sources", "cache", "synthetic_region", "raster", "checks",
+               "reader", "sample_files", "ghsl", "worldpop", "population_grids", "contract"}
 
 # convenience re-exports: name -> sub-module
 _EXPORTS = {

@@ -33,11 +33,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
 from .raster import (
     DEFAULT_MIN_COVERAGE,
@@ -49,8 +50,9 @@ from .raster import (
     same_grid,
     warp_to_grid,
 )
+from .reader import Reader
 
-__all__ = ["read_time_series", "read_geotiff_pair", "S2_L2A_BAND_NAMES"]
+__all__ = ["S2_L2A_BAND_NAMES", "GeoTIFFSeries", "SeriesConfig", "read_geotiff_pair", "read_time_series"]
 
 _S1_UNITS = ("db", "linear", "unit")
 
@@ -288,40 +290,22 @@ def _times(s2, s1, dates, s1_dates, notes: list[str]):
     return times, s1_times
 
 
-def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
-                     s1_paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
-                     label_path: str | os.PathLike | None = None, *,
-                     s2_bands: Sequence[str] | None = None, s1_pols: Sequence[str] = ("VV", "VH"),
-                     s1_unit: str = "db", db_range: tuple[float, float] = (-25.0, 0.0),
-                     s2_scale: float = 10000.0, s2_offset: float = 0.0,
-                     reference: str | os.PathLike | None = None,
-                     dates: Sequence | None = None, s1_dates: Sequence | None = None,
-                     label_var: str = "change", label_nodata: float | None = None,
-                     label_coding: str | tuple[int, int] = "0/1",
-                     label_classes: Sequence[float] | None = None,
-                     min_coverage: float = DEFAULT_MIN_COVERAGE,
-                     resampling: str = "bilinear", site: str | None = None, region: str = "unknown",
-                     dataset: str = "user GeoTIFFs", split: str | None = None, source: str = "",
-                     licence: str = "", validate: bool = True):
-    """Read S2 and/or S1 GeoTIFF time series (+ label) into one scene on a common grid.
+@dataclass(frozen=True)
+class SeriesConfig:
+    """How to read a GeoTIFF series: units, codings, bands, resampling and provenance.
 
-    Args:
-        s2_paths: one GeoTIFF per date with all S2 bands (DN). Bands named by ``s2_bands``, else
-            by the file's band descriptions (``B1``/``B01``...), else 13 bands = L1C order
-            B01..B12 with B8A after B08, 12 bands = L2A order (no B10).
-        s1_paths: one GeoTIFF per date with the polarisations ``s1_pols`` (in file order).
-        label_path: one single-band raster on any grid. ``label_var="change"``: a binary change
-            label coded as ``label_coding`` -> ``change`` uint8 (nodata pixels -> 0, and
-            ``label_valid`` (y, x) uint8 marks valid pixels); ``label_var="label"``: any class
-            raster -> ``label`` (y, x) float32 with NaN for nodata.
+    Attributes:
+        s2_bands: names of the S2 file bands; None: the file's band descriptions (``B1``/``B01``...),
+            else 13 bands = L1C order B01..B12 with B8A after B08, 12 bands = L2A order (no B10).
+        s1_pols: the polarisations of each S1 file, in file order.
         s1_unit: ``"db"``, ``"linear"`` (power) or ``"unit"`` ([0, 1] scaled from ``db_range``);
             values that do not fit raise.
+        db_range: the dB range of ``s1_unit="unit"`` files; stored as the scene's ``sar_db_range``.
         s2_scale, s2_offset: DN -> reflectance ``(dn + offset) / scale``, clipped to [0, 1]; an
             8-bit file needs a scale of at most 255.
-        reference: the file whose grid (CRS, transform, size) the scene uses; default the first
-            S2 file, else the first S1 file.
-        dates, s1_dates: acquisition dates, increasing (else parsed from the file names, else
-            placeholders).
+        label_var: ``"change"``: a binary change label coded as ``label_coding`` -> ``change`` uint8
+            (nodata pixels -> 0, and ``label_valid`` (y, x) uint8 marks valid pixels); ``"label"``:
+            any class raster -> ``label`` (y, x) float32 with NaN for nodata.
         label_nodata: label value meaning "no data" (default: the file's nodata).
         label_coding: coding of a change label: ``"0/1"`` (default), ``"1/2"`` (1 = no change,
             2 = change), ``"0/255"`` or a (no-change, change) pair; other values raise.
@@ -329,38 +313,89 @@ def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike |
             default: any non-negative value (a negative value needs ``label_nodata``).
         min_coverage: minimum fraction (0..1) of the reference grid that every file must cover.
         resampling: rasterio resampling name for optical/SAR (``"bilinear"``, ``"nearest"``, ...).
-        site, region, dataset, split, source, licence: provenance attrs (``split`` defaults to
-            ``"test"`` with a label and ``"unlabelled"`` without).
+        region, source, licence: provenance attrs.
+        validate: run the schema validator on the result.
+    """
+
+    s2_bands: Sequence[str] | None = None
+    s1_pols: Sequence[str] = ("VV", "VH")
+    s1_unit: str = "db"
+    db_range: tuple[float, float] = (-25.0, 0.0)
+    s2_scale: float = 10000.0
+    s2_offset: float = 0.0
+    label_var: str = "change"
+    label_nodata: float | None = None
+    label_coding: str | tuple[int, int] = "0/1"
+    label_classes: Sequence[float] | None = None
+    min_coverage: float = DEFAULT_MIN_COVERAGE
+    resampling: str = "bilinear"
+    region: str = "unknown"
+    source: str = ""
+    licence: str = ""
+    validate: bool = True
+
+
+def _config(config: SeriesConfig | None, options: dict) -> SeriesConfig:
+    known = {f.name for f in fields(SeriesConfig)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigError(f"read_time_series: unknown option(s) {unknown}; SeriesConfig has {sorted(known)}")
+    return replace(config or SeriesConfig(), **options)
+
+
+def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
+                     s1_paths: Sequence[str | os.PathLike] | str | os.PathLike | None = None,
+                     label_path: str | os.PathLike | None = None, *, reference: str | os.PathLike | None = None,
+                     dates: Sequence | None = None, s1_dates: Sequence | None = None, site: str | None = None,
+                     split: str | None = None, config: SeriesConfig | None = None, **options):
+    """Read S2 and/or S1 GeoTIFF time series (+ label) into one scene on a common grid.
+
+    Args:
+        s2_paths: one GeoTIFF per date with all S2 bands (DN).
+        s1_paths: one GeoTIFF per date with the polarisations ``config.s1_pols`` (in file order).
+        label_path: one single-band raster on any grid (read as ``config.label_var``).
+        reference: the file whose grid (CRS, transform, size) the scene uses; default the first
+            S2 file, else the first S1 file.
+        dates, s1_dates: acquisition dates, increasing (else parsed from the file names, else
+            placeholders).
+        site: the site name (default: the first file's stem).
+        split: default ``"test"`` with a label and ``"unlabelled"`` without.
+        config: how to read the files (:class:`SeriesConfig`).
+        **options: :class:`SeriesConfig` fields overriding ``config`` (e.g. ``s1_unit="linear"``).
 
     Returns:
-        an ``xarray.Dataset`` scene (``optical`` and/or ``sar``, plus the label), validated.
+        an ``xarray.Dataset`` scene (``optical`` and/or ``sar``, plus the label), validated;
+        ``attrs["dataset"] = "geotiff"`` (:mod:`urbankit.data.reader`).
     """
     from .schema import make_scene
 
+    cfg = _config(config, options)
     s2, s1 = _as_list(s2_paths), _as_list(s1_paths)
-    _check_args(s2, s1, label_path, s1_unit, label_var, resampling, label_coding)
-    ref = _Reference(Path(reference) if reference is not None else (s2[0] if s2 else s1[0]), min_coverage)
-    optical, band_names = _read_s2(ref, s2, s2_bands, s2_scale, s2_offset, resampling) if s2 else (None, None)
-    sar = _read_s1(ref, s1, s1_pols, s1_unit, db_range, resampling) if s1 else None
+    _check_args(s2, s1, label_path, cfg.s1_unit, cfg.label_var, cfg.resampling, cfg.label_coding)
+    ref = _Reference(Path(reference) if reference is not None else (s2[0] if s2 else s1[0]), cfg.min_coverage)
+    optical, band_names = (_read_s2(ref, s2, cfg.s2_bands, cfg.s2_scale, cfg.s2_offset, cfg.resampling)
+                           if s2 else (None, None))
+    sar = _read_s1(ref, s1, cfg.s1_pols, cfg.s1_unit, cfg.db_range, cfg.resampling) if s1 else None
     notes: list[str] = []
     times, s1_times = _times(s2, s1, dates, s1_dates, notes)
     change, extra = None, {}
     if label_path is not None:
-        change, extra = _read_label(ref, Path(label_path), label_var, label_nodata, label_coding,
-                                    label_classes)
+        change, extra = _read_label(ref, Path(label_path), cfg.label_var, cfg.label_nodata, cfg.label_coding,
+                                    cfg.label_classes)
     if split is None:
         split = "test" if label_path is not None else "unlabelled"
     attrs = {"reference_grid": str(ref.path), "files_s2": ", ".join(str(p) for p in s2),
-             "files_s1": ", ".join(str(p) for p in s1), "min_coverage": float(min_coverage)}
-    if label_path is not None and label_var == "change":
-        attrs["label_coding"] = "/".join(str(v) for v in parse_label_coding(label_coding))
+             "files_s1": ", ".join(str(p) for p in s1), "min_coverage": float(cfg.min_coverage)}
+    if label_path is not None and cfg.label_var == "change":
+        attrs["label_coding"] = "/".join(str(v) for v in parse_label_coding(cfg.label_coding))
     if notes:
         attrs["time_note"] = "; ".join(notes)
     return make_scene(optical=optical, sar=sar, change=change, times=times, bands=band_names,
-                      polarisations=tuple(s1_pols), transform=ref.grid.transform, crs=ref.grid.crs,
+                      polarisations=tuple(cfg.s1_pols), transform=ref.grid.transform, crs=ref.grid.crs,
                       sar_dates=s1_times if s1 else None, site=site or (s2[0] if s2 else s1[0]).stem,
-                      region=region, dataset=dataset, split=split, source=source or "user-provided GeoTIFFs",
-                      licence=licence, extra_vars=extra, attrs=attrs, validate=validate)
+                      region=cfg.region, dataset=GeoTIFFSeries.key, split=split,
+                      source=cfg.source or "user-provided GeoTIFFs", licence=cfg.licence, extra_vars=extra,
+                      attrs=attrs, validate=cfg.validate)
 
 
 def read_geotiff_pair(t1: str | os.PathLike, t2: str | os.PathLike,
@@ -375,3 +410,67 @@ def read_geotiff_pair(t1: str | os.PathLike, t2: str | os.PathLike,
     if modality == "s1":
         return read_time_series(s1_paths=[t1, t2], label_path=label_path, **kwargs)
     raise DataFormatError(f"modality must be 's2' or 's1', not {modality!r}")
+
+
+# ----------------------------------------------------------------------------------------------
+# the reader: a folder of sites, each a GeoTIFF series
+# ----------------------------------------------------------------------------------------------
+class GeoTIFFSeries(Reader):
+    """Your own GeoTIFFs as a dataset: ``root/<site>/{s2,s1}/*.tif`` (one file per date, in name order)
+    and an optional ``root/<site>/label.tif``; every site read by :func:`read_time_series`.
+
+    Args:
+        root: the folder of site folders.
+        split: ``"all"``, or the split of every site (``train``/``val``/``test``/``unlabelled``).
+        bands: names of the S2 file bands (:attr:`SeriesConfig.s2_bands`).
+        download, checksum: no registry entry (your own files): ``download=True`` raises.
+        config: :class:`SeriesConfig` for every site.
+    """
+
+    key = "geotiff"
+    title = "GeoTIFF series"
+    splits = ("train", "val", "test", "unlabelled")
+
+    def __init__(self, root, split: str = "all", bands=None, download: bool = False, checksum: bool = True, *,
+                 config: SeriesConfig | None = None):
+        super().__init__(root, split, bands, download, checksum)
+        self.config = replace(config or SeriesConfig(), s2_bands=self.bands) if bands else (config or SeriesConfig())
+        if not self.root.is_dir():
+            raise DataFormatError(f"{self.root}: GeoTIFF series folder not found")
+
+    def files(self, site: str) -> tuple[list[Path], list[Path], Path | None]:
+        """``(s2 files, s1 files, label or None)`` of ``site``."""
+        folder = self.root / site
+        if not folder.is_dir():
+            raise DataFormatError(f"{folder}: no such site folder (sites here: {', '.join(self.sites) or 'none'})")
+        s2, s1 = (sorted((folder / m).glob("*.tif")) for m in ("s2", "s1"))
+        label = folder / "label.tif"
+        return s2, s1, label if label.is_file() else None
+
+    @property
+    def sites(self) -> list[str]:
+        """Site folders holding an ``s2/`` or ``s1/`` GeoTIFF."""
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and any((p / m).glob("*.tif") for m in ("s2", "s1")))
+
+    def read(self, site: str):
+        """The site's series as one scene (:func:`read_time_series`)."""
+        s2, s1, label = self.files(site)
+        return read_time_series(s2 or None, s1 or None, label, site=site,
+                                split=None if self.split == "all" else self.split, config=self.config)
+
+    @classmethod
+    def write_sample(cls, folder, seed: int = 0):
+        """Write one synthetic 32 x 32 site (3 S2 dates of 13 bands, 3 S1 dates, a 0/1 change label)."""
+        from .sample_files import scene_georef, write_tif
+        from .synthetic import make_site
+
+        root = Path(folder) / cls.key
+        scene = make_site(site="twin", size=32, n_dates=3, seed=seed, start="2020-01-01")
+        transform, crs = scene_georef(scene)
+        for t, day in enumerate(np.datetime_as_string(scene["time"].values, unit="D")):
+            dn = np.round(np.clip(scene.optical.values[t], 0, 1) * 10000).astype(np.uint16)
+            write_tif(root / "twin" / "s2" / f"s2_{day}.tif", dn, transform, crs)
+            write_tif(root / "twin" / "s1" / f"s1_{day}.tif", scene.sar.values[t].astype(np.float32), transform, crs)
+        write_tif(root / "twin" / "label.tif", scene.change.values.astype(np.uint8), transform, crs)
+        return root

@@ -33,6 +33,7 @@ import xarray as xr
 
 from ..errors import ConfigError, DataFormatError
 from . import population_grids as pg
+from .reader import Reader
 
 __all__ = ["GHSL", "GHSLBuiltEpochs", "PRODUCTS", "SMOD_CODES"]
 
@@ -52,28 +53,49 @@ _NAME = re.compile(
 )
 
 
-class GHSL:
+class GHSL(Reader):
     """GHSL layers of one product found under a folder.
+
+    :meth:`read` gives a site (tile) as a scene over every epoch found: ``BUILT_S`` as
+    ``buildings`` (built-up share 0..1 = m2 / cell area), ``POP`` as ``population``;
+    :meth:`read_epoch` gives one epoch's grid of any product.
 
     Args:
         root: folder holding GHSL GeoTIFFs (searched recursively).
+        split: ``"all"`` only (GHSL has no splits).
+        bands: None (one band per file).
+        download, checksum: see :mod:`urbankit.data.reader`.
         product: ``POP``, ``BUILT_S``, ``LAND`` or ``SMOD`` (:data:`PRODUCTS`).
         release: keep only one release (e.g. ``R2023A``); None keeps all.
         land_coding: LAND values: ``share`` (0..1) or ``m2`` of land per cell.
+        bbox, bbox_crs: clip the scenes of :meth:`read` to (left, bottom, right, top).
 
     Attributes:
         files: DataFrame of the files found (path, epoch, release, resolution, site).
     """
 
+    key = "ghsl"
+    title = "GHSL"
+    sources = ("ghsl_built_s_2020_100m", "ghsl_pop_2020_100m")
+
     def __init__(
         self,
         root: str | Path,
-        product: str = "POP",
+        split: str = "all",
+        bands=None,
+        download: bool = False,
+        checksum: bool = True,
         *,
+        product: str = "BUILT_S",
         release: str | None = None,
         land_coding: str = "share",
+        bbox=None,
+        bbox_crs=None,
     ):
-        self.root = Path(root)
+        super().__init__(root, split, bands, download, checksum)
+        if self.bands is not None:
+            raise ConfigError(f"GHSL files have one band: bands must be None, got {bands!r}")
+        self.bbox, self.bbox_crs = bbox, bbox_crs
         self.product = product.upper()
         if self.product not in PRODUCTS:
             raise ConfigError(f"GHSL product must be one of {sorted(PRODUCTS)}, got {product!r}")
@@ -126,7 +148,7 @@ class GHSL:
             )
         return list(sel["path"])
 
-    def read(self, epoch: int, *, site: str | None = None, bbox=None, bbox_crs=None) -> xr.DataArray:
+    def read_epoch(self, epoch: int, *, site: str | None = None, bbox=None, bbox_crs=None) -> xr.DataArray:
         """One epoch as a (y, x) DataArray in the file's units (nodata = NaN), checked.
 
         Args:
@@ -172,7 +194,7 @@ class GHSL:
         """One epoch aggregated to ~1 km: POP summed; BUILT_S summed then divided by the cell
         area (built-up share 0..1); LAND as area-weighted share 0..1; SMOD unchanged.
         """
-        da = self.read(epoch, site=site, bbox=bbox, bbox_crs=bbox_crs)
+        da = self.read_epoch(epoch, site=site, bbox=bbox, bbox_crs=bbox_crs)
         factor = pg.block_factor(da)
         if self.product == "SMOD":
             if factor != 1:
@@ -196,9 +218,40 @@ class GHSL:
             )
         return out
 
-    def plot(self, epoch: int, ax=None, **kwargs):
+    def read(self, site: str):
+        """The tile ``site`` over every epoch as a scene (``BUILT_S`` or ``POP`` only).
+
+        Raises:
+            ConfigError: for ``LAND``/``SMOD`` (no scene variable: use :meth:`read_epoch`).
+        """
+        variable = {"BUILT_S": "buildings", "POP": "population"}.get(self.product)
+        if variable is None:
+            raise ConfigError(f"GHS-{self.product} has no scene variable; use read_epoch(epoch, site=...)")
+        grids = [self.read_epoch(e, site=site, bbox=self.bbox, bbox_crs=self.bbox_crs) for e in self.epochs]
+        if variable == "buildings":
+            if grids[0].rio.crs is None or grids[0].rio.crs.is_geographic:
+                raise DataFormatError(f"{self.root}: BUILT_S on a geographic grid: the built-up share needs "
+                                      "a projected (equal-area) grid")
+            cell_m2 = abs(float(np.prod(grids[0].rio.resolution())))
+            grids = [(g / cell_m2).clip(0, 1) for g in grids]
+        return pg.grids_to_scene(grids, self.epochs, variable, site=site, dataset=self.key,
+                                 source=f"GHS-{self.product} {', '.join(sorted(self.files['release'].unique()))}",
+                                 licence="GHSL data: CC BY 4.0 (European Commission, JRC)")
+
+    @classmethod
+    def write_sample(cls, folder, seed: int = 0):
+        """Write two synthetic 20 x 20 GHS-BUILT-S tiles (epochs 2015, 2020; 100 m, Mollweide)."""
+        from affine import Affine
+
+        built = np.random.default_rng(seed).uniform(0, 4000, size=(20, 20))
+        grids = {f"GHS_BUILT_S_E{epoch}_GLOBE_R2023A_54009_100_V1_0_R4_C19.tif":
+                 np.clip(built + grow * (built > 2000), 0, 10000) for epoch, grow in ((2015, 0.0), (2020, 2000.0))}
+        return pg.write_grid_sample(Path(folder) / cls.key, grids,
+                                    Affine(100.0, 0, 1_000_000.0, 0, -100.0, 5_000_000.0), "ESRI:54009")
+
+    def plot_epoch(self, epoch: int, ax=None, **kwargs):
         """Map one epoch (log colours for POP and BUILT_S); returns the Axes."""
-        da = self.read(epoch, **kwargs)
+        da = self.read_epoch(epoch, **kwargs)
         return pg.plot_grid(
             da, ax, title=f"GHS-{self.product} {epoch}", log=self.product in ("POP", "BUILT_S")
         )

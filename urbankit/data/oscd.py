@@ -58,8 +58,12 @@ from ..errors import ConfigError, DataFormatError
 from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
 from .raster import DEFAULT_MIN_COVERAGE, Grid, read_raster, require_coverage, warp_to_grid
 from .raster import RESAMPLING as _RESAMPLING
+from .reader import Reader
 
 __all__ = [
+    "OSCD",
+    "SAMPLE_CITIES",
+    "write_oscd_sample",
     "LICENCE",
     "OSCD_BANDS",
     "OSCD_REGIONS",
@@ -639,3 +643,135 @@ def download_oscd(data_root: str | os.PathLike | None = None, *, include_s1: boo
         root = fetch(name, data_root, **kwargs)
     s1 = fetch("oscd_s1", data_root, allow_unverified=allow_unverified, **kwargs) if include_s1 else None
     return Path(root), (_s1_dir(s1) if s1 is not None else None)
+
+
+# ----------------------------------------------------------------------------------------------
+# the embedded sample (synthetic cities in the OSCD layout + the DS U-Net Sentinel-1 export)
+# ----------------------------------------------------------------------------------------------
+#: sample cities: name -> (region, seed offset, split, date-2 pixel shrink, label png mode)
+SAMPLE_CITIES: dict[str, tuple[str, int, str, int, str]] = {
+    "riverton": ("north_america", 0, "train", 3, "RGBA"),
+    "lakeside": ("sub_saharan_africa", 1, "train", 0, "RGB"),
+    "hillcrest": ("south_asia", 2, "test", 0, ""),
+}
+_SAMPLE_SIZE = 120          # date-1 10 m grid (multiple of 6 so that the 60 m bands tile it)
+_SAMPLE_DATES = ("20170310", "20190402")
+_SAMPLE_S1_ORBITS = {"riverton": (8, 59), "lakeside": (30,), "hillcrest": (117,)}
+
+_RES = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
+        "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20}
+
+
+def _oscd_city(out: Path, city: str, region: str, seed: int, shrink: int, png_mode: str, labelled: bool) -> None:
+    from affine import Affine
+
+    from .sample_files import block_mean, grid, scene_georef, write_png, write_tif
+    from .synthetic import make_site
+
+    scene = make_site(site=city, size=_SAMPLE_SIZE, n_dates=12, region=region, seed=seed, growth=0.06,
+                      looks=4.4, origin=(400000.0 + 20000 * (seed % 5), 5200000.0))
+    t10, crs = scene_georef(scene)
+    optical = scene.optical.values[[0, -1]]                       # (2, 13, H, W) reflectance
+    city_dir = out / "oscd" / _IMAGES_DIRS[0] / city
+    city_dir.mkdir(parents=True, exist_ok=True)
+    (city_dir / "dates.txt").write_text(f"date_1: {_SAMPLE_DATES[0]}\ndate_2: {_SAMPLE_DATES[1]}\n", encoding="utf-8")
+    prefixes = (f"S2A_OPER_MSI_L1C_TL_SGS__{_SAMPLE_DATES[0]}T104021_A009000_T33UUP_",
+                f"T33UUP_{_SAMPLE_DATES[1]}T103021_")
+    extent = _SAMPLE_SIZE * t10.a
+    for t in range(2):
+        for b, band in enumerate(OSCD_BANDS):
+            res = _RES[band]
+            k = res // 10
+            refl = block_mean(optical[t, b], k) if k > 1 else optical[t, b]
+            transform = Affine(res, 0, t10.c, 0, -res, t10.f)
+            if t == 1 and shrink:
+                # date 2 on a slightly coarser grid over the same extent (a few pixels fewer)
+                n = refl.shape[0] - max(1, shrink // k)
+                px = extent / n
+                dst = grid(Affine(px, 0, t10.c, 0, -px, t10.f), (n, n), crs)
+                refl = warp_to_grid(refl, grid(transform, refl.shape, crs), dst, "bilinear")
+                transform = dst.transform
+            dn = np.clip(np.round(np.nan_to_num(refl) * 10000), 1, 65535).astype(np.uint16)
+            write_tif(city_dir / f"imgs_{t + 1}" / f"{prefixes[t]}{band}.tif", dn, transform, crs)
+    if labelled:
+        change = scene.change.values.astype(np.uint8)
+        cm = out / "oscd" / _LABEL_DIRS[0] / city / "cm"
+        write_tif(cm / f"{city}-cm.tif", (change + 1).astype(np.uint8))      # 1 = no change, 2 = change
+        v = change * 255
+        img = np.stack([v, v, v, np.full_like(v, 255)], axis=-1) if png_mode == "RGBA" else np.stack([v, v, v], -1)
+        write_png(cm / "cm.png", img.astype(np.uint8))
+    # Sentinel-1 VV, DS U-Net export: 9 m grid, one pixel of margin, (dB + 25) / 30 clipped
+    from .normalize import db_to_linear, db_to_unit, linear_to_db
+
+    vv = scene.sar.sel(polarisation="VV").values[[0, -1]]          # (2, H, W) dB
+    px = 9.0
+    n = int(np.ceil(extent / px)) + 2
+    s1_grid = grid(Affine(px, 0, t10.c - px, 0, -px, t10.f + px), (n, n), crs)
+    rng = np.random.default_rng([seed, 101])
+    for j, orbit in enumerate(_SAMPLE_S1_ORBITS[city]):
+        for t in range(2):
+            lin = np.asarray(db_to_linear(vv[t]), dtype=np.float32)
+            if j > 0:  # another orbit: an independent speckle-like fluctuation (~4 looks)
+                lin = lin * rng.gamma(4.0, 1 / 4.0, size=lin.shape).astype(np.float32)
+            warped = warp_to_grid(lin, grid(t10, lin.shape, crs), s1_grid, "bilinear")
+            warped = np.where(np.isfinite(warped), warped, np.nanmean(lin))
+            unit = np.asarray(db_to_unit(linear_to_db(warped), db_range=(-25.0, 5.0), clip=True), dtype=np.float32)
+            write_tif(out / "oscd_s1" / "data" / f"sentinel1_{city}_{orbit}_t{t + 1}.tif", unit,
+                       s1_grid.transform, crs, descriptions=["VV"])
+
+
+def write_oscd_sample(out: Path, seed: int = 0) -> Path:
+    """Write the embedded OSCD-style sample: ``out/oscd`` (3 cities) and ``out/oscd_s1``; returns ``out/oscd``."""
+    train = [c for c, v in SAMPLE_CITIES.items() if v[2] == "train"]
+    test = [c for c, v in SAMPLE_CITIES.items() if v[2] == "test"]
+    images = out / "oscd" / _IMAGES_DIRS[0]
+    images.mkdir(parents=True, exist_ok=True)
+    (images / "train.txt").write_text(",".join(train), encoding="utf-8")
+    (images / "test.txt").write_text(",".join(test), encoding="utf-8")
+    for city, (region, offset, split, shrink, png_mode) in SAMPLE_CITIES.items():
+        _oscd_city(out, city, region, seed + offset, shrink, png_mode, labelled=split == "train")
+    return out / "oscd"
+
+
+# ----------------------------------------------------------------------------------------------
+# the reader
+# ----------------------------------------------------------------------------------------------
+class OSCD(Reader):
+    """OSCD (Daudt et al. 2018): 24 cities, two Sentinel-2 L1C dates, change labels for 14.
+
+    Args:
+        root: the OSCD folder (:func:`find_layout`).
+        split: ``"train"``, ``"test"`` or ``"all"`` (the dataset's train.txt / test.txt).
+        bands: band names or a subset name (``"rgb"``, ``"10m"``, ...); None = all 13.
+        download, checksum: see :mod:`urbankit.data.reader` (the three OSCD zips, md5-checked).
+        s1_root: folder of the DS U-Net Sentinel-1 export (None: no ``sar``).
+        orbit: Sentinel-1 orbit rule of :func:`read_city`.
+        **options: further :func:`read_city` keywords (``resampling``, ``label_coding``,
+            ``min_coverage``, ``cache``, ...).
+    """
+
+    key = "oscd"
+    title = "OSCD"
+    splits = ("train", "test")
+    sources = ("oscd_images", "oscd_train_labels", "oscd_test_labels")
+    sample_folder = "oscd"
+
+    def __init__(self, root, split: str = "all", bands=None, download: bool = False, checksum: bool = True, *,
+                 s1_root=None, orbit="mean", **options):
+        super().__init__(root, split, bands, download, checksum)
+        self.s1_root, self.orbit, self.options = s1_root, orbit, options
+
+    @property
+    def sites(self) -> list[str]:
+        """The cities of the split present under ``root``."""
+        return list_cities(self.root, self.split)
+
+    def read(self, site: str):
+        """The city as a scene (:func:`read_city`)."""
+        return read_city(self.root, site, self.bands or "all", s1_root=self.s1_root, orbit=self.orbit,
+                         **self.options)
+
+    @classmethod
+    def write_sample(cls, folder, seed: int = 0):
+        """Write the OSCD sample and its Sentinel-1 export under ``folder``; returns ``folder/oscd``."""
+        return write_oscd_sample(Path(folder), seed)

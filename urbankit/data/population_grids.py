@@ -18,6 +18,9 @@ __all__ = [
     "aggregate_grid",
     "block_factor",
     "cell_weights",
+    "grids_to_scene",
+    "write_grid_sample",
+    "write_population_sample",
     "check_range",
     "open_grid",
     "parse_bbox",
@@ -174,3 +177,66 @@ def parse_bbox(bbox) -> tuple[float, float, float, float] | None:
             f"bbox must be (left, bottom, right, top) with left < right, bottom < top; got {bbox}"
         )
     return left, bottom, right, top
+
+
+def grids_to_scene(grids: list[xr.DataArray], years: list[int], variable: str, *, site: str, dataset: str,
+                   source: str, licence: str = "", region: str = "unknown"):
+    """Stack (y, x) grids of several years into one scene (``buildings`` or ``population``).
+
+    No-data cells (NaN in any year) become 0 and are marked 0 in the ``valid`` (y, x) uint8 variable
+    (labels must be finite in a scene). All grids must share one grid.
+
+    Args:
+        grids: one (y, x) DataArray per year, georeferenced (rioxarray).
+        years: the years (``time`` = 1 January of each).
+        variable: ``"buildings"`` (share 0..1) or ``"population"`` (persons per cell).
+        site, dataset, source, licence, region: the scene's attrs.
+
+    Raises:
+        DataFormatError: the grids differ in shape or transform.
+    """
+    from .raster import grid_of, require_same_grid
+    from .schema import make_scene
+
+    first = grid_of(grids[0])
+    for da, year in zip(grids[1:], years[1:], strict=True):
+        require_same_grid(f"{dataset} {years[0]}", first, f"{dataset} {year}", grid_of(da))
+    stack = np.stack([np.asarray(da.values, dtype=np.float32) for da in grids])
+    valid = np.isfinite(stack).all(axis=0)
+    stack[:, ~valid] = 0.0
+    return make_scene(**{variable: stack}, times=[f"{y}-01-01" for y in years], transform=first.transform,
+                      crs=first.crs, site=site, region=region, dataset=dataset, split="unlabelled",
+                      source=source, licence=licence, extra_vars={"valid": (("y", "x"), valid.astype(np.uint8))},
+                      attrs={"valid_note": "valid = 0 where any year has no data (values there set to 0)"})
+
+
+def write_grid_sample(root: Path, grids: dict[str, np.ndarray], transform, crs) -> Path:
+    """Write one-band float32 grids (file name -> (rows, cols) array) on one grid into ``root``."""
+    from .sample_files import write_tif
+
+    for name, values in grids.items():
+        write_tif(Path(root) / name, np.asarray(values, dtype=np.float32), transform, crs)
+    return Path(root)
+
+
+_SAMPLE_SIZE = 200  # 10 m pixels -> 20 x 20 cells of 100 m
+
+
+def write_population_sample(out: Path, seed: int = 0) -> Path:
+    """Write the embedded population sample (two 100 m grids, 2019 and 2020) to ``out/population``."""
+    from affine import Affine
+
+    from .sample_files import block_mean, scene_georef, write_tif
+    from .synthetic import make_site
+
+    scene = make_site(site="twin-population", size=_SAMPLE_SIZE, n_dates=24, region="south_asia", seed=seed + 60,
+                      growth=0.05, modalities=("optical",), origin=(700000.0, 3000000.0), start="2019-01-01")
+    t10, crs = scene_georef(scene)
+    transform = Affine(100.0, 0, t10.c, 0, -100.0, t10.f)
+    for t, year in ((0, 2019), (-1, 2020)):
+        pop = scene.population.values[t].astype(np.float64)
+        cells = (block_mean(pop, 10) * 100.0).astype(np.float32)          # persons per 100 m cell
+        cells = np.round(cells, 2).astype(np.float32)
+        write_tif(out / "population" / f"twin-population_{year}_100m.tif", cells, transform, crs,
+                  descriptions=["population (persons per cell)"])
+    return out / "population"

@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import shutil
 import tempfile
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,8 +46,6 @@ from ..errors import ConfigError, DataFormatError
 
 __all__ = [
     "CLI_COMMAND",
-    "OSCD_CITIES",
-    "SN7_SITES",
     "check_samples",
     "library_versions",
     "manifest",
@@ -57,244 +53,6 @@ __all__ = [
     "sample_path",
     "write_samples",
 ]
-
-_IMAGES = "Onera Satellite Change Detection dataset - Images"
-_TRAIN_LABELS = "Onera Satellite Change Detection dataset - Train Labels"
-
-#: OSCD-style sample cities: name -> (region, seed offset, split, date-2 pixel shrink, label png mode)
-OSCD_CITIES: dict[str, tuple[str, int, str, int, str]] = {
-    "riverton": ("north_america", 0, "train", 3, "RGBA"),
-    "lakeside": ("sub_saharan_africa", 1, "train", 0, "RGB"),
-    "hillcrest": ("south_asia", 2, "test", 0, ""),
-}
-_OSCD_SIZE = 120          # date-1 10 m grid (multiple of 6 so that the 60 m bands tile it)
-_OSCD_DATES = ("20170310", "20190402")
-_OSCD_S1_ORBITS = {"riverton": (8, 59), "lakeside": (30,), "hillcrest": (117,)}
-
-#: SpaceNet7-style sample sites: id -> (generator region, region code, labelled)
-SN7_SITES: dict[str, tuple[str, str, bool]] = {
-    "L15-9001E-0001N_0001_0001_13": ("north_america", "NA", True),
-    "L15-9002E-0002N_0002_0002_13": ("north_america", "NA", True),
-    "L15-9003E-0003N_0003_0003_13": ("north_america", "NA", True),
-    "L15-9004E-0004N_0004_0004_13": ("sub_saharan_africa", "SSA", True),
-    "L15-9005E-0005N_0005_0005_13": ("sub_saharan_africa", "SSA", True),
-    "L15-9006E-0006N_0006_0006_13": ("sub_saharan_africa", "SSA", True),
-    "L15-9007E-0007N_0007_0007_13": ("south_asia", "SA", False),
-}
-_SN7_SIZE = 64
-_SN7_MONTHS = 6
-_SN7_START = (2018, 1)
-_LEVIR_PAIRS = 4
-_LEVIR_SIZE = 256
-_POP_SIZE = 200           # 10 m pixels -> 20 x 20 cells of 100 m
-
-_GTIFF_INT = {"driver": "GTiff", "compress": "deflate", "predictor": 2, "zlevel": 9, "interleave": "band"}
-_GTIFF_FLOAT = {"driver": "GTiff", "compress": "deflate", "predictor": 3, "zlevel": 9, "interleave": "band"}
-
-
-# ----------------------------------------------------------------------------------------------
-# writers (deterministic bytes)
-# ----------------------------------------------------------------------------------------------
-def _write_tif(path: Path, arr: np.ndarray, transform=None, crs=None, descriptions=None) -> None:
-    """Write (bands, rows, cols) or (rows, cols) deterministically (deflate, no timestamps)."""
-    import rasterio
-
-    arr = np.asarray(arr)
-    if arr.ndim == 2:
-        arr = arr[None]
-    opts = dict(_GTIFF_FLOAT if arr.dtype.kind == "f" else _GTIFF_INT)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=rasterio.errors.NotGeoreferencedWarning)
-        with rasterio.Env(GDAL_PAM_ENABLED="NO"), rasterio.open(
-                path, "w", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0], dtype=arr.dtype,
-                crs=crs, transform=transform, **opts) as dst:
-            dst.write(arr)
-            for i, d in enumerate(descriptions or (), start=1):
-                dst.set_band_description(i, d)
-
-
-def _write_png(path: Path, arr: np.ndarray) -> None:
-    from PIL import Image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.ascontiguousarray(arr)).save(path, format="PNG", optimize=False, compress_level=9)
-
-
-def _write_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-
-
-def _block_mean(a: np.ndarray, k: int) -> np.ndarray:
-    """Mean over k x k blocks of the last two axes (sizes must be multiples of k)."""
-    *lead, h, w = a.shape
-    return a.reshape(*lead, h // k, k, w // k, k).mean(axis=(-3, -1))
-
-
-def _grid(transform, shape, crs):
-    from .raster import Grid
-
-    return Grid(tuple(shape), transform, crs)
-
-
-def _affine(scene):
-    return scene.rio.transform(), scene.rio.crs
-
-
-# ----------------------------------------------------------------------------------------------
-# OSCD-style cities + DS U-Net Sentinel-1
-# ----------------------------------------------------------------------------------------------
-_RES = {"B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20, "B08": 10,
-        "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20}
-
-
-def _oscd_city(out: Path, city: str, region: str, seed: int, shrink: int, png_mode: str, labelled: bool) -> None:
-    from affine import Affine
-
-    from .oscd import OSCD_BANDS
-    from .raster import warp_to_grid
-    from .synthetic import make_site
-
-    scene = make_site(site=city, size=_OSCD_SIZE, n_dates=12, region=region, seed=seed, growth=0.06,
-                      looks=4.4, origin=(400000.0 + 20000 * (seed % 5), 5200000.0))
-    t10, crs = _affine(scene)
-    optical = scene.optical.values[[0, -1]]                       # (2, 13, H, W) reflectance
-    city_dir = out / "oscd" / _IMAGES / city
-    city_dir.mkdir(parents=True, exist_ok=True)
-    (city_dir / "dates.txt").write_text(f"date_1: {_OSCD_DATES[0]}\ndate_2: {_OSCD_DATES[1]}\n", encoding="utf-8")
-    prefixes = (f"S2A_OPER_MSI_L1C_TL_SGS__{_OSCD_DATES[0]}T104021_A009000_T33UUP_",
-                f"T33UUP_{_OSCD_DATES[1]}T103021_")
-    extent = _OSCD_SIZE * t10.a
-    for t in range(2):
-        for b, band in enumerate(OSCD_BANDS):
-            res = _RES[band]
-            k = res // 10
-            refl = _block_mean(optical[t, b], k) if k > 1 else optical[t, b]
-            transform = Affine(res, 0, t10.c, 0, -res, t10.f)
-            if t == 1 and shrink:
-                # date 2 on a slightly coarser grid over the same extent (a few pixels fewer)
-                n = refl.shape[0] - max(1, shrink // k)
-                px = extent / n
-                dst = _grid(Affine(px, 0, t10.c, 0, -px, t10.f), (n, n), crs)
-                refl = warp_to_grid(refl, _grid(transform, refl.shape, crs), dst, "bilinear")
-                transform = dst.transform
-            dn = np.clip(np.round(np.nan_to_num(refl) * 10000), 1, 65535).astype(np.uint16)
-            _write_tif(city_dir / f"imgs_{t + 1}" / f"{prefixes[t]}{band}.tif", dn, transform, crs)
-    if labelled:
-        change = scene.change.values.astype(np.uint8)
-        cm = out / "oscd" / _TRAIN_LABELS / city / "cm"
-        _write_tif(cm / f"{city}-cm.tif", (change + 1).astype(np.uint8))      # 1 = no change, 2 = change
-        v = change * 255
-        img = np.stack([v, v, v, np.full_like(v, 255)], axis=-1) if png_mode == "RGBA" else np.stack([v, v, v], -1)
-        _write_png(cm / "cm.png", img.astype(np.uint8))
-    # Sentinel-1 VV, DS U-Net export: 9 m grid, one pixel of margin, (dB + 25) / 30 clipped
-    from .normalize import db_to_linear, db_to_unit, linear_to_db
-
-    vv = scene.sar.sel(polarisation="VV").values[[0, -1]]          # (2, H, W) dB
-    px = 9.0
-    n = int(np.ceil(extent / px)) + 2
-    s1_grid = _grid(Affine(px, 0, t10.c - px, 0, -px, t10.f + px), (n, n), crs)
-    rng = np.random.default_rng([seed, 101])
-    for j, orbit in enumerate(_OSCD_S1_ORBITS[city]):
-        for t in range(2):
-            lin = np.asarray(db_to_linear(vv[t]), dtype=np.float32)
-            if j > 0:  # another orbit: an independent speckle-like fluctuation (~4 looks)
-                lin = lin * rng.gamma(4.0, 1 / 4.0, size=lin.shape).astype(np.float32)
-            warped = warp_to_grid(lin, _grid(t10, lin.shape, crs), s1_grid, "bilinear")
-            warped = np.where(np.isfinite(warped), warped, np.nanmean(lin))
-            unit = np.asarray(db_to_unit(linear_to_db(warped), db_range=(-25.0, 5.0), clip=True), dtype=np.float32)
-            _write_tif(out / "oscd_s1" / "data" / f"sentinel1_{city}_{orbit}_t{t + 1}.tif", unit,
-                       s1_grid.transform, crs, descriptions=["VV"])
-
-
-def _write_oscd(out: Path, seed: int) -> None:
-    train = [c for c, v in OSCD_CITIES.items() if v[2] == "train"]
-    test = [c for c, v in OSCD_CITIES.items() if v[2] == "test"]
-    images = out / "oscd" / _IMAGES
-    images.mkdir(parents=True, exist_ok=True)
-    (images / "train.txt").write_text(",".join(train), encoding="utf-8")
-    (images / "test.txt").write_text(",".join(test), encoding="utf-8")
-    for city, (region, offset, split, shrink, png_mode) in OSCD_CITIES.items():
-        _oscd_city(out, city, region, seed + offset, shrink, png_mode, labelled=split == "train")
-
-
-# ----------------------------------------------------------------------------------------------
-# SpaceNet7-S1S2-style sites
-# ----------------------------------------------------------------------------------------------
-def _write_spacenet7(out: Path, seed: int) -> None:
-    from affine import Affine
-
-    from .normalize import db_to_unit
-    from .spacenet7 import S2_BANDS
-    from .synthetic import make_site
-
-    root = out / "spacenet7_s1s2"
-    metadata, bad, regions = {}, {}, {}
-    for i, (site, (gen_region, code, labelled)) in enumerate(SN7_SITES.items()):
-        scene = make_site(site=site, size=_SN7_SIZE, n_dates=_SN7_MONTHS, region=gen_region, seed=seed + 10 + i,
-                          growth=0.08, origin=(600000.0 + 10000 * i, 4000000.0), start="2018-01-01")
-        transform, crs = _affine(scene)
-        transform = Affine(*tuple(transform)[:6])
-        regions[site] = code
-        entries = []
-        for t in range(_SN7_MONTHS):
-            year, month = _SN7_START[0] + (_SN7_START[1] - 1 + t) // 12, (_SN7_START[1] - 1 + t) % 12 + 1
-            has_s2 = not (i == 1 and t == 2)            # one month without a usable S2 image
-            masked = labelled and i == 2 and t == 3      # one masked month (SN7 UDM)
-            tag = f"{site}_{year}_{month:02d}.tif"
-            s1 = np.asarray(db_to_unit(scene.sar.values[t], db_range=(-25.0, 0.0), clip=True), dtype=np.float32)
-            _write_tif(root / site / "sentinel1" / f"sentinel1_{tag}", s1, transform, crs, descriptions=["VV", "VH"])
-            if has_s2:
-                s2 = scene.optical.sel(band=list(S2_BANDS)).values[t]
-                s2 = (np.round(np.clip(s2, 0, 1) * 10000) / 10000).astype(np.float32)
-                _write_tif(root / site / "sentinel2" / f"sentinel2_{tag}", s2, transform, crs,
-                           descriptions=list(S2_BANDS))
-            if labelled:
-                frac = scene.buildings.values[t].astype(np.float32)
-                _write_tif(root / site / "buildings" / f"buildings_{tag}", frac, transform, crs)
-            entries.append({"aoi_id": site, "year": year, "month": month, "s1": True, "s2": has_s2,
-                            "buildings": labelled, "masked": masked})
-        metadata[site] = entries
-        bad[site] = {"S1": [], "S2": [4] if i == 0 else []}
-    _write_json(root / "metadata.json", metadata)
-    _write_json(root / "bad_data.json", bad)
-    _write_json(root / "spacenet7_regions.json", regions)
-
-
-# ----------------------------------------------------------------------------------------------
-# LEVIR-style RGB pairs and a population grid
-# ----------------------------------------------------------------------------------------------
-def _write_levir(out: Path, seed: int) -> None:
-    from .synthetic import make_site
-
-    for i in range(_LEVIR_PAIRS):
-        region = ("north_america", "south_asia", "sub_saharan_africa", "north_america")[i]
-        scene = make_site(site=f"levir-{i}", size=_LEVIR_SIZE, n_dates=8, region=region, seed=seed + 40 + i,
-                          growth=0.08, pixel_size=0.5, looks=None, modalities=("optical",), crs=None)
-        rgb = scene.optical.sel(band=["B04", "B03", "B02"]).values[[0, -1]]  # (2, 3, H, W)
-        img = np.clip(rgb / 0.3 * 255.0, 0, 255).round().astype(np.uint8).transpose(0, 2, 3, 1)
-        name = f"train_{i + 1}.png"
-        _write_png(out / "levir" / "A" / name, img[0])
-        _write_png(out / "levir" / "B" / name, img[1])
-        _write_png(out / "levir" / "label" / name, (scene.change.values > 0).astype(np.uint8) * 255)
-
-
-def _write_population(out: Path, seed: int) -> None:
-    from affine import Affine
-
-    from .synthetic import make_site
-
-    scene = make_site(site="twin-population", size=_POP_SIZE, n_dates=24, region="south_asia", seed=seed + 60,
-                      growth=0.05, modalities=("optical",), origin=(700000.0, 3000000.0), start="2019-01-01")
-    t10, crs = _affine(scene)
-    transform = Affine(100.0, 0, t10.c, 0, -100.0, t10.f)
-    for t, year in ((0, 2019), (-1, 2020)):
-        pop = scene.population.values[t].astype(np.float64)
-        cells = (_block_mean(pop, 10) * 100.0).astype(np.float32)          # persons per 100 m cell
-        cells = np.round(cells, 2).astype(np.float32)
-        _write_tif(out / "population" / f"twin-population_{year}_100m.tif", cells, transform, crs,
-                   descriptions=["population (persons per cell)"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -382,9 +140,15 @@ def _read_manifest(path: Path) -> dict[str, str]:
     return out
 
 
-_PARTS: dict[str, Callable[[Path, int], None]] = {
-    "oscd": _write_oscd, "spacenet7": _write_spacenet7, "levir": _write_levir, "population": _write_population,
-}
+def _writers() -> dict[str, Callable[[Path, int], Path]]:
+    """The sample writers, each owned by its reader module (this module only orchestrates)."""
+    from .oscd import OSCD
+    from .population_grids import write_population_sample
+    from .spacenet7 import SpaceNet7
+    from .vhr import LEVIRCD
+
+    return {"oscd": OSCD.write_sample, "spacenet7": SpaceNet7.write_sample, "levir": LEVIRCD.write_sample,
+            "population": write_population_sample}
 _TOP_LEVEL = ("oscd", "oscd_s1", "spacenet7_s1s2", "levir", "population", "README.md", "MANIFEST.sha256")
 
 
@@ -400,7 +164,7 @@ def write_samples(out_dir: str | os.PathLike = "data_samples", seed: int = 0) ->
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".samples-", dir=out.parent))
     try:
-        for writer in _PARTS.values():
+        for writer in _writers().values():
             writer(tmp, seed)
         (tmp / "README.md").write_text(_README, encoding="utf-8")
         _write_manifest(tmp)

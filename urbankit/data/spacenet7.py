@@ -51,8 +51,12 @@ import numpy as np
 from ..errors import ConfigError, DataFormatError
 from .checks import check_dn_dtype, check_finite, check_s1_unit
 from .raster import Grid, read_raster, require_coverage, same_grid, warp_to_grid
+from .reader import Reader
 
 __all__ = [
+    "SAMPLE_SITES",
+    "SpaceNet7",
+    "write_spacenet7_sample",
     "LICENCE",
     "PUBLISHED_LABEL_FRACTIONS",
     "PUBLISHED_SPLIT",
@@ -628,3 +632,103 @@ def download_spacenet7(data_root: str | os.PathLike | None = None, *, allow_unve
     from .download import fetch
 
     return _find_root(fetch("sen12_mtum", data_root, allow_unverified=allow_unverified, **kwargs))
+
+
+# ----------------------------------------------------------------------------------------------
+# the embedded sample (synthetic sites in the SpaceNet7-S1S2 layout)
+# ----------------------------------------------------------------------------------------------
+#: sample sites: id -> (generator region, region code, labelled)
+SAMPLE_SITES: dict[str, tuple[str, str, bool]] = {
+    "L15-9001E-0001N_0001_0001_13": ("north_america", "NA", True),
+    "L15-9002E-0002N_0002_0002_13": ("north_america", "NA", True),
+    "L15-9003E-0003N_0003_0003_13": ("north_america", "NA", True),
+    "L15-9004E-0004N_0004_0004_13": ("sub_saharan_africa", "SSA", True),
+    "L15-9005E-0005N_0005_0005_13": ("sub_saharan_africa", "SSA", True),
+    "L15-9006E-0006N_0006_0006_13": ("sub_saharan_africa", "SSA", True),
+    "L15-9007E-0007N_0007_0007_13": ("south_asia", "SA", False),
+}
+_SAMPLE_SIZE = 64
+_SAMPLE_MONTHS = 6
+_SAMPLE_START = (2018, 1)
+
+def write_spacenet7_sample(out: Path, seed: int = 0) -> Path:
+    """Write the embedded SpaceNet7-S1S2-style sample (7 sites) to ``out/spacenet7_s1s2``; returns it."""
+    from affine import Affine
+
+    from .normalize import db_to_unit
+    from .sample_files import scene_georef, write_json, write_tif
+    from .synthetic import make_site
+
+    root = out / "spacenet7_s1s2"
+    metadata, bad, regions = {}, {}, {}
+    for i, (site, (gen_region, code, labelled)) in enumerate(SAMPLE_SITES.items()):
+        scene = make_site(site=site, size=_SAMPLE_SIZE, n_dates=_SAMPLE_MONTHS, region=gen_region, seed=seed + 10 + i,
+                          growth=0.08, origin=(600000.0 + 10000 * i, 4000000.0), start="2018-01-01")
+        transform, crs = scene_georef(scene)
+        transform = Affine(*tuple(transform)[:6])
+        regions[site] = code
+        entries = []
+        for t in range(_SAMPLE_MONTHS):
+            year, month = _SAMPLE_START[0] + (_SAMPLE_START[1] - 1 + t) // 12, (_SAMPLE_START[1] - 1 + t) % 12 + 1
+            has_s2 = not (i == 1 and t == 2)            # one month without a usable S2 image
+            masked = labelled and i == 2 and t == 3      # one masked month (SN7 UDM)
+            tag = f"{site}_{year}_{month:02d}.tif"
+            s1 = np.asarray(db_to_unit(scene.sar.values[t], db_range=(-25.0, 0.0), clip=True), dtype=np.float32)
+            write_tif(root / site / "sentinel1" / f"sentinel1_{tag}", s1, transform, crs, descriptions=["VV", "VH"])
+            if has_s2:
+                s2 = scene.optical.sel(band=list(S2_BANDS)).values[t]
+                s2 = (np.round(np.clip(s2, 0, 1) * 10000) / 10000).astype(np.float32)
+                write_tif(root / site / "sentinel2" / f"sentinel2_{tag}", s2, transform, crs,
+                           descriptions=list(S2_BANDS))
+            if labelled:
+                frac = scene.buildings.values[t].astype(np.float32)
+                write_tif(root / site / "buildings" / f"buildings_{tag}", frac, transform, crs)
+            entries.append({"aoi_id": site, "year": year, "month": month, "s1": True, "s2": has_s2,
+                            "buildings": labelled, "masked": masked})
+        metadata[site] = entries
+        bad[site] = {"S1": [], "S2": [4] if i == 0 else []}
+    write_json(root / "metadata.json", metadata)
+    write_json(root / "bad_data.json", bad)
+    write_json(root / "spacenet7_regions.json", regions)
+    return root
+
+
+# ----------------------------------------------------------------------------------------------
+# the reader
+# ----------------------------------------------------------------------------------------------
+class SpaceNet7(Reader):
+    """SpaceNet7-S1S2 / SEN12-MTUM (Hafner et al. 2023): monthly S1 and S2 with building fractions.
+
+    Args:
+        root: the dataset folder (metadata.json and one folder per site).
+        split: ``"all"`` or ``train``/``val``/``test``/``unlabelled`` of ``splits``.
+        bands: S2 bands (a subset of :data:`S2_BANDS` or a subset name); None = all 10.
+        download, checksum: see :mod:`urbankit.data.reader` (the Zenodo record).
+        splits: ``{split: [site ids]}``; default :data:`PUBLISHED_SPLIT`.
+        **options: further :func:`read_site` keywords (``months``, ``modalities``, ``cache``, ...).
+    """
+
+    key = "spacenet7_s1s2"
+    title = "SpaceNet7-S1S2"
+    splits = _SPLITS
+    sources = ("sen12_mtum",)
+    sample_folder = "spacenet7_s1s2"
+
+    def __init__(self, root, split: str = "all", bands=None, download: bool = False, checksum: bool = True, *,
+                 splits: Mapping[str, Iterable[str]] | None = None, **options):
+        super().__init__(root, split, bands, download, checksum)
+        self.site_splits, self.options = splits, options
+
+    @property
+    def sites(self) -> list[str]:
+        """The sites of the split present under ``root``."""
+        return list_sites(self.root, self.split, self.site_splits)
+
+    def read(self, site: str):
+        """The site as a scene (:func:`read_site`)."""
+        return read_site(self.root, site, s2_bands=self.bands or "all", splits=self.site_splits, **self.options)
+
+    @classmethod
+    def write_sample(cls, folder, seed: int = 0):
+        """Write the SpaceNet7-S1S2 sample under ``folder``; returns ``folder/spacenet7_s1s2``."""
+        return write_spacenet7_sample(Path(folder), seed)

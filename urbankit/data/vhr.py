@@ -70,13 +70,15 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from ..errors import DataFormatError
+from ..errors import ConfigError, DataFormatError
 from .raster import image_size, read_grid, read_image
+from .reader import Reader
 from .schema import make_scene, validate_scene
 
-__all__ = ["LABEL_CODINGS", "VHR_DATASETS", "WHU_SPLIT", "Pair", "VHRChangeDataset", "WHUEpochTiles",
-           "check_label_coding", "decode_label", "read_pair", "tile_scene", "read_levir_cd", "read_whu_cd",
-           "read_dsifn", "read_sysu_cd", "read_vhr", "write_levir_pair"]
+__all__ = ["DSIFN", "LABEL_CODINGS", "LEVIRCD", "SYSUCD", "VHR_DATASETS", "WHUCD", "WHU_SPLIT", "Pair",
+           "VHRChangeDataset", "WHUEpochTiles", "check_label_coding", "decode_label", "read_dsifn",
+           "read_levir_cd", "read_pair", "read_sysu_cd", "read_vhr", "read_whu_cd", "tile_scene",
+           "write_levir_pair", "write_pair_sample"]
 
 _IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 SPLITS = ("train", "val", "test")
@@ -714,3 +716,118 @@ def write_levir_pair(root: str | os.PathLike, name: str, scene, *, bands: Sequen
         Image.fromarray(arr).save(tmp)
         os.replace(tmp, root / folder / f"{name}.png")
     return root
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic samples in each dataset's layout (LEVIR-CD's is embedded in data_samples/levir)
+# --------------------------------------------------------------------------------------------
+_SAMPLE_REGIONS = ("north_america", "south_asia", "sub_saharan_africa", "north_america")
+
+
+def _synthetic_pair(i: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t1 RGB (H, W, 3) uint8, t2 RGB, label (H, W) 0/255) of synthetic twin number ``i``."""
+    from .synthetic import make_site
+
+    scene = make_site(site=f"levir-{i}", size=size, n_dates=8, region=_SAMPLE_REGIONS[i % 4], seed=seed + 40 + i,
+                      growth=0.08, pixel_size=0.5, looks=None, modalities=("optical",), crs=None)
+    rgb = scene.optical.sel(band=["B04", "B03", "B02"]).values[[0, -1]]  # (2, 3, H, W)
+    img = np.clip(rgb / 0.3 * 255.0, 0, 255).round().astype(np.uint8).transpose(0, 2, 3, 1)
+    return img[0], img[1], (scene.change.values > 0).astype(np.uint8) * 255
+
+
+def write_pair_sample(root: str | os.PathLike, dataset: str, *, n_pairs: int = 4, size: int = 256, seed: int = 0,
+                      flat: bool = False) -> Path:
+    """Write ``n_pairs`` synthetic pairs (8-bit PNG, labels 0/255) in a dataset's folder layout.
+
+    ``flat=True``: ``root/{t1,t2,label}/train_<k>.png`` (LEVIR's flat layout, the embedded
+    sample); else ``root/<split>/{t1,t2,label}/<k>.png`` with splits cycling train, val, test.
+    Folder names are the dataset's first ones in :data:`VHR_DATASETS`. Returns ``root``.
+    """
+    from .sample_files import write_png
+
+    info, root = VHR_DATASETS[_dataset_key(dataset)], Path(root)
+    for i in range(n_pairs):
+        a, b, label = _synthetic_pair(i, size, seed)
+        base, name = (root, f"train_{i + 1}.png") if flat else (root / SPLITS[i % 3], f"{i + 1}.png")
+        for folder, arr in ((info["t1"][0], a), (info["t2"][0], b), (info["label"][0], label)):
+            write_png(base / folder / name, arr)
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# the readers: one class per dataset, one shape (urbankit.data.reader)
+# --------------------------------------------------------------------------------------------
+class _VHRReader(Reader):
+    """A VHR change dataset: sites are pair names (or patch names with ``tile_size``).
+
+    Args:
+        root: the dataset folder (layouts in the module docstring).
+        split: ``"all"``, ``"train"``, ``"val"`` or ``"test"``.
+        bands: None or ``("R", "G", "B")`` (the images are RGB).
+        download, checksum: see :mod:`urbankit.data.reader`.
+        tile_size: cut pairs into ``tile_size`` patches (WHU epoch GeoTIFFs: 256 by default).
+        **options: further :class:`VHRChangeDataset` keywords (``label_coding``, ``default_split``).
+    """
+
+    splits = SPLITS
+
+    def __init__(self, root, split: str = "all", bands=None, download: bool = False, checksum: bool = True, *,
+                 tile_size: int | None = None, **options):
+        super().__init__(root, split, bands, download, checksum)
+        if self.bands not in (None, ("R", "G", "B")):
+            raise ConfigError(f"{self.title}: images are RGB; bands must be None or ('R', 'G', 'B'), "
+                              f"got {bands!r}")
+        self.pairs = read_vhr(self.root, self.key, None if split == "all" else split, tile_size=tile_size,
+                              **options)
+
+    @property
+    def sites(self) -> list[str]:
+        """Pair (or patch) names."""
+        return list(self.pairs.names)
+
+    def read(self, site: str):
+        """The pair (or patch) ``site`` as a two-date RGB scene."""
+        return self.pairs.scene(site)
+
+    @classmethod
+    def write_sample(cls, folder, seed: int = 0):
+        """Write 3 synthetic 64 x 64 pairs (one per split) to ``folder/<key>``; returns that folder."""
+        return write_pair_sample(Path(folder) / cls.key, cls.key, n_pairs=3, size=64, seed=seed)
+
+
+class LEVIRCD(_VHRReader):
+    """LEVIR-CD (Chen & Shi 2020): 637 pairs of 1024 x 1024 Google Earth RGB, 0.5 m; labels 0/255."""
+
+    key = "levir_cd"
+    title = "LEVIR-CD"
+    sources = ("levir_cd_train", "levir_cd_val", "levir_cd_test")
+    sample_folder = "levir"
+
+    @classmethod
+    def write_sample(cls, folder, seed: int = 0):
+        """Write the embedded LEVIR sample (4 flat 256 x 256 train pairs) to ``folder/levir``."""
+        return write_pair_sample(Path(folder) / "levir", cls.key, n_pairs=4, size=256, seed=seed, flat=True)
+
+
+class WHUCD(_VHRReader):
+    """WHU-CD (Ji et al. 2019): Christchurch 2012/2016 aerial RGB (pre-cut tiles or the epoch GeoTIFFs)."""
+
+    key = "whu_cd"
+    title = "WHU-CD"
+    sources = ("whu_cd",)
+
+
+class DSIFN(_VHRReader):
+    """DSIFN-CD (Zhang et al. 2020): Google Earth pairs of six Chinese cities."""
+
+    key = "dsifn"
+    title = "DSIFN-CD"
+    sources = ("dsifn",)
+
+
+class SYSUCD(_VHRReader):
+    """SYSU-CD (Shi et al. 2022): Hong Kong 2007/2014 aerial pairs, 256 x 256."""
+
+    key = "sysu_cd"
+    title = "SYSU-CD"
+    sources = ("sysu_cd",)

@@ -38,7 +38,7 @@ from .blocks import (
     feature_difference,
     scale_widths,
 )
-from .unet import _check_dates
+from .unet import check_dates
 
 
 def _check_diff(diff: str, model: str) -> str:
@@ -175,7 +175,7 @@ class FusionDANet(ChangeModel):
         super().__init__()
         check_channels(sar_channels, "sar_channels", self.name)
         check_channels(optical_channels, "optical_channels", self.name)
-        self.dates = _check_dates(dates, self.name)
+        self.dates = check_dates(dates, self.name)
         self.topology = scale_widths(topology, width)
         channels = {}
         for d in self.dates:

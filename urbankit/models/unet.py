@@ -37,7 +37,12 @@ def _channels_for(modality: str, date: str, sar_channels: int, optical_channels:
     return {key: per[key.split("_")[0]] for key in modality_keys(modality, date)}
 
 
-def _check_dates(dates: Sequence[str], model: str) -> tuple[str, ...]:
+def check_dates(dates: Sequence[str], model: str) -> tuple[str, ...]:
+    """The single-date models' ``dates`` as a tuple: a non-empty subset of ``("t1", "t2")``.
+
+    Raises:
+        ConfigError: naming ``model`` for anything else.
+    """
     dates = tuple(dates)
     if not dates or any(d not in ("t1", "t2") for d in dates) or len(set(dates)) != len(dates):
         raise ConfigError(f"model {model!r}: dates must be a non-empty subset of ('t1', 't2'), got {dates!r}")
@@ -75,7 +80,7 @@ class UNet(ChangeModel):
         self.modality = check_modality(modality, self.name)
         check_channels(sar_channels, "sar_channels", self.name)
         check_channels(optical_channels, "optical_channels", self.name)
-        self.dates = _check_dates(dates, self.name)
+        self.dates = check_dates(dates, self.name)
         self.topology = scale_widths(topology, width)
         channels: dict[str, int] = {}
         for d in self.dates:

@@ -1,0 +1,97 @@
+"""One conformance test for every dataset reader (urbankit.data.reader).
+
+Each reader: constructs on the sample it writes itself, lists sites, reads a site into a valid
+scene whose ``dataset`` attr is its key, plots it, and refuses a bad split. Readers whose sample
+is embedded in ``data_samples/`` must write byte-identical files. Real data (``../shared``) is
+read where present (its ``spacenet7/`` is a SpaceNet 7 month, not the S1S2 layout).
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from urbankit.data.generic import GeoTIFFSeries  # noqa: E402
+from urbankit.data.ghsl import GHSL  # noqa: E402
+from urbankit.data.oscd import OSCD  # noqa: E402
+from urbankit.data.reader import READERS, Reader, reader_for  # noqa: E402
+from urbankit.data.samples import manifest  # noqa: E402
+from urbankit.data.schema import validate_scene  # noqa: E402
+from urbankit.data.spacenet7 import SpaceNet7  # noqa: E402
+from urbankit.data.vhr import DSIFN, LEVIRCD, SYSUCD, WHUCD  # noqa: E402
+from urbankit.data.worldpop import WorldPop  # noqa: E402
+from urbankit.errors import ConfigError  # noqa: E402
+
+ALL = [OSCD, SpaceNet7, LEVIRCD, WHUCD, DSIFN, SYSUCD, GeoTIFFSeries, GHSL, WorldPop]
+
+
+def test_every_reader_is_registered_under_its_key():
+    assert set(READERS) >= {cls.key for cls in ALL}
+    for cls in ALL:
+        assert issubclass(cls, Reader) and reader_for(cls.key) is cls
+        assert cls.key == cls.key.lower() and " " not in cls.key and "-" not in cls.key
+    with pytest.raises(ConfigError, match="unknown dataset reader 'nope'"):
+        reader_for("nope")
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.key)
+def test_reader_conformance(cls, tmp_path):
+    root = cls.write_sample(tmp_path, seed=0)
+    reader = cls(root)
+    sites = reader.sites
+    assert sites and all(isinstance(s, str) for s in sites) and len(reader) == len(sites)
+    scene = reader.read(sites[0])
+    validate_scene(scene)
+    assert scene.attrs["dataset"] == cls.key and scene.attrs["site"].startswith(sites[0][:4])
+    assert {"optical", "sar", "change", "buildings", "population"} & set(scene.data_vars)
+    fig = reader.plot(sites[0])
+    assert fig.axes and fig.axes[0].get_title()
+    plt.close(fig)
+    with pytest.raises(ConfigError, match="split must be"):
+        cls(root, split="nonsense")
+
+
+@pytest.mark.parametrize("cls", [c for c in ALL if c.sample_folder], ids=lambda c: c.key)
+def test_embedded_samples_are_what_the_reader_writes(cls, tmp_path, repo_root):
+    """The reader owns its embedded sample: rewriting it gives the committed bytes."""
+    cls.write_sample(tmp_path, seed=0)
+    committed = repo_root / "data_samples" / cls.sample_folder
+    written = manifest(tmp_path / cls.sample_folder)
+    assert written and written == manifest(committed)
+    assert cls(committed).sites  # and the committed copy reads
+
+
+def test_split_filters_sites(tmp_path):
+    root = DSIFN.write_sample(tmp_path)
+    every = DSIFN(root).sites
+    train, test = DSIFN(root, split="train").sites, DSIFN(root, split="test").sites
+    assert train and test and set(train) | set(test) <= set(every) and not set(train) & set(test)
+    assert DSIFN(root, split="train").read(train[0]).attrs["split"] == "train"
+
+
+def test_bands_and_download_are_checked(tmp_path):
+    root = LEVIRCD.write_sample(tmp_path)
+    assert LEVIRCD(root, bands=["R", "G", "B"]).sites
+    with pytest.raises(ConfigError, match="images are RGB"):
+        LEVIRCD(root, bands=["B04"])
+    oscd = OSCD.write_sample(tmp_path)
+    assert list(OSCD(oscd, bands=["B04", "B03", "B02"]).read("riverton")["band"].values) == ["B04", "B03", "B02"]
+    with pytest.raises(ConfigError, match="no registry entry"):
+        GeoTIFFSeries(tmp_path / "missing", download=True)
+    with pytest.raises(ConfigError, match=r"folder named \['oscd'\]"):
+        OSCD(tmp_path / "not_oscd", download=True)  # refused before any network access
+
+
+@pytest.mark.parametrize(("cls", "folder"), [(OSCD, "oscd"), (LEVIRCD, "levir_cd"), (DSIFN, "dsifn")],
+                         ids=lambda x: getattr(x, "key", x))
+def test_real_data_reads_through_the_same_shape(cls, folder, real_data):
+    root = real_data / folder
+    if not root.is_dir():
+        pytest.skip(f"{root} is not present")
+    reader = cls(root)
+    scene = reader.read(reader.sites[0])
+    validate_scene(scene)
+    assert scene.attrs["dataset"] == cls.key
