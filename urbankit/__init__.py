@@ -1,5 +1,6 @@
-"""urbankit: a notebook-first teaching and analysis kit for mapping cities and their growth
-from Sentinel-1 SAR and Sentinel-2 imagery with deep learning.
+"""urbankit: mapping cities and their growth from Sentinel-1/2 with deep learning.
+
+A notebook-first teaching and analysis kit for Sentinel-1 SAR and Sentinel-2 imagery.
 
 The package is imported lazily: ``import urbankit`` is cheap, and sub-modules (``data``,
 ``models``, ``train``, ``sdg`` ...) load when first used.

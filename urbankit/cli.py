@@ -67,6 +67,7 @@ def _register_optional_commands() -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``urbankit`` argument parser, one sub-command per entry of ``COMMANDS``."""
     _register_optional_commands()
     parser = argparse.ArgumentParser(prog="urbankit", description="urbankit: mapping cities and their growth "
                                      "from Sentinel-1/2 with deep learning (teaching kit).")
@@ -78,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the ``urbankit`` command line; returns the exit code (1 on an urbankit error, printed)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _, _, run = COMMANDS[args.command]

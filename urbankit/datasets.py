@@ -101,6 +101,7 @@ class PatchSampler:
         self.patch_size = int(patch_size)
 
     def plan(self, shapes: Sequence[tuple[int, int]]) -> list[tuple[int, int | None, int | None]]:
+        """The epoch's windows ``(scene index, y0 or None, x0 or None)`` for scenes of ``shapes`` (H, W) px."""
         raise NotImplementedError
 
     def choose(self, shape: tuple[int, int], rng: np.random.Generator, count_change) -> tuple[int, int]:
@@ -153,6 +154,7 @@ class GridSampler(PatchSampler):
         self.stride = int(stride)
 
     def plan(self, shapes):
+        """Every grid window origin of every scene: ``(scene index, y0, x0)`` in px."""
         out = []
         for s, (h, w) in enumerate(shapes):
             for y0 in _grid_starts(h, self.patch_size, self.stride):
@@ -178,6 +180,7 @@ class RandomSampler(PatchSampler):
         self.n_per_scene = int(n_per_scene) if isinstance(n_per_scene, (int, np.integer)) else tuple(map(int, counts))
 
     def plan(self, shapes):
+        """``n_per_scene`` random windows per scene, origins drawn later by :meth:`choose` (None, None)."""
         counts = self.n_per_scene
         if isinstance(counts, tuple):
             if len(counts) != len(shapes):
@@ -188,6 +191,7 @@ class RandomSampler(PatchSampler):
         return [(s, None, None) for s in range(len(shapes)) for _ in range(counts[s])]
 
     def choose(self, shape, rng, count_change):
+        """A uniformly random window origin ``(y0, x0)`` in px in a scene of ``shape``."""
         y, x = self._random_origin(shape, rng)
         return int(y), int(x)
 
@@ -209,6 +213,10 @@ class ImportanceSampler(RandomSampler):
         self.bias = float(bias)
 
     def choose(self, shape, rng, count_change):
+        """The origin ``(y0, x0)`` of one of ``n_candidates`` random windows.
+
+        Each candidate is drawn with weight (its change pixels + ``bias``).
+        """
         ys, xs = self._random_origin(shape, rng, self.n_candidates)
         if count_change is None:
             weights = np.full(self.n_candidates, self.bias)
@@ -549,6 +557,7 @@ class SceneDataset(Dataset):
 
     @property
     def sites(self) -> list[str]:
+        """The site name of every scene, in order."""
         return [s.site for s in self._scenes]
 
     @property

@@ -52,11 +52,13 @@ class TransitionMatrix:
     years: float | None = None
 
     def table(self, which: str = "probabilities") -> pd.DataFrame:
+        """A DataFrame (from x to) of the ``probabilities`` or the ``counts``, labelled by class."""
         data = self.probabilities if which == "probabilities" else self.counts
         labels = [str(c) for c in self.classes]
         return pd.DataFrame(data, index=pd.Index(labels, name="from"), columns=pd.Index(labels, name="to"))
 
     def power(self, k: float) -> MatrixPower:
+        """The matrix power P^k (``k`` intervals, may be fractional) as a :class:`MatrixPower`."""
         return matrix_power(self.probabilities, k)
 
     def annual(self) -> MatrixPower:
@@ -174,6 +176,7 @@ class Simulation:
     parameters: dict = field(default_factory=dict)
 
     def class_counts(self) -> pd.Series:
+        """Cells per class in the simulated map (a Series named ``cells``)."""
         return pd.Series({str(c): int((self.map == c).sum()) for c in self.classes}, name="cells")
 
 
@@ -319,7 +322,9 @@ def disagreement(observed, simulated, classes=None) -> dict:
 
 
 def validate(reference, observed, simulated, classes=None) -> dict:
-    """Overall kappa, kappa on the change/no-change map, quantity and allocation disagreement
+    """Validation scores of a simulated map against the observed one.
+
+    Overall kappa, kappa on the change/no-change map, quantity and allocation disagreement
     (Pontius and Millones 2011), and the Figure of Merit on change pixels.
     """
     fom = figure_of_merit(reference, observed, simulated)

@@ -141,6 +141,7 @@ class GaussianMixture1D:
     log_likelihood: float
 
     def pdf(self, x, component: int | None = None):
+        """The mixture density at ``x`` (or one ``component``'s weighted density), same shape as ``x``."""
         x = np.asarray(x, np.float64)
         comps = range(2) if component is None else [component]
         return sum(self.weights[k] * np.exp(-0.5 * ((x - self.means[k]) / self.stds[k]) ** 2)

@@ -233,8 +233,10 @@ def _pad(x: torch.Tensor, top: int, bottom: int, left: int, right: int, mode: st
 
 
 def hann_window(size: int, kind: str = "hann") -> torch.Tensor:
-    """2-D blending weights of a ``size`` x ``size`` window: ``"hann"`` (raised cosine,
-    ``sin^2(pi (i + 1/2) / size)``, positive everywhere) or ``"uniform"`` (all ones).
+    """2-D blending weights of a ``size`` x ``size`` window.
+
+    ``"hann"``: raised cosine, ``sin^2(pi (i + 1/2) / size)``, positive everywhere;
+    ``"uniform"``: all ones.
     """
     if kind == "uniform":
         return torch.ones(size, size)

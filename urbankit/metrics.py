@@ -315,6 +315,7 @@ class ConfusionCounter:
         return self.tp + self.fp + self.fn + self.tn
 
     def counts(self) -> dict[str, int]:
+        """The pooled counts ``{tp, fp, fn, tn}`` (pixels)."""
         return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "tn": self.tn}
 
     def compute(self, undefined: float = math.nan) -> dict[str, float]:
@@ -388,6 +389,7 @@ class ThresholdSweep:
         self._hist_neg = np.zeros(k, dtype=np.int64)
 
     def reset(self) -> None:
+        """Empty the histograms (start a new sweep)."""
         self._hist_pos[:] = 0
         self._hist_neg[:] = 0
 
@@ -455,8 +457,10 @@ class ThresholdSweep:
         return pd.DataFrame(rows)
 
     def best_threshold(self, metric: str = "f1") -> tuple[float, float]:
-        """(threshold, score) of the best ``metric``; ties go to the lowest threshold (as
-        ``argmax`` in the DS U-Net code). NaN scores are ignored.
+        """(threshold, score) of the best ``metric``.
+
+        Ties go to the lowest threshold (as ``argmax`` in the DS U-Net code). NaN scores are
+        ignored.
         """
         if metric not in SCORE_NAMES:
             raise ConfigError(f"best_threshold: metric must be one of {SCORE_NAMES}, got {metric!r}")

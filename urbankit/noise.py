@@ -185,8 +185,10 @@ def salt_noise(images: Any, rate: float, rng: SeedLike = None, *, max_value: flo
 
 def salt_and_pepper_noise(images: Any, rate: float, rng: SeedLike = None, *, max_value: float | None = None,
                           min_value: float = 0.0) -> Any:
-    """Salt-and-pepper: ⌊rate·H·W⌋ locations; ⌊n/2⌋ of them set to ``min_value`` (pepper) and
-    the other n - ⌊n/2⌋ to ``max_value`` (salt), on all bands.
+    """Salt-and-pepper noise on all bands.
+
+    ⌊rate·H·W⌋ locations; ⌊n/2⌋ of them set to ``min_value`` (pepper) and the other
+    n - ⌊n/2⌋ to ``max_value`` (salt).
 
     images: (C, H, W) or (B, C, H, W). Returns a corrupted copy of the same type and shape.
     """

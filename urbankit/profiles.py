@@ -112,6 +112,7 @@ class Profile:
                 f"batch {self.batch_size}, width x{self.width:g}, seed {self.seed}")
 
     def as_dict(self) -> dict[str, Any]:
+        """The profile's fields as a plain dict."""
         return dataclasses.asdict(self)
 
 

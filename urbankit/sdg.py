@@ -1,5 +1,6 @@
-"""UN SDG indicator 11.3.1 (ratio of land consumption rate to population growth rate, LCRPGR),
-its secondary indicators, and the city definition by the Degree of Urbanisation (DEGURBA).
+"""UN SDG indicator 11.3.1: land consumption rate / population growth rate (LCRPGR).
+
+Also its secondary indicators, and the city definition by the Degree of Urbanisation (DEGURBA).
 
 Formulas (UN-Habitat SDG metadata 11.3.1, METHODS.md §8.1), for a city with built-up area
 ``Urb`` and population ``Pop`` at years t1 and t2 (y = t2 - t1 years)::
@@ -746,15 +747,18 @@ def _rate(x1: float, x2: float, years: float, formula: str) -> float:
 
 
 def lcr(urb_t1: float, urb_t2: float, years: float, formula: str = "ln") -> float:
-    """Land consumption rate (1/yr): ``ln(Urb_t2/Urb_t1)/y`` or, ``formula="linear"``,
-    ``(Urb_t2 - Urb_t1)/(Urb_t1 y)``; NaN when an area is <= 0.
+    """Land consumption rate (1/yr).
+
+    ``ln(Urb_t2/Urb_t1)/y`` or, ``formula="linear"``, ``(Urb_t2 - Urb_t1)/(Urb_t1 y)``;
+    NaN when an area is <= 0.
     """
     return _rate(urb_t1, urb_t2, years, formula)
 
 
 def pgr(pop_t1: float, pop_t2: float, years: float, formula: str = "ln") -> float:
-    """Population growth rate (1/yr): ``ln(Pop_t2/Pop_t1)/y`` or the linear form; NaN when a
-    population is <= 0.
+    """Population growth rate (1/yr).
+
+    ``ln(Pop_t2/Pop_t1)/y`` or the linear form; NaN when a population is <= 0.
     """
     return _rate(pop_t1, pop_t2, years, formula)
 
@@ -849,8 +853,10 @@ class SDGResult:
         return f"SDG 11.3.1 result ({params})\n{body}{warn}"
 
     def polygons(self, layer: str = "city_extent", to_crs: Any = None) -> dict:
-        """GeoJSON-like FeatureCollection of a layer (``city_extent``, ``urban_extent_t1``,
-        ``new_development``, or ``city_grid`` = the DEGURBA cells), via rasterio.features.shapes.
+        """GeoJSON-like FeatureCollection of one layer, via rasterio.features.shapes.
+
+        Layers: ``city_extent``, ``urban_extent_t1``, ``new_development``, or ``city_grid``
+        (the DEGURBA cells).
 
         ``to_crs`` (e.g. ``"EPSG:4326"`` for folium) reprojects the geometries.
         Properties: ``layer`` and, for new development, ``value`` (code) and ``type``.

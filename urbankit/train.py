@@ -104,19 +104,24 @@ class Strategy:
     """
 
     def forward(self, model: torch.nn.Module, batch: Mapping[str, Any]) -> Mapping[str, torch.Tensor]:
+        """The model's outputs for a batch (default: ``model(batch)``)."""
         return model(batch)
 
     def compute_loss(self, model: torch.nn.Module, batch: Mapping[str, Any],
                      outputs: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``(loss, logs)``: the scalar loss to minimise and its named terms (detached)."""
         raise NotImplementedError
 
     def on_epoch_start(self, epoch: int) -> None:  # noqa: B027 - optional hook
+        """Hook called before each epoch (1-based); default does nothing."""
         pass
 
     def state_dict(self) -> dict[str, Any]:
+        """State to checkpoint with the run (default: none)."""
         return {}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Restore the state of :meth:`state_dict` on resume (default: nothing)."""
         pass
 
 
@@ -176,6 +181,7 @@ class Supervised(Strategy):
         return f"Supervised(targets={self.targets}, weights={self.weights})"
 
     def compute_loss(self, model, batch, outputs):
+        """The weighted supervised loss on the labelled samples, and one log per target."""
         first = _get(outputs, next(iter(self.targets)), "the model's output")
         mask = _labelled_mask(batch, first) if self.labelled_only else None
         return self.loss_on(batch, outputs, mask)
@@ -244,6 +250,7 @@ class ConsistencySSL(Strategy):
                 f"on={self.on!r}, weighting={self.weighting!r})")
 
     def compute_loss(self, model, batch, outputs):
+        """Supervised loss on labelled samples plus the weighted consistency on unlabelled ones."""
         first = _get(outputs, self.pairs[0][0], "the model's output")
         labelled = _labelled_mask(batch, first)
         if labelled is None:
@@ -274,8 +281,10 @@ class ConsistencySSL(Strategy):
 
 def fusion_da(phi: float = 0.5, date: str = "t1", label_key: str | None = None,
               loss: str | Callable | None = "power_jaccard") -> ConsistencySSL:
-    """Fusion-DA (METHODS.md §5.3): pJ on the SAR, optical and fusion built-up heads (labelled)
-    plus ``phi * pJ(optical, sigmoid(SAR))`` on unlabelled samples; ``phi=0.5`` in the paper.
+    """The Fusion-DA strategy (Hafner et al. 2022).
+
+    pJ on the SAR, optical and fusion built-up heads (labelled) plus
+    ``phi * pJ(optical, sigmoid(SAR))`` on unlabelled samples; ``phi=0.5`` in the paper.
     """
     label = label_key or f"buildings_{date}"
     heads = [f"buildings_{date}_{m}" for m in ("sar", "optical", "fusion")]
@@ -286,10 +295,12 @@ def fusion_da(phi: float = 0.5, date: str = "t1", label_key: str | None = None,
 
 def mmcr(lam: float = 0.01, cons_loss: str = "pjacc", loss: str | Callable | None = "power_jaccard",
          weighting: str = "lambda", alpha: float = 0.5) -> ConsistencySSL:
-    """MMCR (METHODS.md §4.3, published form): ``L_sup = 1/2 (pJ(change) + 1/6 sum of the 6
-    semantic terms)`` on labelled samples, ``lam * 1/2 sum_k pJ(s_k^SAR, sigmoid(s_k^opt))`` on
-    unlabelled ones. ``weighting="alpha", cons_loss="l2"`` gives the earlier (dav5gamma) form
-    (there the semantic terms are summed, not averaged).
+    """The MMCR strategy (multi-modal consistency regularisation, published form).
+
+    ``L_sup = 1/2 (pJ(change) + 1/6 sum of the 6 semantic terms)`` on labelled samples,
+    ``lam * 1/2 sum_k pJ(s_k^SAR, sigmoid(s_k^opt))`` on unlabelled ones.
+    ``weighting="alpha", cons_loss="l2"`` gives the earlier (dav5gamma) form (there the
+    semantic terms are summed, not averaged).
     """
     targets = {"change": "change"}
     weights = {"change": 0.5}
@@ -306,9 +317,10 @@ def mmcr(lam: float = 0.01, cons_loss: str = "pjacc", loss: str | Callable | Non
 
 def dualtask_ssl(lam: float = 0.1, semantic_change_key: str = "change_semantic",
                  loss: str | Callable | None = "power_jaccard") -> ConsistencySSL:
-    """Dual-task Siam-Diff SSL (METHODS.md §3.3): ``pJ(change) + 1/2 [pJ(s1) + pJ(s2)] +
-    pJ(semantic change)`` on labelled pairs, ``lam * pJ(change, sigmoid(semantic change))`` on
-    unlabelled ones (``lam=0.1``).
+    """The dual-task Siam-Diff semi-supervised strategy.
+
+    ``pJ(change) + 1/2 [pJ(s1) + pJ(s2)] + pJ(semantic change)`` on labelled pairs,
+    ``lam * pJ(change, sigmoid(semantic change))`` on unlabelled ones (``lam=0.1``).
     """
     targets = {"change": "change", "buildings_t1": "buildings_t1", "buildings_t2": "buildings_t2",
                semantic_change_key: "change"}
@@ -460,7 +472,9 @@ def _serialize(obj: Any, f) -> None:
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
-    """Write to ``<path>.tmp``, fsync, then ``os.replace``: a reader never sees half a file,
+    """Save ``obj`` to ``path`` atomically.
+
+    Write to ``<path>.tmp``, fsync, then ``os.replace``: a reader never sees half a file,
     and an interrupted save leaves the previous file intact and no temporary behind.
     """
     path = Path(path)
@@ -607,6 +621,7 @@ class FitResult:
         return plot_history(self.history, **kwargs)
 
     def summary(self) -> str:
+        """One line: best monitored value, its epoch, the threshold, early stop."""
         return (f"best {self.monitor} {self.best_score:.4f} at epoch {self.best_epoch} of "
                 f"{len(self.history)}; threshold {self.best_threshold:.2f}"
                 + ("; stopped early" if self.stopped_early else ""))

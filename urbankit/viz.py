@@ -1,5 +1,7 @@
-"""Figures for scenes, labels and training: every function returns a matplotlib Figure and
-never calls ``plt.show()`` (notebooks display the returned figure; scripts save it).
+"""Figures for scenes, labels and training.
+
+Every function returns a matplotlib Figure and never calls ``plt.show()`` (notebooks
+display the returned figure; scripts save it).
 
 - :func:`show_rgb` / :func:`show_false_colour` - optical composites with a percentile stretch.
 - :func:`show_sar` - backscatter in dB with a colour bar.
@@ -210,8 +212,10 @@ def overlay_mask(ax: Any, mask: Any, color: str | Sequence[float] = "red", alpha
 def plot_change_panels(scene: Any, bands: Sequence[str] = ("B04", "B03", "B02"), sar: bool | None = None,
                        pol: str = "VV", t1: int = 0, t2: int = -1,
                        figsize: tuple[float, float] | None = None):
-    """Before RGB, after RGB, change label (over the after image), and - when the scene has
-    ``sar`` (or ``sar=True``) - SAR before/after. One row of panels; returns the Figure.
+    """One row of change panels; returns the Figure.
+
+    Before RGB, after RGB, change label (over the after image), and - when the scene has
+    ``sar`` (or ``sar=True``) - SAR before/after.
     """
     plt = _plt()
     has_sar = "sar" in scene.data_vars if sar is None else sar
@@ -474,7 +478,9 @@ def plot_examples(examples: Any, samples: Mapping[str, Any], predictions: Mappin
 
 def plot_loss_curve(history: Any, keys: Sequence[str] | None = None, ax: Any = None,
                     logy: bool = False, title: str = "training curve"):
-    """Plot a loss curve: a list/array of values, a dict of lists, or a DataFrame (one line per
+    """Plot a loss curve.
+
+    ``history``: a list/array of values, a dict of lists, or a DataFrame (one line per
     column, or the columns in ``keys``). NaNs leave gaps.
     """
     import pandas as pd

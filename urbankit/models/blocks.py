@@ -63,6 +63,7 @@ def modality_keys(modality: str, date: str) -> list[str]:
 
 
 def check_channels(value: int, name: str, model: str) -> int:
+    """``value`` if it is a positive int number of bands, else ConfigError naming ``model`` and ``name``."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ConfigError(f"model {model!r}: {name} must be a positive int (number of bands), got {value!r}")
     return value
@@ -143,6 +144,7 @@ class ChangeModel(nn.Module):
         return tensors[0] if len(tensors) == 1 else torch.cat(tensors, dim=1)
 
     def extra_repr(self) -> str:
+        """The input and output keys, shown in the module's repr."""
         return f"inputs={list(self.input_keys)}, outputs={list(self.output_keys)}"
 
 
@@ -181,6 +183,7 @@ class DoubleConv(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, in_ch, H, W) -> (B, out_ch, H, W)."""
         return self.conv(x)
 
 
@@ -197,6 +200,7 @@ class Down(nn.Module):
         self.conv = DoubleConv(in_ch, out_ch)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, in_ch, H, W) -> (B, out_ch, H/2, W/2): max-pool, then DoubleConv."""
         return self.conv(self.pool(x))
 
 
@@ -218,6 +222,7 @@ class Up(nn.Module):
         self.conv = DoubleConv(in_ch, out_ch)
 
     def forward(self, deep: Tensor, skip: Tensor) -> Tensor:
+        """Upsampled ``deep`` (B, C_deep, h, w) joined with ``skip`` (B, C_skip, H, W) -> (B, out_ch, H, W)."""
         x = self.up(deep)
         dy, dx = skip.shape[-2] - x.shape[-2], skip.shape[-1] - x.shape[-1]
         x = F.pad(x, (dx // 2, dx - dx // 2, dy // 2, dy - dy // 2))
@@ -232,6 +237,7 @@ class OutConv(nn.Module):
         self.conv = nn.Conv2d(in_ch, out_ch, kernel_size=1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """1x1 convolution: (B, in_ch, H, W) -> (B, out_ch, H, W) logits."""
         return self.conv(x)
 
 
@@ -256,6 +262,7 @@ class Encoder(nn.Module):
         self.downs = nn.ModuleList(downs)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """The feature maps of (B, C, H, W), deepest first (H/2^n ... H)."""
         features = [self.inc(x)]
         for down in self.downs:
             features.append(down(features[-1]))
@@ -284,6 +291,7 @@ class Decoder(nn.Module):
         self.ups = nn.ModuleList(ups)
 
     def forward(self, features: Sequence[Tensor]) -> Tensor:
+        """Decode encoder features (deepest first) to (B, topology[0], H, W)."""
         x = features[0]
         for up, skip in zip(self.ups, features[1:]):
             x = up(x, skip)
@@ -299,6 +307,7 @@ class UNetFeatures(nn.Module):
         self.decoder = Decoder(topology)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, topology[0], H, W) decoder features."""
         return self.decoder(self.encoder(x))
 
 
@@ -364,6 +373,7 @@ class FCEncoder(nn.Module):
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: Tensor) -> tuple[list[Tensor], Tensor]:
+        """(B, C, H, W) -> (skips at H, H/2, H/4, H/8; bottleneck at H/16)."""
         skips = []
         for stage in self.stages:
             x = stage(x)
@@ -410,6 +420,7 @@ class FCDecoder(nn.Module):
             self.stages.append(nn.Sequential(*layers))
 
     def forward(self, bottleneck: Tensor, skips: Sequence[Sequence[Tensor]]) -> Tensor:
+        """Decode the bottleneck with the skips of each level -> (B, 2, H, W) two-class logits."""
         x = bottleneck
         for up, stage, parts in zip(self.ups, self.stages, reversed(list(skips))):
             x = up(x)
@@ -455,6 +466,7 @@ class ASPP(nn.Module):
         self.project = conv_bn_relu(out_ch * (len(rates) + 2), out_ch, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Atrous pyramid and image pooling of (B, C, H, W) -> (B, out_ch, H, W)."""
         outs = [branch(x) for branch in self.branches]
         pooled = self.image_pool(x)
         outs.append(F.interpolate(pooled, size=x.shape[-2:], mode="bilinear", align_corners=False))
@@ -478,6 +490,7 @@ class ChannelAttention(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Channel weights in (0, 1) of (B, C, H, W): shape (B, C, 1, 1)."""
         avg = F.adaptive_avg_pool2d(x, 1)
         mx = F.adaptive_max_pool2d(x, 1)
         return torch.sigmoid(self.mlp(avg) + self.mlp(mx))
@@ -494,6 +507,7 @@ class SpatialAttention(nn.Module):
         self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Spatial weights in (0, 1) of (B, C, H, W): shape (B, 1, H, W)."""
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], dim=1)
         return torch.sigmoid(self.conv(pooled))
 
@@ -510,6 +524,7 @@ class CBAM(nn.Module):
         self.spatial = SpatialAttention(kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, H, W) reweighted by channel, then spatial attention (same shape)."""
         x = self.channel(x) * x
         return self.spatial(x) * x
 
@@ -546,6 +561,7 @@ class DifferenceAttention(nn.Module):
         self.channel = ChannelAttention(channels, reduction) if channel else None
 
     def forward(self, t1: Tensor, t2: Tensor) -> Tensor:
+        """Attended difference |t1 - t2| of two (B, C, H, W) maps (same shape)."""
         diff = t1 - t2
         di = diff.abs()
         out = di

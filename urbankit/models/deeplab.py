@@ -67,6 +67,7 @@ class DeepLabV3EF(ChangeModel):
         init_kaiming(self.head)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W) logits}`` of a batch dict (both dates stacked)."""
         t1, t2 = read_dates(self, batch)
         x = torch.cat([t1, t2], dim=1)
         logits = self.head(self.aspp(self.encoder(x)[-1]))

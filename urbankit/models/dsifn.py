@@ -76,6 +76,7 @@ class VGG16Features(nn.Module):
             in_ch = w
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """The five VGG16 stage outputs of (B, 3, H, W), at H, H/2, ..., H/16."""
         feats = []
         for k, stage in enumerate(self.stages):
             x = stage(x if k == 0 else F.max_pool2d(x, 2))
@@ -108,6 +109,7 @@ class DSIFNStage(nn.Module):
         self.out_channels = prev
 
     def forward(self, x: Tensor, sa: nn.Module) -> tuple[Tensor, Tensor]:
+        """One decoder stage: (features, side-output logits) after channel/spatial attention."""
         if self.ca is not None:
             x = self.ca(x) * x
         x = self.convs(x)
@@ -155,6 +157,7 @@ class DSIFN(ChangeModel):
         return {k: "change" for k in self.output_keys}
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W), "change_side1".."change_side4": deep-supervision logits}`` (same shape)."""
         t1, t2 = read_dates(self, batch)
         (t1, size), (t2, _) = pad_to_multiple(t1, 16), pad_to_multiple(t2, 16)
         f1, f2 = self.encoder_t1(t1), self.encoder_t2(t2)

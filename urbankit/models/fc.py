@@ -87,6 +87,7 @@ class FCBase(ChangeModel):
         raise NotImplementedError
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W)}``: the change logit z1 - z0 of the two-class output."""
         z = self.two_class_logits(batch)
         return {"change": z[:, 1:2] - z[:, 0:1]}
 
@@ -98,6 +99,7 @@ class FCEF(FCBase):
     early_fusion = True
 
     def two_class_logits(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """(B, 2, H, W) two-class logits of both dates stacked along channels."""
         x = self.read(batch, self.input_keys)  # t1 keys then t2 keys
         skips, bottleneck = self.encoder(x)
         return self.decoder(bottleneck, [[s] for s in skips])
@@ -110,6 +112,7 @@ class FCSiamConc(FCBase):
     skip_parts = 2
 
     def two_class_logits(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """(B, 2, H, W) two-class logits; skips of both dates concatenated."""
         x1, x2 = self._dates(batch)
         skips1, _ = self.encoder(x1)
         skips2, bottleneck2 = self.encoder(x2)
@@ -132,6 +135,7 @@ class FCSiamDiff(FCBase):
         self.diff = diff
 
     def two_class_logits(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """(B, 2, H, W) two-class logits; skips are the dates' feature difference."""
         x1, x2 = self._dates(batch)
         skips1, _ = self.encoder(x1)
         skips2, bottleneck2 = self.encoder(x2)

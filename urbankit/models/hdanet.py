@@ -91,6 +91,7 @@ class BasicBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
+        """Residual block: relu(body(x) + x), shape kept."""
         return F.relu(self.body(x) + x)
 
 
@@ -113,6 +114,7 @@ class Bottleneck(nn.Module):
                          else nn.Sequential(nn.Conv2d(in_ch, out, 1, bias=False), nn.BatchNorm2d(out)))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Bottleneck residual block: relu(body(x) + shortcut(x))."""
         return F.relu(self.body(x) + self.shortcut(x))
 
 
@@ -153,6 +155,7 @@ class HRModule(nn.Module):
             self.fuse.append(row)
 
     def forward(self, xs: list[Tensor]) -> list[Tensor]:
+        """Run each resolution branch, then exchange information between them (shapes kept)."""
         xs = [branch(x) for branch, x in zip(self.branches, xs)]
         out = []
         for i, row in enumerate(self.fuse):
@@ -201,6 +204,7 @@ class HRNetBackbone(nn.Module):
                                                for _ in range(n_modules)]))
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """HRNet features of (B, C, H, W): one map per branch, at H/4, H/8, H/16, H/32."""
         x = self.layer1(self.stem(x))
         xs = [t(x) for t in self.transition1]
         for k, stage in enumerate(self.stages):
@@ -282,6 +286,7 @@ class HDANet(ChangeModel):
         return diffs
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W) logits}`` of a batch dict (t1, t2 images)."""
         diffs = self.difference_features(batch)  # validates the batch
         h, w = batch[self.input_keys[0]].shape[-2:]
         size = diffs[0].shape[-2:]

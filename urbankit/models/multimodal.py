@@ -81,6 +81,7 @@ class MultiModalSiamDiff(ChangeModel):
         self.pad_multiple = 2 ** len(self.topology)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W)}`` from the SAR and optical Siamese differences."""
         s1, s2 = (self.sar_encoder(self.read(batch, [k])) for k in ("sar_t1", "sar_t2"))
         o1, o2 = (self.optical_encoder(self.read(batch, [k])) for k in ("optical_t1", "optical_t2"))
         fused = [
@@ -143,6 +144,10 @@ class MMCRNet(ChangeModel):
         self.pad_multiple = 2 ** len(self.topology)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Change logits and the per-date built-up heads, each (B, 1, H, W).
+
+        Keys: ``change``, ``buildings_t{1,2}`` and ``buildings_t{1,2}_{sar,optical,fusion}``.
+        """
         sar_change, sar_s1, sar_s2 = self.sar(self.read(batch, ["sar_t1"]), self.read(batch, ["sar_t2"]))
         opt_change, opt_s1, opt_s2 = self.optical(self.read(batch, ["optical_t1"]), self.read(batch, ["optical_t2"]))
         out = {"change": self.change_outc(torch.cat([sar_change, opt_change], dim=1))}
@@ -191,6 +196,7 @@ class FusionDANet(ChangeModel):
         self.pad_multiple = 2 ** len(self.topology)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Per date: ``buildings_<d>`` (fusion) and the ``_sar``, ``_optical``, ``_fusion`` heads, each (B, 1, H, W)."""
         out = {}
         for d in self.dates:
             sar = self.sar_stream(self.read(batch, [f"sar_{d}"]))

@@ -44,6 +44,7 @@ class ResBasicBlock(nn.Module):
                          else _bn_conv(in_ch, planes, 1, stride))
 
     def forward(self, x: Tensor) -> Tensor:
+        """relu(conv2(relu(conv1(x))) + shortcut(x))."""
         return F.relu(self.conv2(F.relu(self.conv1(x))) + self.shortcut(x))
 
 
@@ -65,6 +66,7 @@ class ResBottleneck(nn.Module):
         self.shortcut = nn.Identity() if stride == 1 and in_ch == out else _bn_conv(in_ch, out, 1, stride)
 
     def forward(self, x: Tensor) -> Tensor:
+        """relu(conv3(conv2(conv1(x))) + shortcut(x))."""
         y = F.relu(self.conv2(F.relu(self.conv1(x))))
         return F.relu(self.conv3(y) + self.shortcut(x))
 
@@ -113,6 +115,7 @@ class ResNet(nn.Module):
         init_kaiming(self)
 
     def forward(self, x: Tensor) -> list[Tensor]:
+        """The outputs [c1, c2, c3, c4] of layers 1-4 of (B, in_ch, H, W) (strides: see the class docstring)."""
         x = self.stem(x)
         outs = []
         for layer in self.layers:

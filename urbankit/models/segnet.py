@@ -75,6 +75,7 @@ class SegNetEF(ChangeModel):
             self.decoder.append(nn.Sequential(*layers))
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W) logits}`` of a batch dict (both dates stacked)."""
         t1, t2 = read_dates(self, batch)
         x, size = pad_to_multiple(torch.cat([t1, t2], dim=1), self.pad_multiple)
         indices = []

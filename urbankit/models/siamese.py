@@ -86,6 +86,7 @@ class SiamDiff(ChangeModel):
         return self.change_outc(self.change_decoder(diffs))
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W) logits}`` from the difference of the dates' encoder features."""
         f1, f2 = self.encode(batch)
         return {"change": self._change(f1, f2)}
 
@@ -110,6 +111,7 @@ class SiamDiffDualTask(SiamDiff):
         self.semantic_change = nn.Conv2d(2, 1, kernel_size=1)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Change, ``buildings_t1``/``buildings_t2`` and ``change_semantic`` logits, each (B, 1, H, W)."""
         f1, f2 = self.encode(batch)
         s1 = self.semantic_outc(self.semantic_decoder(f1))
         s2 = self.semantic_outc(self.semantic_decoder(f2))

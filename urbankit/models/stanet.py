@@ -61,6 +61,7 @@ class STANetFeatures(nn.Module):
             nn.Conv2d(mid, f_c, 1, bias=False), nn.BatchNorm2d(f_c), nn.ReLU(inplace=True))
 
     def forward(self, x: Tensor) -> Tensor:
+        """Fused multi-scale features of (B, C, H, W) at H/4."""
         feats = [r(f) for r, f in zip(self.reduce, self.backbone(x))]
         size = feats[0].shape[-2:]
         ups = [f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=True)
@@ -94,6 +95,7 @@ class PAMScale(nn.Module):
         self.value = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Self-attention within each sub-region of the two dates side by side (B, C, H, 2W)."""
         b, _, h, w2 = x.shape
         w = w2 // 2
         q, k, v = self.query(x), self.key(x), self.value(x)
@@ -116,6 +118,7 @@ class PAM(nn.Module):
         self.mix = nn.Conv2d(channels * len(scales), channels, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Pyramid attention: the scales' contexts mixed by a 1x1 conv (shape kept)."""
         return self.mix(torch.cat([s(x) for s in self.scales], dim=1))
 
 
@@ -129,6 +132,7 @@ class BAM(nn.Module):
         self.value = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Basic self-attention over all positions plus the input (shape kept)."""
         ctx = _attend(self.query(x).flatten(2), self.key(x).flatten(2), self.value(x).flatten(2))
         return ctx.view_as(x) + x
 
@@ -172,6 +176,7 @@ class STANet(ChangeModel):
                     nn.init.zeros_(m.bias)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W)}``: the feature distance of the dates, as a logit of change."""
         t1, t2 = read_dates(self, batch)
         a, b = self.features(t1), self.features(t2)
         if self.attention is not None:

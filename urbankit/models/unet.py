@@ -92,6 +92,7 @@ class UNet(ChangeModel):
         self.pad_multiple = 2 ** len(self.topology)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"buildings_<d>": (B, 1, H, W) logits}`` for each date ``d`` of the model."""
         out = {}
         for d in self.dates:
             x = self.read(batch, modality_keys(self.modality, d))
@@ -131,6 +132,7 @@ class UNetEF(ChangeModel):
         self.pad_multiple = 2 ** len(self.topology)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W) logits}`` of both dates stacked along channels."""
         x = self.read(batch, self.input_keys)
         return {"change": self.outc(self.features(x))}
 
@@ -166,6 +168,7 @@ class DualStreamUNet(ChangeModel):
         self.pad_multiple = 2 ** len(self.topology)
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W)}`` from a SAR and an optical stream (both dates each)."""
         sar = self.sar_stream(self.read(batch, ["sar_t1", "sar_t2"]))
         optical = self.optical_stream(self.read(batch, ["optical_t1", "optical_t2"]))
         return {"change": self.outc(torch.cat([sar, optical], dim=1))}

@@ -72,6 +72,7 @@ class UNetPlusPlusEF(ChangeModel):
         return {k: "change" for k in self.output_keys if k.startswith("change_side")} or {"change": "change"}
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """``{"change": (B, 1, H, W) logits}`` of a batch dict (both dates stacked)."""
         t1, t2 = read_dates(self, batch)
         x, size = pad_to_multiple(torch.cat([t1, t2], dim=1), self.pad_multiple)
         grid: dict[tuple[int, int], Tensor] = {(0, 0): self.nodes["0_0"](x)}
