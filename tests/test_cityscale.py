@@ -29,8 +29,8 @@ def make_scene(h=150, w=170, seed=0, n_dates=2, sar=False):
     opt = np.clip(base[None] + 0.05 * rng.standard_normal((n_dates, len(BANDS), h, w)), 0, 1).astype(np.float32)
     opt[0, :, :3, :4] = np.nan  # a no-data corner on date 1
     data = {"optical": (("time", "band", "y", "x"), opt)}
-    coords = {"time": np.arange(n_dates), "band": BANDS, "y": 5_000_000.0 - 10 * (np.arange(h) + 0.5),
-              "x": 500_000.0 + 10 * (np.arange(w) + 0.5)}
+    coords = {"time": np.arange(n_dates).astype("datetime64[Y]").astype("datetime64[ns]"), "band": BANDS,
+              "y": 5_000_000.0 - 10 * (np.arange(h) + 0.5), "x": 500_000.0 + 10 * (np.arange(w) + 0.5)}
     if sar:
         data["sar"] = (("time", "polarisation", "y", "x"),
                        rng.uniform(-25, 0, (n_dates, 2, h, w)).astype(np.float32))
@@ -228,3 +228,53 @@ def test_contract_errors_survive_pickling_from_a_worker():
 
     err = pickle.loads(pickle.dumps(InputContractError("a.tif", "optical", "has 3 bands")))
     assert isinstance(err, InputContractError) and str(err) == "site 'a.tif', variable 'optical': has 3 bands"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A tiny U-Net trained for 2 steps on a synthetic scene, with its input contract."""
+    from urbankit import datasets
+    from urbankit.train import fit
+
+    sc = make_scene(seed=5)
+    sc["change"] = (("y", "x"), (np.nan_to_num(sc["optical"].values[1, 0] - sc["optical"].values[0, 0]) > 0.05
+                                 ).astype(np.uint8))
+    contract = InputContract.fit([sc], modalities=("optical",))
+    ds = datasets.SceneDataset([sc], datasets.RandomSampler(32, 8), contract=contract)
+    torch.manual_seed(0)
+    model = build("unet_ef", modality="optical", optical_channels=len(BANDS), topology=(8, 16))
+    folder = tmp_path_factory.mktemp("ckpt")
+    fit(model, datasets.make_loader(ds, batch_size=4, seed=0), epochs=1, steps_per_epoch=2, device="cpu",
+        amp=False, progress=False, checkpoint_dir=folder)
+    return folder, sc
+
+
+def test_urbankit_predict_writes_a_cog_from_a_checkpoint(checkpoint, tmp_path, capsys):
+    from urbankit import cli
+    from urbankit.data.cache import save_scene
+
+    folder, sc = checkpoint
+    files = [str(_write_geotiff(tmp_path / f"t{t}.tif", sc["optical"].values[t], sc, BANDS)) for t in (0, 1)]
+    out = tmp_path / "city.tif"
+    rc = cli.main(["predict", str(folder), "--model", "unet_ef", "--model-arg", "topology=[8,16]",
+                   "--optical", *files, "-o", str(out), "--chunk", "64", "--overlap", "16", "--quiet"])
+    assert rc == 0 and cs.validate_cog(out) == []
+    model, ckpt = cs.model_from_checkpoint(folder, "unet_ef", {"topology": [8, 16]})
+    with rasterio.open(out) as src:
+        tags = src.tags()
+        assert src.crs == sc.rio.crs
+    assert tags["URBANKIT_CHECKPOINT"] == ckpt.name and len(tags["URBANKIT_CHECKPOINT_SHA256"]) == 64
+    ref = codes(cs.predict_to_cog(model, sc, tmp_path / "api.tif", chunk=64, overlap=16, progress=False))
+    np.testing.assert_array_equal(codes(out), ref)
+    store = save_scene(sc, tmp_path / "city.zarr")
+    assert cli.main(["predict", str(folder), "--model", "unet_ef", "--model-arg", "topology=[8,16]",
+                     "--scene", str(store), "-o", str(tmp_path / "z.tif"), "--quiet"]) == 0
+    # GeoTIFFs that do not fit the checkpoint's contract: the file and the expected bands are named
+    three = str(_write_geotiff(tmp_path / "three.tif", sc["optical"].values[0, :3], sc, BANDS[:3]))
+    capsys.readouterr()
+    rc = cli.main(["predict", str(folder), "--model", "unet_ef", "--model-arg", "topology=[8,16]",
+                   "--optical", three, files[1], "-o", str(tmp_path / "bad.tif"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "three.tif" in err and "B08" in err and not (tmp_path / "bad.tif").exists()
+    rc = cli.main(["predict", str(folder), "--model", "unet_ef", "--optical", *files, "-o", str(tmp_path / "w.tif")])
+    assert rc == 1 and "does not fit this model" in capsys.readouterr().err  # default topology: other weights

@@ -938,3 +938,106 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
     _assemble(store, plan, source.grid, out, settings, tags)
     store.remove()
     return out
+
+
+# ----------------------------------------------------------------------------- the command line
+def model_from_checkpoint(checkpoint: str | os.PathLike, name: str, options: Mapping[str, Any] | None = None,
+                          *, which: str = "best"):
+    """Build registry model ``name`` and load a checkpoint's weights and input contract into it.
+
+    Checkpoints hold weights, not the architecture: ``options`` are the keyword arguments the
+    model was built with (e.g. ``{"width": 0.25}``). The channel counts (``optical_channels``,
+    ``sar_channels``) and ``modality`` default to what the checkpoint's input contract says.
+
+    Raises:
+        CheckpointError: the file is missing, unreadable, or its weights do not fit the model.
+    """
+    import inspect
+
+    from .data.contract import InputContract
+    from .models.registry import _REGISTRY, build
+    from .train import checkpoint_file, load_checkpoint
+
+    path = checkpoint_file(checkpoint, which)
+    contract = load_checkpoint(path).get("input_contract")
+    cfg = dict(options or {})
+    params = inspect.signature(_REGISTRY[name].factory).parameters if name in _REGISTRY else {}
+    if contract is not None:
+        contract = InputContract.from_dict(contract)
+        n = {m: len(contract.channels(m) or ()) for m in ("optical", "sar")}
+        for m in ("optical", "sar"):
+            if n[m] and f"{m}_channels" in params:
+                cfg.setdefault(f"{m}_channels", n[m])
+        if "modality" in params:
+            cfg.setdefault("modality", "fusion" if n["optical"] and n["sar"] else "sar" if n["sar"] else "optical")
+    model = build(name, **cfg)
+    load_checkpoint(path, model, which=which)
+    return model, path
+
+
+def _add_predict(p) -> None:
+    p.add_argument("checkpoint", help="a checkpoint file or checkpoint_dir written by urbankit.train.fit")
+    p.add_argument("--model", required=True, help="registry name of the checkpoint's model (e.g. unet_ef)")
+    p.add_argument("--model-arg", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="arguments the model was built with, e.g. width=0.25 topology=[16,32] (channel counts "
+                        "and modality default to the checkpoint's input contract)")
+    src = p.add_argument_group("input (a scene, or GeoTIFFs on one grid: one file per date)")
+    src.add_argument("--scene", help="a scene as a .zarr store or a netCDF file")
+    src.add_argument("--optical", nargs="+", metavar="TIF", help="Sentinel-2 GeoTIFF(s): date 1 [date 2]")
+    src.add_argument("--sar", nargs="+", metavar="TIF", help="Sentinel-1 GeoTIFF(s) in dB: date 1 [date 2]")
+    src.add_argument("--optical-scale", type=float, default=None,
+                     help="multiply the optical GeoTIFFs by this (1e-4 for Sentinel-2 digital numbers)")
+    p.add_argument("-o", "--output", required=True, help="the COG to write (.tif)")
+    p.add_argument("--output-key", default=None, help="model output to write (default: its only one, or change)")
+    p.add_argument("--kind", default="probability", choices=["probability", "class"])
+    p.add_argument("--dtype", default="uint8", choices=list(QUANTISATION), help="code of the probabilities")
+    p.add_argument("--threshold", type=float, default=0.5, help="--kind class: probability > threshold is 1")
+    p.add_argument("--chunk", type=int, default=1024, help="block size in px (default 1024)")
+    p.add_argument("--overlap", type=int, default=64, help="px shared by neighbouring windows (default 64)")
+    p.add_argument("--dates", type=int, nargs=2, default=(0, -1), metavar=("T1", "T2"),
+                   help="scene time indexes read as t1 and t2 (default: first and last)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--amp", default=None, choices=["bf16", "fp16"], help="autocast the forward passes")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--scheduler", default=None,
+                   help="'local' (a new dask LocalCluster) or a dask scheduler address (tcp://host:8786); "
+                        "default: dask threads in this process")
+    p.add_argument("--workers", type=int, default=None,
+                   help="threads (no --scheduler, default 1) or LocalCluster processes (default 2)")
+    p.add_argument("--profile", default=None, help="profile name recorded in the file's tags")
+    p.add_argument("--no-resume", action="store_true", help="start again even if an interrupted run left blocks")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _parse_model_args(items: Sequence[str]) -> dict[str, Any]:
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--model-arg {item!r}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _run_predict(args) -> int:
+    tiffs = {m: fs for m, fs in (("optical", args.optical), ("sar", args.sar)) if fs}
+    if bool(args.scene) == bool(tiffs):
+        raise ConfigError("urbankit predict: give either --scene or GeoTIFFs (--optical and/or --sar)")
+    model, ckpt = model_from_checkpoint(args.checkpoint, args.model, _parse_model_args(args.model_arg))
+    scale = {"optical": args.optical_scale} if args.optical_scale and tiffs else None
+    local = args.scheduler is None
+    out = predict_to_cog(
+        model, args.scene or tiffs, args.output, output_key=args.output_key, output=args.kind, dtype=args.dtype,
+        threshold=args.threshold, chunk=args.chunk, overlap=args.overlap, dates=tuple(args.dates),
+        device=args.device, amp=args.amp or False, channels_last=args.channels_last, scheduler=args.scheduler,
+        workers=(args.workers or 1) if local else 1, n_workers=args.workers or 2, scale=scale, checkpoint=ckpt,
+        profile=args.profile, resume=not args.no_resume, progress=not args.quiet)
+    print(f"wrote {out}")
+    return 0
+
+
+#: ``urbankit predict``: registered by :mod:`urbankit.cli`.
+CLI_COMMAND = ("predict", "predict a whole scene with a trained checkpoint and write a Cloud-Optimised GeoTIFF",
+               _add_predict, _run_predict)

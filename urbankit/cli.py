@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 
 def _register_optional_commands() -> None:
     """Import modules that add sub-commands (kept optional so the core CLI always works)."""
-    for module in ("urbankit.data.samples", "urbankit.data.download"):
+    for module in ("urbankit.data.samples", "urbankit.data.download", "urbankit.cityscale"):
         try:
             mod = __import__(module, fromlist=["CLI_COMMAND"])
         except ImportError:

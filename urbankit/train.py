@@ -49,7 +49,7 @@ __all__ = [
     "Strategy", "Supervised", "ConsistencySSL", "fusion_da", "mmcr", "dualtask_ssl",
     "RECIPES", "recipe", "fit", "FitConfig", "FitResult", "EarlyStopping", "train_epoch", "evaluate",
     "plot_history",
-    "load_checkpoint", "CHECKPOINT_LAST", "CHECKPOINT_BEST",
+    "load_checkpoint", "checkpoint_file", "CHECKPOINT_LAST", "CHECKPOINT_BEST",
 ]
 
 CHECKPOINT_LAST = "last.ckpt"
@@ -493,6 +493,21 @@ def _atomic_save(obj: Any, path: Path) -> None:
         raise
 
 
+def checkpoint_file(path: str | os.PathLike, which: str = "best") -> Path:
+    """The checkpoint file that :func:`load_checkpoint` reads for ``path`` (a file or a ``checkpoint_dir``).
+
+    Raises:
+        CheckpointError: when there is no such file.
+    """
+    path = Path(path)
+    if path.is_dir():
+        name = CHECKPOINT_BEST if which == "best" and (path / CHECKPOINT_BEST).exists() else CHECKPOINT_LAST
+        path = path / name
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    return path
+
+
 def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module | None = None, *,
                     which: str = "best", map_location="cpu") -> dict[str, Any]:
     """Read an urbankit checkpoint (a file, or a ``checkpoint_dir`` holding ``best.ckpt``/``last.ckpt``).
@@ -501,12 +516,7 @@ def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module | None = Non
     weights, ``"last"`` the weights at the end of the last finished epoch. Returns the
     checkpoint dict. Checkpoints load with ``torch.load(weights_only=True)``.
     """
-    path = Path(path)
-    if path.is_dir():
-        name = CHECKPOINT_BEST if which == "best" and (path / CHECKPOINT_BEST).exists() else CHECKPOINT_LAST
-        path = path / name
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    path = checkpoint_file(path, which)
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
