@@ -16,13 +16,9 @@ PKG = Path(__file__).resolve().parents[1] / "urbankit"
 READER_MODULES = {"oscd", "spacenet7", "vhr", "generic", "ghsl", "worldpop", "samples", "reader",
                   "population_grids", "synthetic", "synthetic_region"}
 #: private imports known when this test was written, owned by other work in progress (inference's
-#: train helpers: issue 10's trainer half; cityscale's inference/train helpers: issue 17); a new one
-#: fails the test, a removed one needs no change here
+#: train helpers: issue 10's trainer half); a new one fails the test, a removed one needs no change here
 KNOWN_PRIVATE = {("urbankit/inference.py", "urbankit.train._amp_settings"),
-                 ("urbankit/inference.py", "urbankit.train._resolve_device"),
-                 ("urbankit/cityscale.py", "urbankit.inference._key_date"),
-                 ("urbankit/cityscale.py", "urbankit.inference._predict_whole"),
-                 ("urbankit/cityscale.py", "urbankit.train._amp_settings")}
+                 ("urbankit/inference.py", "urbankit.train._resolve_device")}
 
 
 def _module(path: Path) -> str:

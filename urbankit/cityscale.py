@@ -395,9 +395,9 @@ class _Settings:
 
     def times(self, modality: str) -> list[int]:
         """Sorted scene time indexes that the model reads of ``modality``."""
-        from .inference import _key_date
+        from .inference import input_key_date
 
-        return sorted({t for k in self.keys if (p := _key_date(k, self.dates)) and p[0] == modality
+        return sorted({t for k in self.keys if (p := input_key_date(k, self.dates)) and p[0] == modality
                        for t in [p[1]]})
 
 
@@ -443,9 +443,8 @@ def _window_task(model, source, settings: _Settings, block: Block, image_stats):
     """Predict one window: ``(weighted probabilities, core no-data mask, value ranges)``."""
     import torch
 
-    from .inference import _key_date, _predict_whole
-    from .profiles import resolve_device
-    from .train import _amp_settings
+    from .inference import input_key_date, predict_padded
+    from .profiles import amp_settings, resolve_device
 
     raw = _read_window(source, settings, slice(block.wy0, block.wy1), slice(block.wx0, block.wx1))
     ranges = {}
@@ -457,7 +456,7 @@ def _window_task(model, source, settings: _Settings, block: Block, image_stats):
                 source.contract.check_value_range(lo, hi, m, source.label(m, t))
     tensors, missing = {}, None
     for key in settings.keys:
-        m, t = _key_date(key, settings.dates)
+        m, t = input_key_date(key, settings.dates)
         values = raw[m][settings.times(m).index(t)]
         gone = ~np.isfinite(values).any(axis=0)
         missing = gone if missing is None else missing | gone
@@ -466,10 +465,10 @@ def _window_task(model, source, settings: _Settings, block: Block, image_stats):
             stats = tuple(s[t] for s in image_stats[m])
         tensors[key] = torch.from_numpy(source.contract.prepare(values, m, image_stats=stats))[None]
     device = resolve_device(settings.device)
-    amp_on, amp_dtype, _ = _amp_settings(settings.amp, device)
+    amp_on, amp_dtype, _ = amp_settings(settings.amp, device)
     with torch.no_grad():
         model.to(device)
-        probs = _predict_whole(model, tensors, settings.multiple, settings.pad_mode, device, amp_on, amp_dtype,
+        probs = predict_padded(model, tensors, settings.multiple, settings.pad_mode, device, amp_on, amp_dtype,
                                [settings.output_key], settings.channels_last)[settings.output_key]
     if probs.shape[1] != 1:
         raise ConfigError(f"predict_to_cog: output {settings.output_key!r} has {probs.shape[1]} channels; "
@@ -817,11 +816,11 @@ def _output_key(model, output_key: str | None) -> str:
 
 
 def _check_dates(source, keys: Sequence[str], dates: tuple[int, int]) -> None:
-    from .inference import _key_date
+    from .inference import input_key_date
 
     used: dict[str, set[int]] = {}
     for key in keys:
-        parts = _key_date(key, dates)
+        parts = input_key_date(key, dates)
         if parts is None:
             raise ConfigError(f"predict_to_cog: the model reads {key!r}, which is not an optical_/sar_ t1/t2 input")
         m, t = parts
@@ -952,16 +951,14 @@ def model_from_checkpoint(checkpoint: str | os.PathLike, name: str, options: Map
     Raises:
         CheckpointError: the file is missing, unreadable, or its weights do not fit the model.
     """
-    import inspect
-
     from .data.contract import InputContract
-    from .models.registry import _REGISTRY, build
+    from .models.registry import build, model_parameters
     from .train import checkpoint_file, load_checkpoint
 
     path = checkpoint_file(checkpoint, which)
     contract = load_checkpoint(path).get("input_contract")
     cfg = dict(options or {})
-    params = inspect.signature(_REGISTRY[name].factory).parameters if name in _REGISTRY else {}
+    params = model_parameters(name)
     if contract is not None:
         contract = InputContract.from_dict(contract)
         n = {m: len(contract.channels(m) or ()) for m in ("optical", "sar")}

@@ -28,7 +28,7 @@ from .viz import plot_examples  # the figure lives in viz; re-exported for the c
 
 __all__ = [
     "predict", "scene_inputs", "scene_label", "hann_window", "evaluate_scenes", "pick_examples", "plot_examples",
-    "DEFAULT_MULTIPLE",
+    "DEFAULT_MULTIPLE", "input_key_date", "predict_padded",
 ]
 
 #: Padding multiple used when the model does not say (``model.pad_multiple``): 2**5 covers
@@ -100,7 +100,7 @@ def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Seq
     return out
 
 
-def _key_date(key: str, dates: tuple[int, int]) -> tuple[str, int] | None:
+def input_key_date(key: str, dates: tuple[int, int]) -> tuple[str, int] | None:
     """``(modality, time index)`` of an input key (``optical_t2`` -> ``("optical", dates[1])``).
 
     None for keys that are not image inputs (labels, flags).
@@ -119,7 +119,7 @@ def _contract_inputs(scene, keys, dates, contract) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     cache: dict[str, np.ndarray] = {}
     for key in keys:
-        parts = _key_date(key, dates)
+        parts = input_key_date(key, dates)
         if parts is None:
             continue
         modality, t = parts
@@ -273,8 +273,15 @@ def _forward(model, tensors: Mapping[str, torch.Tensor], device, amp_on, amp_dty
     return {k: out[k].float() for k in wanted}
 
 
-def _predict_whole(model, tensors, multiple, pad_mode, device, amp_on, amp_dtype, keys, channels_last=False):
-    """Probabilities of whole (B, C, H, W) images: padded to ``multiple`` (bottom/right), cropped back."""
+def predict_padded(model, tensors, multiple, pad_mode, device, amp_on, amp_dtype, keys, channels_last=False):
+    """Probabilities ``{key: (B, C, H, W)}`` of whole images, the one forward rule of the kit.
+
+    ``tensors`` ``{input key: (B, C, H, W) float32}`` are padded to a multiple of ``multiple``
+    at the bottom/right (``pad_mode``), run through ``model`` on ``device`` (autocast when
+    ``amp_on``; channels-last memory format when asked), passed through a sigmoid and cropped
+    back; ``keys`` picks the outputs (None: all). Used by :func:`predict` and, per window, by
+    :mod:`urbankit.cityscale`.
+    """
     h, w = next(iter(tensors.values())).shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     padded = {k: _pad(v, 0, ph, 0, pw, pad_mode) for k, v in tensors.items()}
@@ -375,7 +382,7 @@ def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change"
     try:
         model.to(device)
         if tile is None:
-            probs = _predict_whole(model, tensors, multiple, pad_mode, device, amp_on, amp_dtype, keys)
+            probs = predict_padded(model, tensors, multiple, pad_mode, device, amp_on, amp_dtype, keys)
         else:
             if tile < 1 or batch_size < 1:
                 raise ConfigError(f"predict: tile and batch_size must be >= 1, got {tile}, {batch_size}")

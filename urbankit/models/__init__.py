@@ -47,6 +47,7 @@ from .registry import (
     count_parameters,
     list_models,
     load_weights,
+    model_parameters,
     register,
 )
 from .segnet import SegNetEF
@@ -85,6 +86,7 @@ __all__ = [
     "count_parameters",
     "list_models",
     "load_weights",
+    "model_parameters",
     "register",
 ]
 

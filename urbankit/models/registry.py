@@ -62,22 +62,27 @@ def available_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def model_parameters(name: str) -> list[str]:
+    """The keyword arguments registered model ``name`` is built with (ConfigError for an unknown name)."""
+    try:
+        spec = _REGISTRY[name]
+    except KeyError:
+        hint = " (listed as not yet available)" if name in NOT_YET_AVAILABLE else ""
+        raise ConfigError(f"unknown model {name!r}{hint}; registered models: {available_models()}") from None
+    return list(inspect.signature(spec.factory).parameters)
+
+
 def build(name: str, **cfg) -> nn.Module:
     """Build a registered model: ``build("siamdiff", optical_channels=4, width=0.25)``.
 
     Unknown names or keyword arguments raise ConfigError listing what is accepted. Models from
     optional packages raise ConfigError with the install command when the package is missing.
     """
-    try:
-        spec = _REGISTRY[name]
-    except KeyError:
-        hint = " (listed as not yet available)" if name in NOT_YET_AVAILABLE else ""
-        raise ConfigError(f"unknown model {name!r}{hint}; registered models: {available_models()}") from None
-    params = inspect.signature(spec.factory).parameters
+    params = model_parameters(name)
     unknown = sorted(set(cfg) - set(params))
     if unknown:
         raise ConfigError(f"model {name!r} got unknown argument(s) {unknown}; it accepts {sorted(params)}")
-    return spec.factory(**cfg)
+    return _REGISTRY[name].factory(**cfg)
 
 
 def load_weights(model: nn.Module, source, *, part: str = "", strict: bool = True,
