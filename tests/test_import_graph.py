@@ -15,10 +15,9 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / "urbankit"
 READER_MODULES = {"oscd", "spacenet7", "vhr", "generic", "ghsl", "worldpop", "samples", "reader",
                   "population_grids", "synthetic", "synthetic_region"}
-#: private imports known when this test was written, owned by other work in progress (inference's
-#: train helpers: issue 10's trainer half); a new one fails the test, a removed one needs no change here
-KNOWN_PRIVATE = {("urbankit/inference.py", "urbankit.train._amp_settings"),
-                 ("urbankit/inference.py", "urbankit.train._resolve_device")}
+#: private imports known when this test was written, owned by other work in progress; a new one
+#: fails the test, a removed one needs no change here (none are left)
+KNOWN_PRIVATE: set[tuple[str, str]] = set()
 
 
 def _module(path: Path) -> str:

@@ -87,6 +87,123 @@ def _affine_params(transform: Any) -> tuple[float, float, float, float, float, f
     return vals  # type: ignore[return-value]
 
 
+def _scene_arrays(site: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The given variables as arrays of the schema's dtype, single dates given a time axis."""
+    specs = {"optical": (4, np.float32), "sar": (4, np.float32), "buildings": (3, np.float32),
+             "change": (2, np.uint8), "population": (3, np.float32)}
+    arrays: dict[str, Any] = {}
+    for name, (ndim, dtype) in specs.items():
+        if given[name] is None:
+            continue
+        a = _as_array(given[name], dtype)
+        if a.ndim == ndim - 1 and name != "change":
+            a = a[None]
+        if a.ndim != ndim:
+            raise SceneValidationError(
+                site, name, f"expected a {ndim}-D array {SCHEMA[name][0]}, got shape {tuple(a.shape)}")
+        arrays[name] = a
+    if not arrays:
+        raise SceneValidationError(site, None, "empty scene: no optical, sar or label array was given")
+    return arrays
+
+
+def _scene_times(site: str, arrays: dict[str, Any], times: Sequence[Any] | None) -> tuple[tuple[int, int], Any]:
+    """((H, W), datetime64 epochs) after checking that shapes agree across variables and dates."""
+    ref_name, ref = next(iter(arrays.items()))
+    hw = tuple(ref.shape[-2:])
+    n_time = None
+    for name, a in arrays.items():
+        if tuple(a.shape[-2:]) != hw:
+            raise SceneValidationError(
+                site, name, f"spatial shape {tuple(a.shape[-2:])} does not match {ref_name!r} {hw}")
+        if name != "change":
+            if n_time is None:
+                n_time, time_from = a.shape[0], name
+            elif a.shape[0] != n_time:
+                raise SceneValidationError(
+                    site, name, f"{a.shape[0]} dates do not match {n_time} dates of {time_from!r}")
+    n_time = n_time or 1
+    if times is None:
+        times = pd.date_range("2000-01-01", periods=n_time, freq="MS")
+    times = pd.to_datetime(list(times)).values.astype("datetime64[ns]")
+    if len(times) != n_time:
+        raise SceneValidationError(site, "time", f"{len(times)} times given for {n_time} dates")
+    return hw, times
+
+
+def _scene_xy(site: str, hw: tuple[int, int], transform: Any, x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates (ys, xs): from a north-up ``transform``, else ``x``/``y`` or indices + 0.5."""
+    h, w = hw
+    if transform is not None:
+        a_, b_, c_, d_, e_, f_ = _affine_params(transform)
+        if b_ != 0 or d_ != 0:
+            raise SceneValidationError(site, None, "rotated transforms are not supported (north-up only)")
+        from affine import Affine
+
+        return pixel_centres(Affine(a_, b_, c_, d_, e_, f_), (h, w))
+    xs = np.asarray(x, dtype=np.float64) if x is not None else np.arange(w) + 0.5
+    ys = np.asarray(y, dtype=np.float64) if y is not None else np.arange(h) + 0.5
+    if xs.shape != (w,) or ys.shape != (h,):
+        raise SceneValidationError(
+            site, None, f"x/y coordinates of lengths {xs.shape}/{ys.shape} do not match the grid {h}x{w}")
+    return ys, xs
+
+
+def _modality_dates(site: str, arrays: dict[str, Any], times: Any, optical_dates: Any,
+                    sar_dates: Any) -> dict[str, Any]:
+    """The ``optical_date``/``sar_date`` coordinates along ``time`` (default: the epochs)."""
+    coords: dict[str, Any] = {}
+    for cname, key, dates in (("optical_date", "optical", optical_dates), ("sar_date", "sar", sar_dates)):
+        if key in arrays:
+            d = times if dates is None else pd.to_datetime(list(dates)).values.astype("datetime64[ns]")
+            if len(d) != len(times):
+                raise SceneValidationError(site, cname, f"{len(d)} dates given for {len(times)} epochs")
+            coords[cname] = ("time", d)
+    return coords
+
+
+_VAR_ATTRS = {
+    "optical": {"units": "reflectance", "long_name": "optical reflectance"},
+    "sar": {"units": "dB", "long_name": "backscatter sigma0"},
+    "buildings": {"long_name": "building mask or fraction", "units": "1"},
+    "change": {"long_name": "new built-up between first and last date", "units": "1"},
+    "population": {"long_name": "population", "units": "persons per pixel"},
+}
+
+
+def _channel_names(site: str, arrays: dict[str, Any], bands: Sequence[str] | None,
+                   polarisations: Sequence[str]) -> dict[str, list[str]]:
+    """The ``band`` / ``polarisation`` coordinates (13 S2 or R, G, B bands by default)."""
+    coords: dict[str, list[str]] = {}
+    if "optical" in arrays:
+        n_b = arrays["optical"].shape[1]
+        if bands is None:
+            bands = list(S2_BAND_NAMES) if n_b == 13 else (["R", "G", "B"] if n_b == 3 else None)
+            if bands is None:
+                raise SceneValidationError(site, "optical", f"{n_b} bands: pass their names as bands=")
+        if len(bands) != n_b:
+            raise SceneValidationError(site, "optical", f"{len(bands)} band names for {n_b} bands")
+        coords["band"] = list(bands)
+    if "sar" in arrays:
+        n_p = arrays["sar"].shape[1]
+        if len(polarisations) != n_p:
+            raise SceneValidationError(site, "sar", f"{len(polarisations)} polarisation names for {n_p} channels")
+        coords["polarisation"] = list(polarisations)
+    return coords
+
+
+def _georeference(ds: xr.Dataset, crs: Any, transform: Any) -> xr.Dataset:
+    """Write ``crs`` and the transform (given, else recomputed from x/y) through rioxarray."""
+    if crs is None:
+        return ds
+    ds = ds.rio.write_crs(crs, inplace=True)
+    if transform is not None:
+        from affine import Affine
+
+        return ds.rio.write_transform(Affine(*_affine_params(transform)), inplace=True)
+    return ds.rio.write_transform(ds.rio.transform(recalc=True), inplace=True)
+
+
 def make_scene(
     *,
     optical: Any = None,
@@ -137,112 +254,28 @@ def make_scene(
         attrs: more dataset attrs.
         validate: run :func:`validate_scene` on the result.
 
+    Returns:
+        The scene (an ``xarray.Dataset`` following the schema).
+
     Raises:
         SceneValidationError: shapes disagree across variables or dates, or validation fails.
     """
-    arrays: dict[str, Any] = {}
-    specs = {"optical": (optical, 4, np.float32), "sar": (sar, 4, np.float32),
-             "buildings": (buildings, 3, np.float32), "change": (change, 2, np.uint8),
-             "population": (population, 3, np.float32)}
-    for name, (arr, ndim, dtype) in specs.items():
-        if arr is None:
-            continue
-        a = _as_array(arr, dtype)
-        if a.ndim == ndim - 1 and name != "change":
-            a = a[None]
-        if a.ndim != ndim:
-            raise SceneValidationError(
-                site, name, f"expected a {ndim}-D array {SCHEMA[name][0]}, got shape {tuple(a.shape)}")
-        arrays[name] = a
-    if not arrays:
-        raise SceneValidationError(site, None, "empty scene: no optical, sar or label array was given")
-
-    # ---- shapes agree across variables and dates
-    ref_name, ref = next(iter(arrays.items()))
-    hw = tuple(ref.shape[-2:])
-    n_time = None
-    for name, a in arrays.items():
-        if tuple(a.shape[-2:]) != hw:
-            raise SceneValidationError(
-                site, name, f"spatial shape {tuple(a.shape[-2:])} does not match {ref_name!r} {hw}")
-        if name != "change":
-            if n_time is None:
-                n_time, time_from = a.shape[0], name
-            elif a.shape[0] != n_time:
-                raise SceneValidationError(
-                    site, name, f"{a.shape[0]} dates do not match {n_time} dates of {time_from!r}")
-    n_time = n_time or 1
-    if times is None:
-        times = pd.date_range("2000-01-01", periods=n_time, freq="MS")
-    times = pd.to_datetime(list(times)).values.astype("datetime64[ns]")
-    if len(times) != n_time:
-        raise SceneValidationError(site, "time", f"{len(times)} times given for {n_time} dates")
-
-    # ---- coordinates
-    h, w = hw
-    if transform is not None:
-        a_, b_, c_, d_, e_, f_ = _affine_params(transform)
-        if b_ != 0 or d_ != 0:
-            raise SceneValidationError(site, None, "rotated transforms are not supported (north-up only)")
-        from affine import Affine
-
-        ys, xs = pixel_centres(Affine(a_, b_, c_, d_, e_, f_), (h, w))
-    else:
-        xs = np.asarray(x, dtype=np.float64) if x is not None else np.arange(w) + 0.5
-        ys = np.asarray(y, dtype=np.float64) if y is not None else np.arange(h) + 0.5
-        if xs.shape != (w,) or ys.shape != (h,):
-            raise SceneValidationError(
-                site, None, f"x/y coordinates of lengths {xs.shape}/{ys.shape} do not match the "
-                            f"grid {h}x{w}")
+    arrays = _scene_arrays(site, {"optical": optical, "sar": sar, "buildings": buildings, "change": change,
+                                  "population": population})
+    hw, times = _scene_times(site, arrays, times)
+    ys, xs = _scene_xy(site, hw, transform, x, y)
     coords: dict[str, Any] = {"time": times, "y": ys, "x": xs}
-    for cname, dates in (("optical_date", optical_dates), ("sar_date", sar_dates)):
-        key = "optical" if cname == "optical_date" else "sar"
-        if key in arrays:
-            d = times if dates is None else pd.to_datetime(list(dates)).values.astype("datetime64[ns]")
-            if len(d) != n_time:
-                raise SceneValidationError(site, cname, f"{len(d)} dates given for {n_time} epochs")
-            coords[cname] = ("time", d)
-
-    data_vars: dict[str, Any] = {}
-    if "optical" in arrays:
-        n_b = arrays["optical"].shape[1]
-        if bands is None:
-            bands = list(S2_BAND_NAMES) if n_b == 13 else (["R", "G", "B"] if n_b == 3 else None)
-            if bands is None:
-                raise SceneValidationError(site, "optical", f"{n_b} bands: pass their names as bands=")
-        if len(bands) != n_b:
-            raise SceneValidationError(site, "optical", f"{len(bands)} band names for {n_b} bands")
-        coords["band"] = list(bands)
-        data_vars["optical"] = (SCHEMA["optical"][0], arrays["optical"],
-                                {"units": "reflectance", "long_name": "optical reflectance"})
-    if "sar" in arrays:
-        n_p = arrays["sar"].shape[1]
-        if len(polarisations) != n_p:
-            raise SceneValidationError(
-                site, "sar", f"{len(polarisations)} polarisation names for {n_p} channels")
-        coords["polarisation"] = list(polarisations)
-        data_vars["sar"] = (SCHEMA["sar"][0], arrays["sar"],
-                            {"units": "dB", "long_name": "backscatter sigma0"})
-    label_attrs = {"buildings": {"long_name": "building mask or fraction", "units": "1"},
-                   "change": {"long_name": "new built-up between first and last date", "units": "1"},
-                   "population": {"long_name": "population", "units": "persons per pixel"}}
-    for name in _LABELS:
-        if name in arrays:
-            data_vars[name] = (SCHEMA[name][0], arrays[name], label_attrs[name])
+    coords.update(_modality_dates(site, arrays, times, optical_dates, sar_dates))
+    coords.update(_channel_names(site, arrays, bands, polarisations))
+    data_vars = {name: (SCHEMA[name][0], arrays[name], _VAR_ATTRS[name])
+                 for name in ("optical", "sar", *_LABELS) if name in arrays}
     ds = xr.Dataset(data_vars, coords=coords)
     for name, item in (extra_vars or {}).items():
         ds[name] = item if isinstance(item, (xr.DataArray, xr.Variable)) else xr.Variable(*item)
     ds.attrs.update({"site": site, "region": region, "dataset": dataset, "split": split,
                      "source": source, "licence": licence})
     ds.attrs.update(attrs or {})
-    if crs is not None:
-        ds = ds.rio.write_crs(crs, inplace=True)
-        if transform is not None:
-            from affine import Affine
-
-            ds = ds.rio.write_transform(Affine(*_affine_params(transform)), inplace=True)
-        else:
-            ds = ds.rio.write_transform(ds.rio.transform(recalc=True), inplace=True)
+    ds = _georeference(ds, crs, transform)
     if validate:
         validate_scene(ds, expect_crs=crs is not None)
     return ds
@@ -288,6 +321,118 @@ def _da_nanmax(a: Any) -> Any:
     return da.nanmax(da.where(da.isinf(a), np.nan, a))
 
 
+def _fail(scene: xr.Dataset, variable: str | None, problem: str) -> None:
+    """Raise the :class:`SceneValidationError` of ``scene`` (its ``site`` attr named)."""
+    raise SceneValidationError(scene.attrs.get("site"), variable, problem)
+
+
+def _check_variables(scene: xr.Dataset, require: Iterable[str]) -> None:
+    """Non-empty, the required variables present, and the schema's dims and dtypes."""
+    present = [v for v in scene.data_vars]
+    if not present:
+        _fail(scene, None, "empty scene: it has no variables")
+    for dim, n in scene.sizes.items():
+        if n == 0:
+            var = next((v for v in present if dim in scene[v].dims), None)
+            _fail(scene, var, f"empty scene: dimension {dim!r} has size 0")
+    for name in require:
+        if name not in scene.data_vars:
+            _fail(scene, name, f"required variable is missing (present: {', '.join(present) or 'none'})")
+    if not any(v in scene.data_vars for v in SCHEMA):
+        _fail(scene, None, f"empty scene: none of the schema variables {', '.join(SCHEMA)} is present "
+                           f"(found {', '.join(present)})")
+    for name, (dims, dtype) in SCHEMA.items():
+        if name not in scene.data_vars:
+            continue
+        var = scene[name]
+        if tuple(var.dims) != dims:
+            _fail(scene, name, f"dims {tuple(var.dims)} do not match the schema {dims}")
+        if var.dtype != dtype:
+            _fail(scene, name, f"dtype {var.dtype} is wrong, expected {dtype}")
+
+
+def _check_channel_names(scene: xr.Dataset, variable: str, dim: str, known: Iterable[str], expected: str) -> None:
+    """The ``dim`` coordinate of ``variable`` names known, distinct channels."""
+    if variable not in scene.data_vars:
+        return
+    if dim not in scene.coords:
+        _fail(scene, variable, f"the {dim} dimension has no coordinate of {dim} names")
+    names = [str(b) for b in scene[dim].values]
+    unknown = [b for b in names if b not in known]
+    if unknown:
+        _fail(scene, variable, f"unknown {dim} name(s) {unknown}; expected {expected}")
+    if len(set(names)) != len(names):
+        _fail(scene, variable, f"duplicate {dim} names {names}")
+
+
+def _check_coords(scene: xr.Dataset) -> None:
+    """datetime64 epochs and per-modality dates, known band/polarisation names, regular x/y."""
+    if "time" in scene.dims:
+        if "time" not in scene.coords:
+            _fail(scene, "time", "the time dimension has no coordinate (expected datetime64 epochs)")
+        if not np.issubdtype(scene["time"].dtype, np.datetime64):
+            _fail(scene, "time", f"time coordinate has dtype {scene['time'].dtype}, expected datetime64")
+    for cname in ("optical_date", "sar_date"):
+        if cname in scene.coords:
+            c = scene[cname]
+            if c.dims != ("time",):
+                _fail(scene, cname, f"must lie along time, has dims {c.dims}")
+            if not np.issubdtype(c.dtype, np.datetime64):
+                _fail(scene, cname, f"dtype {c.dtype}, expected datetime64")
+    _check_channel_names(scene, "optical", "band", KNOWN_OPTICAL_BANDS,
+                         f"Sentinel-2 names {', '.join(S2_BAND_NAMES)} or VHR R, G, B")
+    _check_channel_names(scene, "sar", "polarisation", SAR_POLARISATIONS, ", ".join(SAR_POLARISATIONS))
+    for dim in ("y", "x"):
+        if dim in scene.dims and dim in scene.coords and scene.sizes[dim] > 2:
+            step = np.diff(np.asarray(scene[dim].values, dtype=np.float64))
+            monotonic = np.all(step > 0) or np.all(step < 0)
+            if not monotonic or not np.allclose(step, step[0], rtol=1e-6, atol=1e-9):
+                _fail(scene, dim, f"{dim} coordinates are not regularly spaced pixel centres")
+
+
+def _check_label_values(scene: xr.Dataset) -> None:
+    """Labels finite and in range: buildings 0..1, change 0/1, population >= 0."""
+    for name in _LABELS:
+        if name not in scene.data_vars:
+            continue
+        mn, mx, has_nan, has_inf = _minmax(scene[name])
+        if has_nan or has_inf:
+            _fail(scene, name, "labels contain NaN or inf (labels must be finite; mark unlabelled scenes "
+                               "with split='unlabelled' and leave the label out)")
+        if name == "buildings" and (mn < 0 or mx > 1):
+            _fail(scene, name, f"values in [{mn:g}, {mx:g}], expected a mask or fraction in [0, 1]")
+        if name == "change" and mx > 1:
+            _fail(scene, name, f"values up to {mx:g}, expected 0/1")
+        if name == "population" and mn < 0:
+            _fail(scene, name, f"negative values (min {mn:g}), expected persons per pixel >= 0")
+
+
+def _check_image_values(scene: xr.Dataset, optical_tolerance: float, sar_db_range: tuple[float, float]) -> None:
+    """Optical reflectance within [0, 1] +/- tolerance; SAR in dB within the range, not all >= 0."""
+    if "optical" in scene.data_vars:
+        mn, mx, _, has_inf = _minmax(scene["optical"])
+        if has_inf:
+            _fail(scene, "optical", "contains inf (use NaN for no data)")
+        if np.isfinite(mn) and (mn < -optical_tolerance or mx > 1 + optical_tolerance):
+            hint = " (digital numbers? use normalize.s2_to_reflectance, or /255 for 8-bit RGB)" if mx > 2 else ""
+            _fail(scene, "optical", f"reflectance out of range [{mn:g}, {mx:g}], expected 0..1{hint}")
+    if "sar" not in scene.data_vars:
+        return
+    mn, mx, _, has_inf = _minmax(scene["sar"])
+    lo, hi = sar_db_range
+    if has_inf:
+        _fail(scene, "sar", "contains inf (use NaN for no data; normalize.linear_to_db floors zeros)")
+    if not np.isfinite(mn):
+        return
+    if mn < lo or mx > hi:
+        _fail(scene, "sar", f"backscatter out of range [{mn:g}, {mx:g}] dB, expected within "
+                            f"[{lo:g}, {hi:g}] dB ({_sar_hint(mn, mx)})")
+    n_finite = int(np.isfinite(np.asarray(scene["sar"].values)).sum()) if mn >= 0 else 0
+    if mn >= 0 and n_finite >= 16:
+        _fail(scene, "sar", f"all values are >= 0 dB (range [{mn:g}, {mx:g}]): this looks like linear "
+                            f"power or [0, 1]-scaled values, not dB (use normalize.linear_to_db / unit_to_db)")
+
+
 def validate_scene(
     scene: xr.Dataset,
     *,
@@ -316,131 +461,26 @@ def validate_scene(
         optical_tolerance: allowed excursion of reflectance outside [0, 1].
         sar_db_range: plausible dB range.
 
+    Returns:
+        ``scene``, unchanged.
+
     Raises:
         SceneValidationError: with ``site``, ``variable`` and ``problem`` set.
     """
     if not isinstance(scene, xr.Dataset):
         raise SceneValidationError(
             None, None, f"a scene must be an xarray.Dataset, got {type(scene).__name__}")
-    site = scene.attrs.get("site")
-
-    def fail(variable: str | None, problem: str) -> None:
-        raise SceneValidationError(site, variable, problem)
-
-    present = [v for v in scene.data_vars]
-    if not present:
-        fail(None, "empty scene: it has no variables")
-    for dim, n in scene.sizes.items():
-        if n == 0:
-            var = next((v for v in present if dim in scene[v].dims), None)
-            fail(var, f"empty scene: dimension {dim!r} has size 0")
-    for name in require:
-        if name not in scene.data_vars:
-            fail(name, f"required variable is missing (present: {', '.join(present) or 'none'})")
-    if not any(v in scene.data_vars for v in SCHEMA):
-        fail(None, f"empty scene: none of the schema variables {', '.join(SCHEMA)} is present "
-                   f"(found {', '.join(present)})")
-
-    # ---- dims and dtypes
-    for name, (dims, dtype) in SCHEMA.items():
-        if name not in scene.data_vars:
-            continue
-        var = scene[name]
-        if tuple(var.dims) != dims:
-            fail(name, f"dims {tuple(var.dims)} do not match the schema {dims}")
-        if var.dtype != dtype:
-            fail(name, f"dtype {var.dtype} is wrong, expected {dtype}")
-
-    # ---- coordinates
-    if "time" in scene.dims:
-        if "time" not in scene.coords:
-            fail("time", "the time dimension has no coordinate (expected datetime64 epochs)")
-        if not np.issubdtype(scene["time"].dtype, np.datetime64):
-            fail("time", f"time coordinate has dtype {scene['time'].dtype}, expected datetime64")
-    for cname in ("optical_date", "sar_date"):
-        if cname in scene.coords:
-            c = scene[cname]
-            if c.dims != ("time",):
-                fail(cname, f"must lie along time, has dims {c.dims}")
-            if not np.issubdtype(c.dtype, np.datetime64):
-                fail(cname, f"dtype {c.dtype}, expected datetime64")
-    if "optical" in scene.data_vars:
-        if "band" not in scene.coords:
-            fail("optical", "the band dimension has no coordinate of band names")
-        names = [str(b) for b in scene["band"].values]
-        unknown = [b for b in names if b not in KNOWN_OPTICAL_BANDS]
-        if unknown:
-            fail("optical", f"unknown band name(s) {unknown}; expected Sentinel-2 names "
-                            f"{', '.join(S2_BAND_NAMES)} or VHR R, G, B")
-        if len(set(names)) != len(names):
-            fail("optical", f"duplicate band names {names}")
-    if "sar" in scene.data_vars:
-        if "polarisation" not in scene.coords:
-            fail("sar", "the polarisation dimension has no coordinate of polarisation names")
-        names = [str(p) for p in scene["polarisation"].values]
-        unknown = [p for p in names if p not in SAR_POLARISATIONS]
-        if unknown:
-            fail("sar", f"unknown polarisation name(s) {unknown}; expected {', '.join(SAR_POLARISATIONS)}")
-        if len(set(names)) != len(names):
-            fail("sar", f"duplicate polarisation names {names}")
-    for dim in ("y", "x"):
-        if dim in scene.dims and dim in scene.coords and scene.sizes[dim] > 2:
-            step = np.diff(np.asarray(scene[dim].values, dtype=np.float64))
-            if not (np.all(step > 0) or np.all(step < 0)) or not np.allclose(step, step[0], rtol=1e-6,
-                                                                             atol=1e-9):
-                fail(dim, f"{dim} coordinates are not regularly spaced pixel centres")
-
-    # ---- CRS
-    if expect_crs:
-        crs = scene.rio.crs
-        if crs is None:
-            fail(None, "missing CRS: this scene's source is georeferenced, but no CRS is written "
-                       "(use scene.rio.write_crs)")
-
-    # ---- attrs
+    _check_variables(scene, require)
+    _check_coords(scene)
+    if expect_crs and scene.rio.crs is None:
+        _fail(scene, None, "missing CRS: this scene's source is georeferenced, but no CRS is written "
+                           "(use scene.rio.write_crs)")
     split = scene.attrs.get("split")
     if split is not None and split not in SPLITS:
-        fail(None, f"attr split={split!r} is not one of {', '.join(SPLITS)}")
-
-    if not check_values:
-        return scene
-
-    # ---- values
-    for name in _LABELS:
-        if name not in scene.data_vars:
-            continue
-        mn, mx, has_nan, has_inf = _minmax(scene[name])
-        if has_nan or has_inf:
-            fail(name, "labels contain NaN or inf (labels must be finite; mark unlabelled scenes "
-                       "with split='unlabelled' and leave the label out)")
-        if name == "buildings" and (mn < 0 or mx > 1):
-            fail(name, f"values in [{mn:g}, {mx:g}], expected a mask or fraction in [0, 1]")
-        if name == "change" and mx > 1:
-            fail(name, f"values up to {mx:g}, expected 0/1")
-        if name == "population" and mn < 0:
-            fail(name, f"negative values (min {mn:g}), expected persons per pixel >= 0")
-    if "optical" in scene.data_vars:
-        mn, mx, _, has_inf = _minmax(scene["optical"])
-        if has_inf:
-            fail("optical", "contains inf (use NaN for no data)")
-        if np.isfinite(mn) and (mn < -optical_tolerance or mx > 1 + optical_tolerance):
-            hint = " (digital numbers? use normalize.s2_to_reflectance, or /255 for 8-bit RGB)" \
-                if mx > 2 else ""
-            fail("optical", f"reflectance out of range [{mn:g}, {mx:g}], expected 0..1{hint}")
-    if "sar" in scene.data_vars:
-        mn, mx, _, has_inf = _minmax(scene["sar"])
-        lo, hi = sar_db_range
-        if has_inf:
-            fail("sar", "contains inf (use NaN for no data; normalize.linear_to_db floors zeros)")
-        if np.isfinite(mn):
-            if mn < lo or mx > hi:
-                fail("sar", f"backscatter out of range [{mn:g}, {mx:g}] dB, expected within "
-                            f"[{lo:g}, {hi:g}] dB ({_sar_hint(mn, mx)})")
-            n_finite = int(np.isfinite(np.asarray(scene["sar"].values)).sum()) if mn >= 0 else 0
-            if mn >= 0 and n_finite >= 16:
-                fail("sar", f"all values are >= 0 dB (range [{mn:g}, {mx:g}]): this looks like linear "
-                            f"power or [0, 1]-scaled values, not dB (use normalize.linear_to_db / "
-                            f"unit_to_db)")
+        _fail(scene, None, f"attr split={split!r} is not one of {', '.join(SPLITS)}")
+    if check_values:
+        _check_label_values(scene)
+        _check_image_values(scene, optical_tolerance, sar_db_range)
     return scene
 
 
