@@ -278,3 +278,16 @@ def test_urbankit_predict_writes_a_cog_from_a_checkpoint(checkpoint, tmp_path, c
     assert rc == 1 and "three.tif" in err and "B08" in err and not (tmp_path / "bad.tif").exists()
     rc = cli.main(["predict", str(folder), "--model", "unet_ef", "--optical", *files, "-o", str(tmp_path / "w.tif")])
     assert rc == 1 and "does not fit this model" in capsys.readouterr().err  # default topology: other weights
+
+
+def test_bf16_and_channels_last_windows_stay_within_tolerance_of_fp32(scene, model, tmp_path):
+    kw = {"chunk": 64, "overlap": 16, "progress": False}
+    ref = codes(cs.predict_to_cog(model, scene, tmp_path / "fp32.tif", **kw)).astype(int)
+    last = codes(cs.predict_to_cog(model, scene, tmp_path / "cl.tif", channels_last=True, **kw))
+    bf16 = codes(cs.predict_to_cog(model, scene, tmp_path / "bf16.tif", amp="bf16", **kw))
+    assert np.abs(last - ref).max() <= 1  # float rounding can move a code by one
+    assert all(p.is_contiguous() for p in model.parameters())
+    d = np.abs(bf16 - ref)
+    assert d.max() <= 5 and d.mean() > 0  # bf16 ran; probabilities within 5/254 = 2e-2
+    with rasterio.open(tmp_path / "bf16.tif") as src:
+        assert json.loads(src.tags()["URBANKIT_PREDICT"])["amp"] == "bf16"

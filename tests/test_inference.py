@@ -163,3 +163,42 @@ def test_pick_examples_and_figure():
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def _unet_and_image():
+    from urbankit.models import build
+
+    torch.manual_seed(0)
+    model = build("unet_ef", modality="optical", optical_channels=4, topology=(8, 16, 32))
+    g = torch.Generator().manual_seed(1)
+    x = {"optical_t1": torch.rand(4, 96, 112, generator=g), "optical_t2": torch.rand(4, 96, 112, generator=g)}
+    return model, x
+
+
+@pytest.mark.parametrize("tile", [None, 64])
+def test_channels_last_matches_fp32_and_leaves_the_model_as_it_was(tile):
+    model, x = _unet_and_image()
+    ref = I.predict(model, x, device="cpu", tile=tile, overlap=16)
+    got = I.predict(model, x, device="cpu", tile=tile, overlap=16, channels_last=True)
+    np.testing.assert_allclose(got, ref, atol=1e-6, rtol=0)  # stated tolerance: float rounding only
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_bf16_autocast_on_cpu_runs_and_stays_within_tolerance_of_fp32():
+    model, x = _unet_and_image()
+    ref = I.predict(model, x, device="cpu")
+    got = I.predict(model, x, device="cpu", amp="bf16")
+    diff = np.abs(got - ref).max()
+    assert 0 < diff < 2e-2  # bf16 ran (not bit-identical) and probabilities agree to 2e-2
+    np.testing.assert_array_equal(I.predict(model, x, device="cpu", amp=True), ref)  # True: CPU stays fp32
+    with pytest.raises(UrbankitError, match="amp must be"):
+        I.predict(model, x, device="cpu", amp="fp8")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_bf16_and_channels_last_within_tolerance_of_cpu_fp32():
+    model, x = _unet_and_image()
+    ref = I.predict(model, x, device="cpu")
+    np.testing.assert_allclose(I.predict(model, x, device="cuda", channels_last=True), ref, atol=1e-4)
+    diff = np.abs(I.predict(model, x, device="cuda", amp="bf16", channels_last=True) - ref).max()
+    assert 0 < diff < 2e-2

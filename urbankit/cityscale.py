@@ -862,7 +862,8 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
             cropped back, as :func:`urbankit.inference.predict` does.
         pad_mode: ``reflect``, ``replicate`` or ``constant`` padding.
         device: ``auto``, ``cpu``, ``cuda`` or ``mps`` (resolved on each worker).
-        amp: autocast (``True``/``"bf16"``/``"fp16"``), as in :func:`urbankit.inference.predict`.
+        amp: autocast as in :func:`urbankit.inference.predict` (CUDA: ``True``/``"bf16"``/``"fp16"``;
+            CPU: ``"bf16"``).
         channels_last: run the forward passes in channels-last memory format.
         scheduler: None (dask threads in this process), ``"local"`` (a new
             ``distributed.LocalCluster``), a scheduler address or a ``distributed.Client``.
@@ -934,6 +935,10 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
     finally:
         bar.close()
         model.train(was_training)
+        if model.__dict__.pop("_urbankit_ready", None) and channels_last:
+            import torch
+
+            model.to(memory_format=torch.contiguous_format)  # as the caller gave it
     _assemble(store, plan, source.grid, out, settings, tags)
     store.remove()
     return out
