@@ -305,21 +305,35 @@ def _line_distance(xx: np.ndarray, yy: np.ndarray, x0: float, y0: float, angle_d
 
 
 class _Layout:
-    """Static geometry of a twin city and the construction schedule (all vectorised)."""
+    """Static geometry of a twin city and the construction schedule (all vectorised).
+
+    Built in four steps that draw from ``rng`` in a fixed order (the same arguments give the
+    same city): the street grid with its blocks and lots, water and main roads, the lots that
+    can be built, and the construction schedule (lot -> first date built).
+    """
+
+    never = np.int32(10_000)  # "first date built" of a lot that is never built
 
     def __init__(self, rng: np.random.Generator, h: int, w: int, reg: Region, n_dates: int,
                  growth: float, growth_mix: tuple[float, float, float], initial_built: float,
                  water: str) -> None:
         self.h, self.w, self.reg = h, w, reg
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        self._street_grid(rng, yy, xx)
+        self._water_and_main_roads(rng, yy, xx, water)
+        self._developable_lots()
+        self._schedule(rng, n_dates, growth, growth_mix, initial_built)
+        self._pixel_schedule()
+
+    def _street_grid(self, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> None:
+        """Centre, rotated (optionally warped) street grid, blocks with roles, lots and footprints."""
+        h, w, reg = self.h, self.w, self.reg
         cy = h * (0.5 + rng.uniform(-0.08, 0.08))
         cx = w * (0.5 + rng.uniform(-0.08, 0.08))
         self.centre = (cy, cx)
         self.dist = np.hypot(yy - cy, xx - cx)
-        angle = rng.uniform(*reg.grid_angle)
-        self.angle = angle
+        self.angle = angle = rng.uniform(*reg.grid_angle)
         a = np.deg2rad(angle)
-        # rotated (and optionally warped) street-grid coordinates
         u = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a)
         v = -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
         if reg.jitter > 0:
@@ -329,172 +343,191 @@ class _Layout:
         B, S, L = reg.block, reg.street, reg.lot
         bu_f, bv_f = np.floor(u / B), np.floor(v / B)
         ou, ov = u - bu_f * B, v - bv_f * B
-        bu0, bv0 = int(bu_f.min()), int(bv_f.min())
-        bu, bv = (bu_f - bu0).astype(np.int32), (bv_f - bv0).astype(np.int32)
-        nbu, nbv = int(bu.max()) + 1, int(bv.max()) + 1
+        self._bu = (bu_f - int(bu_f.min())).astype(np.int32)
+        self._bv = (bv_f - int(bv_f.min())).astype(np.int32)
+        nbu, nbv = int(self._bu.max()) + 1, int(self._bv.max()) + 1
         self.nb = (nbu, nbv)
-        m = max(1, (B - S) // L)
-        self.m = m
-        street_u, street_v = ou < S, ov < S
-        self.street_pix = street_u | street_v
+        self.m = m = max(1, (B - S) // L)
+        self._street_u, self._street_v = ou < S, ov < S
+        self.street_pix = self._street_u | self._street_v
         lu = np.clip(np.floor((ou - S) / L), 0, m - 1).astype(np.int32)
         lv = np.clip(np.floor((ov - S) / L), 0, m - 1).astype(np.int32)
         pu, pv = (ou - S) - lu * L, (ov - S) - lv * L
-        block_id = bu * nbv + bv
-        self.block_id = block_id
-        lot_id = block_id * (m * m) + lu * m + lv
-        n_blocks, n_lots = nbu * nbv, nbu * nbv * m * m
-        # per-lot random footprints
-        fmin, fmax = reg.footprint
-        fw = rng.integers(fmin, fmax + 1, n_lots)
-        fh = rng.integers(fmin, fmax + 1, n_lots)
+        self.block_id = block_id = self._bu * nbv + self._bv
+        self.lot_id = block_id * (m * m) + lu * m + lv
+        self._n_blocks, self._n_lots = nbu * nbv, nbu * nbv * m * m
+        fmin, fmax = reg.footprint                      # per-lot random footprints
+        fw = rng.integers(fmin, fmax + 1, self._n_lots)
+        fh = rng.integers(fmin, fmax + 1, self._n_lots)
         sb = reg.setback
-        in_fp = (pu >= sb) & (pu < sb + fw[lot_id]) & (pv >= sb) & (pv < sb + fh[lot_id])
-        in_lot = (pu < L) & (pv < L) & ~self.street_pix
-        # block roles
-        role = np.zeros(n_blocks, np.uint8)            # 0 residential, 1 commercial, 2 park
-        r = rng.random(n_blocks)
+        in_fp = (pu >= sb) & (pu < sb + fw[self.lot_id]) & (pv >= sb) & (pv < sb + fh[self.lot_id])
+        self.in_lot = (pu < L) & (pv < L) & ~self.street_pix
+        self._role = role = np.zeros(self._n_blocks, np.uint8)   # 0 residential, 1 commercial, 2 park
+        r = rng.random(self._n_blocks)
         role[r < reg.commercial] = 1
         role[(r >= reg.commercial) & (r < reg.commercial + reg.parks)] = 2
         commercial_pix = role[block_id] == 1
         # commercial blocks: one big building over the inner lots, parking around it
         inner = (lu < max(1, m - 1)) & (lv < max(1, m - 1))
-        in_fp = np.where(commercial_pix, inner & ~self.street_pix, in_fp)
-        self.parking_pix = commercial_pix & ~in_fp & ~self.street_pix
+        self.in_fp = np.where(commercial_pix, inner & ~self.street_pix, in_fp)
+        self.parking_pix = commercial_pix & ~self.in_fp & ~self.street_pix
         self.park_pix = (role[block_id] == 2) & ~self.street_pix
 
-        # water and main roads
+    def _water_and_main_roads(self, rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, water: str) -> None:
+        """A meandering river or an elliptic lake (or none), and three main roads through the centre."""
+        h, w = self.h, self.w
+        cy, cx = self.centre
         self.water = np.zeros((h, w), bool)
-        if water in ("river", "lake"):
-            if water == "river":
-                ang = rng.uniform(0, 180)
-                off = rng.uniform(0.25, 0.4) * min(h, w) * rng.choice([-1, 1])
-                along = (xx - cx) * np.cos(np.deg2rad(ang)) + (yy - cy) * np.sin(np.deg2rad(ang))
-                signed = -(xx - cx) * np.sin(np.deg2rad(ang)) + (yy - cy) * np.cos(np.deg2rad(ang))
-                phase = rng.uniform(0, 6.3)
-                meander = 0.06 * min(h, w) * np.sin(2 * np.pi * along / (0.7 * max(h, w)) + phase)
-                width = max(2.0, min(h, w) / 28)
-                self.water = np.abs(signed - off - meander) < width / 2
-            else:
-                ly = h * rng.uniform(0.15, 0.85)
-                lx = w * rng.choice([0.15, 0.85])
-                rad = min(h, w) * 0.12
-                self.water = ((yy - ly) / rad) ** 2 + ((xx - lx) / (1.4 * rad)) ** 2 < 1
+        if water == "river":
+            ang = rng.uniform(0, 180)
+            off = rng.uniform(0.25, 0.4) * min(h, w) * rng.choice([-1, 1])
+            along = (xx - cx) * np.cos(np.deg2rad(ang)) + (yy - cy) * np.sin(np.deg2rad(ang))
+            signed = -(xx - cx) * np.sin(np.deg2rad(ang)) + (yy - cy) * np.cos(np.deg2rad(ang))
+            phase = rng.uniform(0, 6.3)
+            meander = 0.06 * min(h, w) * np.sin(2 * np.pi * along / (0.7 * max(h, w)) + phase)
+            width = max(2.0, min(h, w) / 28)
+            self.water = np.abs(signed - off - meander) < width / 2
+        elif water == "lake":
+            ly = h * rng.uniform(0.15, 0.85)
+            lx = w * rng.choice([0.15, 0.85])
+            rad = min(h, w) * 0.12
+            self.water = ((yy - ly) / rad) ** 2 + ((xx - lx) / (1.4 * rad)) ** 2 < 1
         main = np.zeros((h, w), bool)
-        half = reg.main_road / 2
-        for ang in (angle, angle + 90, angle + rng.uniform(30, 60)):
+        half = self.reg.main_road / 2
+        for ang in (self.angle, self.angle + 90, self.angle + rng.uniform(30, 60)):
             main |= _line_distance(xx, yy, cx, cy, ang) < half
         self.main_road = main
 
-        # lots that can be built: inside the image, not on water or main roads
+    def _developable_lots(self) -> None:
+        """Lots that can be built (inside the image, <= 25 % water or main road, not in parks)."""
+        m, n_lots, n_blocks = self.m, self._n_lots, self._n_blocks
         blocked = (self.water | self.main_road).astype(np.int64)
-        valid = in_lot & ~self.park_pix
-        lot_px = np.bincount(lot_id[valid], minlength=n_lots)
-        lot_blocked = np.bincount(lot_id[valid], weights=blocked[valid], minlength=n_lots)
+        valid = self.in_lot & ~self.park_pix
+        lot_px = np.bincount(self.lot_id[valid], minlength=n_lots)
+        lot_blocked = np.bincount(self.lot_id[valid], weights=blocked[valid], minlength=n_lots)
         developable = (lot_px > 0) & (lot_blocked <= 0.25 * np.maximum(lot_px, 1))
-        block_of_lot = np.arange(n_lots) // (m * m)
-        developable &= role[block_of_lot] != 2
-        bpx = np.bincount(block_id.ravel(), minlength=n_blocks)
-        block_ok = np.bincount(block_of_lot[developable], minlength=n_blocks) > 0
-        self.lot_id, self.in_fp, self.in_lot = lot_id, in_fp, in_lot
+        self._block_of_lot = np.arange(n_lots) // (m * m)
+        developable &= self._role[self._block_of_lot] != 2
+        self._developable = developable
+        self._bpx = np.bincount(self.block_id.ravel(), minlength=n_blocks)
+        self._block_ok = np.bincount(self._block_of_lot[developable], minlength=n_blocks) > 0
 
-        # ---- the construction schedule (lot -> first date built)
-        never = np.int32(10_000)
-        t_lot = np.full(n_lots, never, np.int32)
-        t_block = np.full(n_blocks, never, np.int32)
-        gtype_lot = np.zeros(n_lots, np.uint8)
+    def _open_blocks(self, rng: np.random.Generator, blocks: np.ndarray, t: int, kind: int,
+                     max_lots: int | None = None) -> int:
+        """Open ``blocks`` at date ``t`` and build some of their free lots (growth type ``kind``).
+
+        Commercial blocks build every lot, others each lot with the region's occupancy; at most
+        ``max_lots`` lots in all. Returns the number of lots built.
+        """
+        built = 0
+        for b in blocks:
+            self.t_block[b] = min(self.t_block[b], t)
+            lots = self._lots_of[b]
+            lots = lots[self._developable[lots] & (self.t_lot[lots] == self.never)]
+            if lots.size == 0:
+                continue
+            if self._role[b] == 1:
+                take = lots
+            else:
+                take = lots[rng.random(lots.size) < self.reg.occupancy]
+                if take.size == 0:
+                    take = lots[:1]
+            if max_lots is not None:
+                take = take[: max(0, max_lots - built)]
+            self.t_lot[take] = t
+            self.gtype_lot[take] = kind
+            built += take.size
+            if max_lots is not None and built >= max_lots:
+                break
+        return built
+
+    def _leapfrog(self, rng: np.random.Generator, t: int, n_lots: int) -> None:
+        """Open a detached cluster of blocks at least 3 blocks away from the open area."""
+        from scipy.ndimage import distance_transform_edt
+
+        nbu, nbv = self.nb
+        open_grid = (self.t_block <= t).reshape(nbu, nbv)
+        far = distance_transform_edt(~open_grid) >= 3
+        far_b = np.flatnonzero((far & self._grid_ok).ravel())
+        if not far_b.size:
+            return
+        wgt = 1.0 / (1.0 + self._score[far_b] - self._score[far_b].min())
+        seed_b = rng.choice(far_b, p=wgt / wgt.sum())
+        bi, bj = divmod(int(seed_b), nbv)
+        cluster = [seed_b] + [
+            (bi + di) * nbv + (bj + dj) for di, dj in ((0, 1), (1, 0), (0, -1), (-1, 0))
+            if 0 <= bi + di < nbu and 0 <= bj + dj < nbv and self._grid_ok[bi + di, bj + dj]]
+        self._open_blocks(rng, np.asarray(cluster), t, 4, max_lots=n_lots)
+
+    def _grow(self, rng: np.random.Generator, t: int, growth: float, mix: np.ndarray) -> None:
+        """Date ``t``'s new lots: infill, then extension, then leapfrog (shortfalls move on)."""
+        from scipy.ndimage import binary_dilation
+
+        n_built = int(((self.t_lot < t)).sum())
+        n_new = int(round(growth * n_built)) if growth > 0 else 0
+        if growth > 0:
+            n_new = max(n_new, 1)
+        n_inf = int(round(mix[0] * n_new))
+        n_ext = int(round(mix[1] * n_new))
+        n_leap = n_new - n_inf - n_ext
+        # infill: empty developable lots in open blocks
+        open_b = self.t_block < t
+        inf_c = np.flatnonzero(self._developable & (self.t_lot == self.never) & open_b[self._block_of_lot])
+        k = min(n_inf, inf_c.size)
+        if k:
+            pick = rng.choice(inf_c, size=k, replace=False)
+            self.t_lot[pick] = t
+            self.gtype_lot[pick] = 2
+        n_ext += n_inf - k
+        # extension: unopened blocks touching the open area, nearest to the centre first
+        if n_ext > 0:
+            open_grid = (self.t_block <= t).reshape(self.nb)
+            ring = binary_dilation(open_grid, structure=np.ones((3, 3), bool)) & ~open_grid & self._grid_ok
+            ring_b = np.flatnonzero(ring.ravel())
+            ring_b = ring_b[np.argsort(self._score[ring_b])]
+            n_leap += n_ext - self._open_blocks(rng, ring_b, t, 3, max_lots=n_ext)
+        if n_leap > 0:
+            self._leapfrog(rng, t, n_leap)
+
+    def _schedule(self, rng: np.random.Generator, n_dates: int, growth: float,
+                  growth_mix: tuple[float, float, float], initial_built: float) -> None:
+        """The construction schedule: first date built per lot and opened per block, growth type."""
+        h, w, B = self.h, self.w, self.reg.block
+        n_blocks, n_lots, m = self._n_blocks, self._n_lots, self.m
+        self.t_lot = np.full(n_lots, self.never, np.int32)
+        self.t_block = np.full(n_blocks, self.never, np.int32)
+        self.gtype_lot = np.zeros(n_lots, np.uint8)
         # growth order: distance to the centre + a smooth random field (an organic outline)
         wobble = (self.dist + 0.12 * min(h, w) * _smooth_noise(rng, (h, w), min(h, w) / 8)).ravel()
-        score = np.bincount(block_id.ravel(), weights=wobble, minlength=n_blocks) / np.maximum(bpx, 1)
-        score = score + 0.02 * min(h, w) * rng.standard_normal(n_blocks)
-        cand = np.flatnonzero(block_ok & (bpx > 0.5 * B * B))
-        order = cand[np.argsort(score[cand])]
-        n_open0 = int(round(initial_built * len(cand)))
-        lots_of = np.arange(n_lots).reshape(n_blocks, m * m)
-
-        def open_blocks(blocks: np.ndarray, t: int, occupancy: float, kind: int,
-                        max_lots: int | None = None) -> int:
-            built = 0
-            for b in blocks:
-                t_block[b] = min(t_block[b], t)
-                lots = lots_of[b][developable[lots_of[b]] & (t_lot[lots_of[b]] == never)]
-                if lots.size == 0:
-                    continue
-                if role[b] == 1:
-                    take = lots
-                else:
-                    take = lots[rng.random(lots.size) < occupancy]
-                    if take.size == 0:
-                        take = lots[:1]
-                if max_lots is not None:
-                    take = take[: max(0, max_lots - built)]
-                t_lot[take] = t
-                gtype_lot[take] = kind
-                built += take.size
-                if max_lots is not None and built >= max_lots:
-                    break
-            return built
-
-        open_blocks(order[:n_open0], 0, reg.occupancy, 1)
+        score = np.bincount(self.block_id.ravel(), weights=wobble, minlength=n_blocks) / np.maximum(self._bpx, 1)
+        self._score = score + 0.02 * min(h, w) * rng.standard_normal(n_blocks)
+        cand = np.flatnonzero(self._block_ok & (self._bpx > 0.5 * B * B))
+        order = cand[np.argsort(self._score[cand])]
+        self._lots_of = np.arange(n_lots).reshape(n_blocks, m * m)
+        self._open_blocks(rng, order[:int(round(initial_built * len(cand)))], 0, 1)
         mix = np.asarray(growth_mix, dtype=np.float64)
         mix = mix / mix.sum() if mix.sum() > 0 else np.array([1.0, 0.0, 0.0])
-        from scipy.ndimage import binary_dilation, distance_transform_edt
-
-        grid_ok = block_ok.reshape(nbu, nbv) & (bpx.reshape(nbu, nbv) > 0.5 * B * B)
+        self._grid_ok = self._block_ok.reshape(self.nb) & (self._bpx.reshape(self.nb) > 0.5 * B * B)
         for t in range(1, n_dates):
-            n_built = int(((t_lot < t)).sum())
-            n_new = int(round(growth * n_built)) if growth > 0 else 0
-            if growth > 0:
-                n_new = max(n_new, 1)
-            n_inf = int(round(mix[0] * n_new))
-            n_ext = int(round(mix[1] * n_new))
-            n_leap = n_new - n_inf - n_ext
-            # infill: empty developable lots in open blocks
-            open_b = t_block < t
-            inf_c = np.flatnonzero(developable & (t_lot == never) & open_b[block_of_lot])
-            k = min(n_inf, inf_c.size)
-            if k:
-                pick = rng.choice(inf_c, size=k, replace=False)
-                t_lot[pick] = t
-                gtype_lot[pick] = 2
-            n_ext += n_inf - k
-            open_grid = (t_block <= t).reshape(nbu, nbv)
-            # extension: unopened blocks touching the open area, nearest to the centre first
-            if n_ext > 0:
-                ring = binary_dilation(open_grid, structure=np.ones((3, 3), bool)) & ~open_grid & grid_ok
-                ring_b = np.flatnonzero(ring.ravel())
-                ring_b = ring_b[np.argsort(score[ring_b])]
-                got = open_blocks(ring_b, t, reg.occupancy, 3, max_lots=n_ext)
-                n_leap += n_ext - got
-            # leapfrog: a detached block at least 3 blocks away from the open area
-            if n_leap > 0:
-                open_grid = (t_block <= t).reshape(nbu, nbv)
-                far = distance_transform_edt(~open_grid) >= 3
-                far_b = np.flatnonzero((far & grid_ok).ravel())
-                if far_b.size:
-                    wgt = 1.0 / (1.0 + score[far_b] - score[far_b].min())
-                    seed_b = rng.choice(far_b, p=wgt / wgt.sum())
-                    bi, bj = divmod(int(seed_b), nbv)
-                    cluster = [seed_b] + [
-                        (bi + di) * nbv + (bj + dj) for di, dj in ((0, 1), (1, 0), (0, -1), (-1, 0))
-                        if 0 <= bi + di < nbu and 0 <= bj + dj < nbv and grid_ok[bi + di, bj + dj]]
-                    open_blocks(np.asarray(cluster), t, reg.occupancy, 4, max_lots=n_leap)
-        self.t_lot, self.t_block, self.gtype_lot = t_lot, t_block, gtype_lot
-        self.never = never
+            self._grow(rng, t, growth, mix)
 
-        # ---- per-pixel schedule
-        ok = in_lot & ~self.water & ~self.main_road & ~self.park_pix
-        self.t_build_pix = np.where(self.in_fp & ok, t_lot[lot_id], never).astype(np.int32)
+    def _pixel_schedule(self) -> None:
+        """Per-pixel first dates: building, block opened, street; growth type and block role."""
+        never, t_block = self.never, self.t_block
+        nbu, nbv = self.nb
+        bu, bv, block_id = self._bu, self._bv, self.block_id
+        ok = self.in_lot & ~self.water & ~self.main_road & ~self.park_pix
+        self.t_build_pix = np.where(self.in_fp & ok, self.t_lot[self.lot_id], never).astype(np.int32)
         self.t_open_pix = np.where(~self.water & ~self.main_road, t_block[block_id], never).astype(np.int32)
         # a street appears with either block it borders
         bid_u = np.clip(bu - 1, 0, nbu - 1) * nbv + bv     # block on the other side of a u-street
         bid_v = bu * nbv + np.clip(bv - 1, 0, nbv - 1)
-        t_street = np.where(street_u, np.minimum(t_block[block_id], t_block[bid_u]), never)
-        t_street_v = np.where(street_v, np.minimum(t_block[block_id], t_block[bid_v]), never)
+        t_street = np.where(self._street_u, np.minimum(t_block[block_id], t_block[bid_u]), never)
+        t_street_v = np.where(self._street_v, np.minimum(t_block[block_id], t_block[bid_v]), never)
         t_street = np.minimum(t_street, t_street_v)
         self.t_street_pix = np.where(~self.water & ~self.main_road, t_street, never).astype(np.int32)
-        self.gtype_pix = np.where(self.t_build_pix < never, gtype_lot[lot_id], 0).astype(np.uint8)
-        self.role_pix = role[block_id]
+        self.gtype_pix = np.where(self.t_build_pix < never, self.gtype_lot[self.lot_id], 0).astype(np.uint8)
+        self.role_pix = self._role[block_id]
 
 
 def _select(state: np.ndarray, choices: list[Any]) -> np.ndarray:
@@ -570,49 +603,238 @@ def _check_memory(h: int, w: int, n_dates: int) -> None:
         f"memory, but only {avail / 2**30:.1f} GiB are available; what fits: {fits}")
 
 
-def make_site(
-    site: str = "twin-01",
-    size: int | tuple[int, int] = 256,
-    n_dates: int = 12,
-    region: str = "north_america",
-    seed: int = 0,
-    growth: float = 0.03,
-    growth_mix: tuple[float, float, float] = (0.4, 0.4, 0.2),
-    initial_built: float = 0.3,
-    cloud_fraction: float = 0.0,
-    looks: float | None = 4.4,
-    pixel_size: float = 10.0,
-    crs: str | None = "EPSG:32633",
-    origin: tuple[float, float] = (500000.0, 5000000.0),
-    start: str = "2019-01-01",
-    noise: float = 0.005,
-    seasonal: bool = True,
-    water: str = "river",
-    incidence_deg: float | None = None,
-    modalities: Sequence[str] = ("optical", "sar"),
-    split: str = "train",
-    validate: bool = True,
-) -> xr.Dataset:
+def _site_shape(region: str, size: int | tuple[int, int], n_dates: int, cloud_fraction: float,
+                looks: float | None, water: str, modalities: Sequence[str]) -> tuple[int, int]:
+    """(H, W) in px of a site, after refusing arguments :func:`make_site` cannot simulate."""
+    if region not in REGIONS:
+        raise ConfigError(f"unknown region {region!r}; choose one of {', '.join(REGIONS)}")
+    h, w = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    if min(h, w) < 16:
+        raise ConfigError(f"make_site: size must be at least 16 pixels, got {size}")
+    if n_dates < 1:
+        raise ConfigError(f"make_site: n_dates must be >= 1, got {n_dates}")
+    _check_memory(h, w, int(n_dates))
+    if not 0 <= cloud_fraction < 1:
+        raise ConfigError(f"make_site: cloud_fraction must be in [0, 1), got {cloud_fraction}")
+    if looks is not None and looks <= 0:
+        raise ConfigError(f"make_site: looks must be > 0 or None, got {looks}")
+    if water not in ("river", "lake", "none"):
+        raise ConfigError(f"make_site: water must be 'river', 'lake' or 'none', got {water!r}")
+    bad = [m for m in modalities if m not in ("optical", "sar")]
+    if bad:
+        raise ConfigError(f"make_site: unknown modalities {bad}; use 'optical' and/or 'sar'")
+    return h, w
+
+
+def _land_cover(rng: np.random.Generator, lay: _Layout, state: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(land cover (T, H, W) codes, natural-land material (H, W), yard material (H, W))."""
+    h, w, reg = lay.h, lay.w, lay.reg
+    yard_cls = np.where(np.isin(_threshold_mix(_smooth_noise(rng, (h, w), 3), reg.yards),
+                                [_MAT["lawn"], _MAT["vegetation"], _MAT["dry_vegetation"]]),
+                        VEGETATION, BARE_SOIL).astype(np.uint8)
+    natural_mat = _threshold_mix(_smooth_noise(rng, (h, w), max(4.0, min(h, w) / 16)), reg.background)
+    natural_cls = np.where(np.isin(natural_mat, [_MAT["vegetation"], _MAT["dry_vegetation"], _MAT["lawn"]]),
+                           VEGETATION, BARE_SOIL).astype(np.uint8)
+    yard_mat = _threshold_mix(_smooth_noise(rng, (h, w), 3), reg.yards)
+    class_choices = [np.uint8(WATER), natural_cls, np.uint8(BARE_SOIL), np.uint8(ROAD), np.uint8(BUILDING),
+                     yard_cls, np.uint8(BARE_SOIL), np.uint8(VEGETATION), np.uint8(ROAD)]
+    return _select(state, class_choices), natural_mat, yard_mat
+
+
+def _population(rng: np.random.Generator, lay: _Layout, buildings: np.ndarray) -> np.ndarray:
+    """(T, H, W) persons per pixel: buildings x density (centre, region) x per-lot factor."""
+    reg, n_dates = lay.reg, buildings.shape[0]
+    rc = 0.18 * min(lay.h, lay.w)
+    density = reg.persons_per_building_px * (1.0 + reg.centre_boost * np.exp(-lay.dist / rc))
+    lot_factor = rng.lognormal(0.0, 0.3, lay.t_lot.size).astype(np.float32)[lay.lot_id]
+    commercial_factor = np.where(lay.role_pix == 1, 0.3, 1.0)        # shops: few residents
+    dens = (density * lot_factor * commercial_factor).astype(np.float32)
+    densify = (1.0 + 0.004 * np.arange(n_dates, dtype=np.float32))[:, None, None]
+    return (buildings * dens[None] * densify).astype(np.float32)
+
+
+def _site_dates(rng: np.random.Generator, reg: Region, start: str, n_dates: int, seasonal: bool):
+    """(epochs, optical dates, SAR dates, greenness per date 0..1 of the vegetation)."""
+    times = pd.date_range(start, periods=n_dates, freq="MS")
+    opt_dates = times + pd.to_timedelta(rng.integers(0, 25, n_dates), unit="D")
+    sar_dates = times + pd.to_timedelta(rng.integers(0, 12, n_dates), unit="D")
+    months = np.asarray(opt_dates.month, dtype=np.float32)
+    if seasonal and reg.seasonal_amplitude > 0:
+        phase = 2 * np.pi * (months - reg.green_peak_month) / 12
+        green = 1.0 - reg.seasonal_amplitude * 0.5 * (1 - np.cos(phase))
+    else:
+        green = np.ones(n_dates, np.float32)
+    return times, opt_dates, sar_dates, green
+
+
+def _material_index(rng: np.random.Generator, lay: _Layout, state: np.ndarray, natural_mat: np.ndarray,
+                    yard_mat: np.ndarray) -> np.ndarray:
+    """(T, H, W) flat indices ``material + n_materials * t`` into per-date material tables."""
+    reg = lay.reg
+    roof_lot = _choose(rng, reg.roofs, lay.t_lot.size)
+    roof_mat = np.where(lay.role_pix == 1, _MAT["concrete"], roof_lot[lay.lot_id]).astype(np.uint8)
+    street_blocks = _choose(rng, reg.streets, int(lay.block_id.max()) + 1)
+    road_mat = np.where(lay.main_road, _MAT["asphalt"], street_blocks[lay.block_id]).astype(np.uint8)
+    park_mat = _threshold_mix(_smooth_noise(rng, (lay.h, lay.w), 2), {"vegetation": 0.6, "lawn": 0.4})
+    mat_choices = [np.uint8(_MAT["water"]), natural_mat, np.uint8(_MAT["bare_soil"]), road_mat, roof_mat,
+                   yard_mat, np.uint8(_MAT["bare_soil"]), park_mat, np.uint8(_MAT[reg.parking])]
+    material = _select(state, mat_choices)
+    n_dates = state.shape[0]
+    return material.astype(np.intp) + len(_MATERIALS) * np.arange(n_dates, dtype=np.intp)[:, None, None]
+
+
+def _clouds(rng: np.random.Generator, n_dates: int, h: int, w: int, cloud_fraction: float):
+    """(opacity (T, H, W) 0..1, shadow (T, H, W) bool, cloud mask (T, H, W) uint8) of soft clouds."""
+    alpha = np.zeros((n_dates, h, w), np.float32)
+    shadow = np.zeros((n_dates, h, w), bool)
+    cloud_mask = np.zeros((n_dates, h, w), np.uint8)
+    dy, dx = max(1, h // 40), max(1, w // 40)
+    for t in range(n_dates):
+        frac = float(np.clip(rng.normal(cloud_fraction, cloud_fraction / 2), 0, 0.95))
+        if frac <= 0:
+            continue
+        f = _smooth_noise(rng, (h, w), max(3.0, min(h, w) / 10))
+        thr = np.quantile(f, 1 - frac)
+        a = np.clip((f - thr) / 0.5 + 0.3, 0, 1) * (f > thr)
+        alpha[t] = a
+        cloud_mask[t] = (a > 0.2).astype(np.uint8)
+        shadow[t] = np.roll(np.roll(a > 0.2, dy, axis=0), dx, axis=1) & (a <= 0.2)
+    return alpha, shadow, cloud_mask
+
+
+def _simulate_optical(rng: np.random.Generator, lay: _Layout, flat_idx: np.ndarray, green: np.ndarray,
+                      cloud_fraction: float, noise: float) -> tuple[np.ndarray, np.ndarray]:
+    """(reflectance (T, 13, H, W) float32 0..1, cloud mask (T, H, W) uint8) of the material maps."""
+    n_dates, h, w = flat_idx.shape
+    lib = np.stack([_spec(m) for m in _MATERIALS])                          # (M, 13)
+    lib_t = np.repeat(lib[None], n_dates, axis=0)                            # (T, M, 13)
+    for g, d in _SEASONAL.items():
+        lib_t[:, _MAT[g]] = (lib[_MAT[d]][None] + green[:, None] * (lib[_MAT[g]] - lib[_MAT[d]])[None])
+    lib_t *= (1.0 + 0.02 * rng.standard_normal(n_dates)).astype(np.float32)[:, None, None]
+    bright = (1.0 + 0.06 * rng.standard_normal((h, w))).astype(np.float32)
+    roof_var = (1.0 + 0.10 * rng.standard_normal(lay.t_lot.size)).astype(np.float32)[lay.lot_id]
+    bright = np.where(lay.in_fp, bright * roof_var, bright).astype(np.float32)
+    alpha = None
+    cloud_mask = np.zeros((n_dates, h, w), np.uint8)
+    if cloud_fraction > 0:
+        alpha, shadow, cloud_mask = _clouds(rng, n_dates, h, w, cloud_fraction)
+        shade = np.where(shadow, np.float32(0.55), np.float32(1.0))
+    optical = np.empty((n_dates, 13, h, w), np.float32)
+    cloud = _spec("cloud")
+    # sensor noise: one bank of normals, each band reads it at its own random offset
+    # (13x fewer random numbers; neighbouring bands see different pixels' draws)
+    n_px = n_dates * h * w
+    offsets = rng.choice(13 * 4099, size=13, replace=False)
+    bank = rng.standard_normal(n_px + 13 * 4099, dtype=np.float32)
+    bank *= np.float32(noise)
+    for b in range(13):
+        vals = np.take(lib_t[:, :, b].ravel(), flat_idx)
+        vals *= bright
+        vals += bank[offsets[b]: offsets[b] + n_px].reshape(vals.shape)
+        if alpha is not None:
+            vals *= shade
+            vals += alpha * (cloud[b] - vals)
+        np.maximum(vals, np.float32(0.0), out=vals)
+        np.minimum(vals, np.float32(1.0), out=optical[:, b])
+    return optical, cloud_mask
+
+
+def _simulate_sar(rng: np.random.Generator, lay: _Layout, flat_idx: np.ndarray, built_t: np.ndarray,
+                  green: np.ndarray, looks: float | None, inc: float) -> np.ndarray:
+    """(T, 2, H, W) float32 VV/VH backscatter in dB (-45..25) of the material maps, with speckle."""
+    n_dates, h, w = flat_idx.shape
+    reg = lay.reg
+    sar_tab = np.asarray([SAR_DB[m] for m in _MATERIALS], np.float32)       # (M, 2)
+    sar_t = np.repeat(sar_tab[None], n_dates, axis=0)                        # (T, M, 2)
+    natural = [i for i, m in enumerate(_MATERIALS) if not m.startswith("roof") and m != "concrete"]
+    sar_t[:, natural] += np.float32(-0.15 * (inc - 37.0))
+    for g in _SEASONAL:
+        sar_t[:, _MAT[g], 0] += (1.5 * (green - 1.0)).astype(np.float32)
+        sar_t[:, _MAT[g], 1] += (2.5 * (green - 1.0)).astype(np.float32)
+    dtheta = ((lay.angle - _S1_HEADING_DEG + 45.0) % 90.0) - 45.0
+    card = reg.cardinal_gain_db * np.exp(-(dtheta / 12.0) ** 2)
+    b_lot = rng.normal(0.0, 1.5, lay.t_lot.size).astype(np.float32)[lay.lot_id]
+    bvv = np.float32(reg.building_vv_db + card) + b_lot                       # (H, W)
+    texture = rng.normal(0.0, 0.8, (2, h, w)).astype(np.float32)
+    sar = np.empty((n_dates, 2, h, w), np.float32)
+    # speckle: multiplicative gamma(looks, 1/looks) on linear power, i.e. in dB
+    # 10 log10(power * g) = dB + 10 log10(g); VV and VH read one bank at different offsets
+    speckle_db = None
+    if looks is not None:
+        g = rng.gamma(looks, 1.0 / looks, n_dates * h * w + 7919).astype(np.float32)
+        speckle_db = np.float32(10.0) * np.log10(np.maximum(g, np.float32(1e-6)))
+    for p in range(2):
+        vals = np.take(sar_t[:, :, p].ravel(), flat_idx)
+        bval = bvv if p == 0 else bvv - np.float32(7.0)
+        vals = np.where(built_t, bval[None], vals)
+        vals += texture[p]
+        if speckle_db is not None:
+            vals += speckle_db[p * 7919: p * 7919 + vals.size].reshape(vals.shape)
+        np.maximum(vals, np.float32(-45.0), out=vals)
+        np.minimum(vals, np.float32(25.0), out=sar[:, p])
+    return sar
+
+
+def _truth_vars(land_cover: np.ndarray, cloud_mask: np.ndarray, growth_type: np.ndarray) -> dict[str, xr.Variable]:
+    """The twin's extra ground-truth variables ``land_cover``, ``cloud_mask``, ``growth_type``."""
+    def flags(table: dict[int, str]) -> dict[str, Any]:
+        return {"flag_values": np.array(sorted(table), np.uint8),
+                "flag_meanings": " ".join(table[k] for k in sorted(table))}
+
+    return {
+        "land_cover": xr.Variable(("time", "y", "x"), land_cover,
+                                  {**flags(LAND_COVER_CLASSES), "long_name": "land-cover class (ground truth)"}),
+        "cloud_mask": xr.Variable(("time", "y", "x"), cloud_mask, {"long_name": "1 = cloud in the optical image"}),
+        "growth_type": xr.Variable(("y", "x"), growth_type,
+                                   {**flags(GROWTH_TYPES), "long_name": "how each building pixel was added"}),
+    }
+
+
+def _twin_scene(arrays: dict[str, Any], dates: tuple[Any, Any, Any], extra: dict[str, xr.Variable],
+                params: dict[str, Any], *, site: str, region: str, split: str, crs: str | None,
+                origin: tuple[float, float], validate: bool) -> xr.Dataset:
+    """The twin as a schema scene, its generator arguments recorded in ``source`` and attrs."""
+    from affine import Affine
+
+    times, opt_dates, sar_dates = dates
+    transform = Affine(params["pixel_size"], 0.0, origin[0], 0.0, -params["pixel_size"], origin[1])
+    scene = make_scene(
+        optical=arrays.get("optical"), sar=arrays.get("sar"), buildings=arrays["buildings"], change=arrays["change"],
+        population=arrays["population"], times=times,
+        optical_dates=opt_dates if arrays.get("optical") is not None else None,
+        sar_dates=sar_dates if arrays.get("sar") is not None else None, transform=transform, crs=crs, site=site,
+        region=region, dataset="urbankit-synthetic", split=split,
+        source="urbankit.data.synthetic.make_site(" + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")",
+        licence="MIT (synthetic data generated by urbankit)",
+        extra_vars=extra,
+        attrs={"generator": "urbankit.data.synthetic.make_site", "seed": params["seed"],
+               "looks": params["looks"], "cloud_fraction": params["cloud_fraction"], "growth": params["growth"],
+               "incidence_deg": params["incidence_deg"], "grid_angle_deg": params["grid_angle_deg"]},
+        validate=False,
+    )
+    if validate:
+        from .schema import validate_scene
+
+        validate_scene(scene, expect_crs=crs is not None)
+    return scene
+
+
+def make_site(site: str = "twin-01", size: int | tuple[int, int] = 256, n_dates: int = 12,
+              region: str = "north_america", seed: int = 0, growth: float = 0.03,
+              growth_mix: tuple[float, float, float] = (0.4, 0.4, 0.2), initial_built: float = 0.3,
+              cloud_fraction: float = 0.0, looks: float | None = 4.4, pixel_size: float = 10.0,
+              crs: str | None = "EPSG:32633", origin: tuple[float, float] = (500000.0, 5000000.0),
+              start: str = "2019-01-01", noise: float = 0.005, seasonal: bool = True, water: str = "river",
+              incidence_deg: float | None = None, modalities: Sequence[str] = ("optical", "sar"),
+              split: str = "train", validate: bool = True) -> xr.Dataset:
     """Generate a synthetic city that grows over time, seen by Sentinel-2 and Sentinel-1.
 
-    The city: main roads through the centre, a street grid (orientation and regularity by
-    region), blocks of lots with buildings, parks, commercial blocks with a big building and a
-    parking lot, a river or lake, and natural land (vegetation / dry vegetation / bare soil)
-    around. Over the ``n_dates`` monthly epochs the city grows by **infill** (empty lots in
-    built blocks), **extension** (new blocks touching the built area) and **leapfrog** (a
-    detached cluster of blocks), in the proportions ``growth_mix``; each date adds
-    ``growth`` x (buildings so far) building lots. A lot is bare soil (a construction site) the
-    month before its building appears; buildings never disappear.
-
-    Optical: 13-band reflectance from :data:`SPECTRA` per material, x a per-pixel brightness
-    factor (within-class variability), seasonal browning of vegetation, per-date radiometric
-    factor, Gaussian sensor noise ``noise``, optional clouds (bright, soft-edged, with shadows;
-    no NaNs, flagged in ``cloud_mask``). SAR: VV/VH in dB per material (:data:`SAR_DB`),
-    buildings with region-dependent double bounce + the cardinal effect of the street
-    orientation relative to the S1 track, incidence-angle slope for natural surfaces, static
-    texture, and multiplicative gamma speckle (mean 1, variance 1/``looks``) on linear power -
-    added in dB as ``10 log10(g)``, which is the same thing. The noise draws come from random
-    banks read at per-band (per-polarisation) offsets, so bands do not share a pixel's draw.
+    The city (:class:`_Layout`): main roads, a street grid (by region), blocks of lots with
+    buildings, parks, commercial blocks, a river or lake, natural land around. Over the monthly
+    epochs it grows by **infill**, **extension** and **leapfrog** (``growth_mix``), ``growth`` x
+    (buildings so far) lots per date; a lot is a construction site the month before its building
+    appears; buildings never disappear. The sensors: :func:`_simulate_optical` and
+    :func:`_simulate_sar` (materials, seasons, noise, clouds, double bounce, speckle).
 
     Args:
         site: site name (``attrs["site"]``).
@@ -643,196 +865,33 @@ def make_site(
         (time, y, x) uint8 and ``growth_type`` (y, x) uint8 (codes :data:`GROWTH_TYPES`: how each
         building pixel was added).
     """
-    if region not in REGIONS:
-        raise ConfigError(f"unknown region {region!r}; choose one of {', '.join(REGIONS)}")
+    h, w = _site_shape(region, size, n_dates, cloud_fraction, looks, water, modalities)
     reg = REGIONS[region]
-    h, w = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
-    if min(h, w) < 16:
-        raise ConfigError(f"make_site: size must be at least 16 pixels, got {size}")
-    if n_dates < 1:
-        raise ConfigError(f"make_site: n_dates must be >= 1, got {n_dates}")
-    _check_memory(h, w, int(n_dates))
-    if not 0 <= cloud_fraction < 1:
-        raise ConfigError(f"make_site: cloud_fraction must be in [0, 1), got {cloud_fraction}")
-    if looks is not None and looks <= 0:
-        raise ConfigError(f"make_site: looks must be > 0 or None, got {looks}")
-    if water not in ("river", "lake", "none"):
-        raise ConfigError(f"make_site: water must be 'river', 'lake' or 'none', got {water!r}")
-    bad = [m for m in modalities if m not in ("optical", "sar")]
-    if bad:
-        raise ConfigError(f"make_site: unknown modalities {bad}; use 'optical' and/or 'sar'")
     rng = np.random.default_rng([int(seed), sum(map(ord, region))])
     lay = _Layout(rng, h, w, reg, n_dates, growth, growth_mix, initial_built, water)
     state = _state_stack(lay, n_dates)
-
-    # ---- ground truth
     built_t = lay.t_build_pix[None] <= np.arange(n_dates, dtype=np.int32)[:, None, None]
-    buildings = built_t.astype(np.float32)
-    change = (built_t[-1] & ~built_t[0]).astype(np.uint8)
-    yard_cls = np.where(np.isin(_threshold_mix(_smooth_noise(rng, (h, w), 3), reg.yards),
-                                [_MAT["lawn"], _MAT["vegetation"], _MAT["dry_vegetation"]]),
-                        VEGETATION, BARE_SOIL).astype(np.uint8)
-    natural_mat = _threshold_mix(_smooth_noise(rng, (h, w), max(4.0, min(h, w) / 16)), reg.background)
-    natural_cls = np.where(np.isin(natural_mat, [_MAT["vegetation"], _MAT["dry_vegetation"], _MAT["lawn"]]),
-                           VEGETATION, BARE_SOIL).astype(np.uint8)
-    yard_mat = _threshold_mix(_smooth_noise(rng, (h, w), 3), reg.yards)
-    # state -> class
-    class_choices = [np.uint8(WATER), natural_cls, np.uint8(BARE_SOIL), np.uint8(ROAD), np.uint8(BUILDING),
-                     yard_cls, np.uint8(BARE_SOIL), np.uint8(VEGETATION), np.uint8(ROAD)]
-    land_cover = _select(state, class_choices)
-
-    # population: building presence x density (distance to centre, region) x per-lot factor
-    rc = 0.18 * min(h, w)
-    density = reg.persons_per_building_px * (1.0 + reg.centre_boost * np.exp(-lay.dist / rc))
-    lot_factor = rng.lognormal(0.0, 0.3, lay.t_lot.size).astype(np.float32)[lay.lot_id]
-    commercial_factor = np.where(lay.role_pix == 1, 0.3, 1.0)        # shops: few residents
-    dens = (density * lot_factor * commercial_factor).astype(np.float32)
-    densify = (1.0 + 0.004 * np.arange(n_dates, dtype=np.float32))[:, None, None]
-    population = (buildings * dens[None] * densify).astype(np.float32)
-
-    # ---- dates
-    times = pd.date_range(start, periods=n_dates, freq="MS")
-    opt_dates = times + pd.to_timedelta(rng.integers(0, 25, n_dates), unit="D")
-    sar_dates = times + pd.to_timedelta(rng.integers(0, 12, n_dates), unit="D")
-    months = np.asarray(opt_dates.month, dtype=np.float32)
-    if seasonal and reg.seasonal_amplitude > 0:
-        phase = 2 * np.pi * (months - reg.green_peak_month) / 12
-        green = 1.0 - reg.seasonal_amplitude * 0.5 * (1 - np.cos(phase))
-    else:
-        green = np.ones(n_dates, np.float32)
-
-    # ---- material per pixel for every state (static maps)
-    roof_lot = _choose(rng, reg.roofs, lay.t_lot.size)
-    roof_mat = np.where(lay.role_pix == 1, _MAT["concrete"], roof_lot[lay.lot_id]).astype(np.uint8)
-    street_blocks = _choose(rng, reg.streets, int(lay.block_id.max()) + 1)
-    road_mat = np.where(lay.main_road, _MAT["asphalt"], street_blocks[lay.block_id]).astype(np.uint8)
-    park_mat = _threshold_mix(_smooth_noise(rng, (h, w), 2), {"vegetation": 0.6, "lawn": 0.4})
-    mat_choices = [np.uint8(_MAT["water"]), natural_mat, np.uint8(_MAT["bare_soil"]), road_mat, roof_mat,
-                   yard_mat, np.uint8(_MAT["bare_soil"]), park_mat, np.uint8(_MAT[reg.parking])]
-    material = _select(state, mat_choices)
+    arrays: dict[str, Any] = {"buildings": built_t.astype(np.float32),
+                              "change": (built_t[-1] & ~built_t[0]).astype(np.uint8)}
+    land_cover, natural_mat, yard_mat = _land_cover(rng, lay, state)
+    arrays["population"] = _population(rng, lay, arrays["buildings"])
+    times, opt_dates, sar_dates, green = _site_dates(rng, reg, start, n_dates, seasonal)
+    flat_idx = _material_index(rng, lay, state, natural_mat, yard_mat)
     del state
-    n_mat = len(_MATERIALS)
-    flat_idx = material.astype(np.intp) + n_mat * np.arange(n_dates, dtype=np.intp)[:, None, None]
-
-    data: dict[str, Any] = {}
     cloud_mask = np.zeros((n_dates, h, w), np.uint8)
     if "optical" in modalities:
-        lib = np.stack([_spec(m) for m in _MATERIALS])                          # (M, 13)
-        lib_t = np.repeat(lib[None], n_dates, axis=0)                            # (T, M, 13)
-        for g, d in _SEASONAL.items():
-            lib_t[:, _MAT[g]] = (lib[_MAT[d]][None] + green[:, None] * (lib[_MAT[g]] - lib[_MAT[d]])[None])
-        lib_t *= (1.0 + 0.02 * rng.standard_normal(n_dates)).astype(np.float32)[:, None, None]
-        bright = (1.0 + 0.06 * rng.standard_normal((h, w))).astype(np.float32)
-        roof_var = (1.0 + 0.10 * rng.standard_normal(lay.t_lot.size)).astype(np.float32)[lay.lot_id]
-        bright = np.where(lay.in_fp, bright * roof_var, bright).astype(np.float32)
-        alpha = shadow = None
-        if cloud_fraction > 0:
-            alpha = np.zeros((n_dates, h, w), np.float32)
-            shadow = np.zeros((n_dates, h, w), bool)
-            dy, dx = max(1, h // 40), max(1, w // 40)
-            for t in range(n_dates):
-                frac = float(np.clip(rng.normal(cloud_fraction, cloud_fraction / 2), 0, 0.95))
-                if frac <= 0:
-                    continue
-                f = _smooth_noise(rng, (h, w), max(3.0, min(h, w) / 10))
-                thr = np.quantile(f, 1 - frac)
-                a = np.clip((f - thr) / 0.5 + 0.3, 0, 1) * (f > thr)
-                alpha[t] = a
-                cloud_mask[t] = (a > 0.2).astype(np.uint8)
-                shadow[t] = np.roll(np.roll(a > 0.2, dy, axis=0), dx, axis=1) & (a <= 0.2)
-        if alpha is not None:
-            shade = np.where(shadow, np.float32(0.55), np.float32(1.0))
-        optical = np.empty((n_dates, 13, h, w), np.float32)
-        cloud = _spec("cloud")
-        # sensor noise: one bank of normals, each band reads it at its own random offset
-        # (13x fewer random numbers; neighbouring bands see different pixels' draws)
-        n_px = n_dates * h * w
-        offsets = rng.choice(13 * 4099, size=13, replace=False)
-        bank = rng.standard_normal(n_px + 13 * 4099, dtype=np.float32)
-        bank *= np.float32(noise)
-        for b in range(13):
-            vals = np.take(lib_t[:, :, b].ravel(), flat_idx)
-            vals *= bright
-            vals += bank[offsets[b]: offsets[b] + n_px].reshape(vals.shape)
-            if alpha is not None:
-                vals *= shade
-                vals += alpha * (cloud[b] - vals)
-            np.maximum(vals, np.float32(0.0), out=vals)
-            np.minimum(vals, np.float32(1.0), out=optical[:, b])
-        data["optical"] = optical
-
-    sar = None
+        arrays["optical"], cloud_mask = _simulate_optical(rng, lay, flat_idx, green, cloud_fraction, noise)
     if "sar" in modalities:
         inc = reg.incidence_deg if incidence_deg is None else float(incidence_deg)
-        sar_tab = np.asarray([SAR_DB[m] for m in _MATERIALS], np.float32)       # (M, 2)
-        sar_t = np.repeat(sar_tab[None], n_dates, axis=0)                        # (T, M, 2)
-        natural = [i for i, m in enumerate(_MATERIALS) if not m.startswith("roof") and m != "concrete"]
-        sar_t[:, natural] += np.float32(-0.15 * (inc - 37.0))
-        for g in _SEASONAL:
-            sar_t[:, _MAT[g], 0] += (1.5 * (green - 1.0)).astype(np.float32)
-            sar_t[:, _MAT[g], 1] += (2.5 * (green - 1.0)).astype(np.float32)
-        dtheta = ((lay.angle - _S1_HEADING_DEG + 45.0) % 90.0) - 45.0
-        card = reg.cardinal_gain_db * np.exp(-(dtheta / 12.0) ** 2)
-        b_lot = rng.normal(0.0, 1.5, lay.t_lot.size).astype(np.float32)[lay.lot_id]
-        bvv = np.float32(reg.building_vv_db + card) + b_lot                       # (H, W)
-        texture = rng.normal(0.0, 0.8, (2, h, w)).astype(np.float32)
-        sar = np.empty((n_dates, 2, h, w), np.float32)
-        # speckle: multiplicative gamma(looks, 1/looks) on linear power, i.e. in dB
-        # 10 log10(power * g) = dB + 10 log10(g); VV and VH read one bank at different offsets
-        speckle_db = None
-        if looks is not None:
-            g = rng.gamma(looks, 1.0 / looks, n_dates * h * w + 7919).astype(np.float32)
-            speckle_db = np.float32(10.0) * np.log10(np.maximum(g, np.float32(1e-6)))
-        for p in range(2):
-            vals = np.take(sar_t[:, :, p].ravel(), flat_idx)
-            bval = bvv if p == 0 else bvv - np.float32(7.0)
-            vals = np.where(built_t, bval[None], vals)
-            vals += texture[p]
-            if speckle_db is not None:
-                vals += speckle_db[p * 7919: p * 7919 + vals.size].reshape(vals.shape)
-            np.maximum(vals, np.float32(-45.0), out=vals)
-            np.minimum(vals, np.float32(25.0), out=sar[:, p])
-        data["sar"] = sar
-
-    from affine import Affine
-
-    transform = Affine(pixel_size, 0.0, origin[0], 0.0, -pixel_size, origin[1])
-    extra = {
-        "land_cover": (("time", "y", "x"), land_cover,
-                       {"flag_values": np.array(sorted(LAND_COVER_CLASSES), np.uint8),
-                        "flag_meanings": " ".join(LAND_COVER_CLASSES[k] for k in sorted(LAND_COVER_CLASSES)),
-                        "long_name": "land-cover class (ground truth)"}),
-        "cloud_mask": (("time", "y", "x"), cloud_mask, {"long_name": "1 = cloud in the optical image"}),
-        "growth_type": (("y", "x"), lay.gtype_pix,
-                        {"flag_values": np.array(sorted(GROWTH_TYPES), np.uint8),
-                         "flag_meanings": " ".join(GROWTH_TYPES[k] for k in sorted(GROWTH_TYPES)),
-                         "long_name": "how each building pixel was added"}),
-    }
+        arrays["sar"] = _simulate_sar(rng, lay, flat_idx, built_t, green, looks, inc)
     params = dict(seed=int(seed), growth=float(growth), growth_mix=list(map(float, growth_mix)),
                   initial_built=float(initial_built), cloud_fraction=float(cloud_fraction),
                   looks=float(looks) if looks is not None else "none", pixel_size=float(pixel_size),
                   noise=float(noise), seasonal=int(seasonal), water=water,
                   incidence_deg=float(reg.incidence_deg if incidence_deg is None else incidence_deg),
                   grid_angle_deg=round(float(lay.angle), 3))
-    scene = make_scene(
-        optical=data.get("optical"), sar=data.get("sar"), buildings=buildings, change=change,
-        population=population, times=times, optical_dates=opt_dates if "optical" in data else None,
-        sar_dates=sar_dates if "sar" in data else None, transform=transform, crs=crs, site=site,
-        region=region, dataset="urbankit-synthetic", split=split,
-        source="urbankit.data.synthetic.make_site("
-               + ", ".join(f"{k}={v!r}" for k, v in params.items()) + ")",
-        licence="MIT (synthetic data generated by urbankit)",
-        extra_vars={k: xr.Variable(*v) for k, v in extra.items()},
-        attrs={"generator": "urbankit.data.synthetic.make_site", "seed": int(seed),
-               "looks": params["looks"], "cloud_fraction": float(cloud_fraction), "growth": float(growth),
-               "incidence_deg": params["incidence_deg"], "grid_angle_deg": params["grid_angle_deg"]},
-        validate=False,
-    )
-    if validate:
-        from .schema import validate_scene
-
-        validate_scene(scene, expect_crs=crs is not None)
-    return scene
+    return _twin_scene(arrays, (times, opt_dates, sar_dates), _truth_vars(land_cover, cloud_mask, lay.gtype_pix),
+                       params, site=site, region=region, split=split, crs=crs, origin=origin, validate=validate)
 
 
 def make_sites(n_sites: int, *, regions: Sequence[str] = ("north_america",), seed: int = 0,
