@@ -32,8 +32,10 @@ def _texts() -> list[tuple[str, str]]:
         nb = nbformat.read(path, as_version=4)
         for number, cell in enumerate(nb.cells, 1):
             source = cell.source
-            if cell.cell_type == "code":
+            if cell.cell_type == "code":   # its comments, and what its outputs say
                 source = "\n".join(line for line in source.splitlines() if line.lstrip().startswith("#"))
+                source += "".join(out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+                                  for out in cell.get("outputs", []))
             texts.append((f"{path.relative_to(REPO)} cell {number}", source))
     return texts
 

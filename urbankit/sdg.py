@@ -263,9 +263,9 @@ CITY_PRESETS: dict[str, CityDefinition] = {
         note="DEGURBA urban cluster (UN Statistical Commission 2020; Dijkstra et al. 2021)"),
     "gee_app": CityDefinition(
         "gee_app", 300.0, 1_000_000.0, 8, 0.0, False, verified=False,
-        note="[UNVERIFIED] the seed's GEE app values '300 / 1,000,000', read as density >= 300 "
-             "inh/km2 and cluster population >= 1,000,000 (large agglomerations); not found in "
-             "any source, cluster rules (8-connectivity) assumed"),
+        note="unverified: the values '300 / 1,000,000' of a Google Earth Engine app, read as density "
+             ">= 300 inh/km2 and cluster population >= 1,000,000 (large agglomerations); not found in "
+             "any published source, cluster rules (8-connectivity) assumed"),
 }
 
 

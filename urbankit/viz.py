@@ -45,8 +45,6 @@ BOOK_STYLE: dict[str, Any] = {
     "legend.fontsize": 8,
     "figure.titlesize": 10.5,
     "axes.grid": False,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
     "image.interpolation": "nearest",
 }
 
