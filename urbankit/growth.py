@@ -180,6 +180,17 @@ class Simulation:
         return pd.Series({str(c): int((self.map == c).sum()) for c in self.classes}, name="cells")
 
 
+def _suitability_maps(suitability: dict | None, classes: np.ndarray, shape: tuple[int, ...]) -> dict[int, np.ndarray]:
+    """``{target class index: suitability map >= 0}`` (1 everywhere for classes not given)."""
+    suit = {}
+    for j, c in enumerate(classes):
+        s = None
+        if suitability is not None:
+            s = suitability.get(c.item() if hasattr(c, "item") else c)
+        suit[j] = np.ones(shape, np.float32) if s is None else np.clip(_arr(s).astype(np.float32), 0, None)
+    return suit
+
+
 def ca_markov(map_now, transition: TransitionMatrix | np.ndarray, steps: float = 1.0, *, classes=None,
               suitability: dict | None = None, constraints=None, n_iterations: int | None = None,
               absorbing=None, neighbourhood: int = 5, neighbourhood_weight: float = 0.9,
@@ -195,10 +206,14 @@ def ca_markov(map_now, transition: TransitionMatrix | np.ndarray, steps: float =
         constraints: bool array of cells that never change (e.g. water, protected areas).
         n_iterations: allocation iterations (default: the number of years, ``steps`` x the
             interval length, at least 1).
+        classes: the class codes of a plain probability matrix (in its row order).
         absorbing: class that never changes once reached (e.g. urban).
         neighbourhood: window side of the neighbourhood term (5 = 5 x 5).
         neighbourhood_weight: w in potential = S_j x ((1 - w) + w N_j).
         seed: seeds the tiny random tie-break between equal potentials.
+
+    Returns:
+        The :class:`Simulation` (map, expected and allocated transitions, parameters).
     """
     current = _arr(map_now).copy()
     if isinstance(transition, TransitionMatrix):
@@ -221,15 +236,7 @@ def ca_markov(map_now, transition: TransitionMatrix | np.ndarray, steps: float =
     fixed = np.zeros(current.shape, bool) if constraints is None else _arr(constraints).astype(bool)
     if fixed.shape != current.shape:
         raise DataFormatError(f"constraints {fixed.shape} must match the map {current.shape}")
-    suit = {}
-    for j, c in enumerate(classes):
-        s = None
-        if suitability is not None:
-            s = suitability.get(c.item() if hasattr(c, "item") else c)
-        if s is None:
-            suit[j] = np.ones(current.shape, np.float32)
-        else:
-            suit[j] = np.clip(_arr(s).astype(np.float32), 0, None)
+    suit = _suitability_maps(suitability, classes, current.shape)
     rng = np.random.default_rng(seed)
     tie = rng.random(current.shape, dtype=np.float32) * 1e-6
     original = current.copy()

@@ -399,29 +399,35 @@ def predict(model: torch.nn.Module, inputs, *, output_key: str | None = "change"
         if channels_last:
             model.to(memory_format=torch.contiguous_format)
 
-    result = {}
-    for k, p in probs.items():
-        arr = p.numpy().astype(np.float32, copy=False)
-        if arr.shape[1] == 1:
-            arr = arr[:, 0]
-        if unbatched:
-            arr = arr[0]
-        if scene is not None and arr.ndim == 2:
-            import xarray as xr
-
-            arr = xr.DataArray(arr, dims=("y", "x"), coords={"y": scene["y"], "x": scene["x"]},
-                               name=f"{k}_probability",
-                               attrs={"long_name": f"probability of {k}", "units": "1",
-                                      "site": scene.attrs.get("site", "")})
-            if getattr(scene, "rio", None) is not None:
-                try:
-                    crs = scene.rio.crs
-                    if crs is not None:
-                        arr = arr.rio.write_crs(crs)
-                except Exception:  # noqa: BLE001 - georeference is a courtesy here
-                    pass
-        result[k] = arr
+    result = {k: _probability_output(p, k, unbatched, scene) for k, p in probs.items()}
     return result[output_key] if output_key is not None else result
+
+
+def _probability_output(p: torch.Tensor, key: str, unbatched: bool, scene: Any) -> Any:
+    """The returned form of one output's (B, C, H, W) probabilities.
+
+    float32 numpy with a single channel axis (and, for unbatched input, the batch axis)
+    dropped; for a scene a georeferenced ``<key>_probability`` DataArray on its ``y``/``x``.
+    """
+    arr = p.numpy().astype(np.float32, copy=False)
+    if arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if unbatched:
+        arr = arr[0]
+    if scene is None or arr.ndim != 2:
+        return arr
+    import xarray as xr
+
+    arr = xr.DataArray(arr, dims=("y", "x"), coords={"y": scene["y"], "x": scene["x"]}, name=f"{key}_probability",
+                       attrs={"long_name": f"probability of {key}", "units": "1", "site": scene.attrs.get("site", "")})
+    if getattr(scene, "rio", None) is not None:
+        try:
+            crs = scene.rio.crs
+            if crs is not None:
+                arr = arr.rio.write_crs(crs)
+        except Exception:  # noqa: BLE001 - georeference is a courtesy here
+            pass
+    return arr
 
 
 # ----------------------------------------------------------------------------- evaluation

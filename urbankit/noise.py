@@ -335,47 +335,16 @@ def robustness_sweep(predict_fn: Callable[[dict[str, Any]], Any], scenes: Iterab
 
     from .metrics import scores_from_counts
 
-    if isinstance(corruptions, Mapping):
-        fns = dict(corruptions)
-    else:
-        fns = {}
-        for name in corruptions:
-            if name not in CORRUPTIONS:
-                raise ConfigError(f"robustness_sweep: unknown corruption {name!r}; choose from {sorted(CORRUPTIONS)}")
-            fns[name] = CORRUPTIONS[name]
+    fns = _sweep_corruptions(corruptions)
     rates = [_check_rate(r, "robustness_sweep") for r in rates]
     if not fns or not rates:
         raise ConfigError("robustness_sweep: give at least one corruption and one rate")
-
-    samples = []
-    for n, item in enumerate(scenes):
-        if hasattr(item, "data_vars"):
-            samples.append(_scene_sample(item, keys, label_key))
-            continue
-        if not isinstance(item, Mapping):
-            raise ConfigError(f"robustness_sweep: item {n} is a {type(item).__name__}; expected a dict or a scene")
-        missing = [k for k in (*keys, label_key) if k not in item]
-        if missing:
-            raise ConfigError(f"robustness_sweep: item {n} lacks {missing} (has {sorted(item)})")
-        samples.append({k: (item[k].detach().cpu().numpy() if hasattr(item[k], "detach") else np.asarray(item[k]))
-                        for k in (*keys, label_key)})
-    if not samples:
-        raise ConfigError("robustness_sweep: no test samples")
+    samples = _sweep_samples(scenes, keys, label_key)
 
     def counts(fn, rate, gen) -> tuple[int, int, int, int]:
-        tp = fp = fn_ = tn = 0
-        for s in samples:
-            inputs = {k: (s[k] if fn is None else fn(s[k], rate, gen)) for k in keys}
-            prob = np.asarray(predict_fn(inputs), dtype=np.float64).squeeze()
-            truth = np.asarray(s[label_key]).squeeze() > 0.5
-            if prob.shape != truth.shape:
-                raise ConfigError(f"robustness_sweep: prediction shape {prob.shape} != label shape {truth.shape}")
-            pred = prob > threshold
-            tp += int(np.sum(pred & truth))
-            fp += int(np.sum(pred & ~truth))
-            fn_ += int(np.sum(~pred & truth))
-            tn += int(np.sum(~pred & ~truth))
-        return tp, fp, fn_, tn
+        corrupted = ({**{k: (s[k] if fn is None else fn(s[k], rate, gen)) for k in keys}, label_key: s[label_key]}
+                     for s in samples)   # lazily: one corrupted sample in memory at a time
+        return _pooled_counts(predict_fn, corrupted, label_key, threshold, "robustness_sweep")
 
     clean = counts(None, 0.0, None)
     rows = []
@@ -391,6 +360,35 @@ def robustness_sweep(predict_fn: Callable[[dict[str, Any]], Any], scenes: Iterab
         base = ref[metric]
         df[f"{metric}_drop"] = (base - df[metric]) / base if base and not math.isnan(base) else math.nan
     return df
+
+
+def _sweep_corruptions(corruptions: Sequence[str] | Mapping[str, Callable[..., Any]]) -> dict[str, Callable]:
+    """``{name: fn(images, rate, rng)}`` of :func:`robustness_sweep`'s ``corruptions``."""
+    if isinstance(corruptions, Mapping):
+        return dict(corruptions)
+    unknown = [name for name in corruptions if name not in CORRUPTIONS]
+    if unknown:
+        raise ConfigError(f"robustness_sweep: unknown corruption {unknown[0]!r}; choose from {sorted(CORRUPTIONS)}")
+    return {name: CORRUPTIONS[name] for name in corruptions}
+
+
+def _sweep_samples(scenes: Iterable[Any], keys: Sequence[str], label_key: str) -> list[dict[str, np.ndarray]]:
+    """The test samples of :func:`robustness_sweep` as numpy dicts ``{key: (C, H, W), label_key: (H, W)}``."""
+    samples = []
+    for n, item in enumerate(scenes):
+        if hasattr(item, "data_vars"):
+            samples.append(_scene_sample(item, keys, label_key))
+            continue
+        if not isinstance(item, Mapping):
+            raise ConfigError(f"robustness_sweep: item {n} is a {type(item).__name__}; expected a dict or a scene")
+        missing = [k for k in (*keys, label_key) if k not in item]
+        if missing:
+            raise ConfigError(f"robustness_sweep: item {n} lacks {missing} (has {sorted(item)})")
+        samples.append({k: (item[k].detach().cpu().numpy() if hasattr(item[k], "detach") else np.asarray(item[k]))
+                        for k in (*keys, label_key)})
+    if not samples:
+        raise ConfigError("robustness_sweep: no test samples")
+    return samples
 
 
 # ----------------------------------------------------------------------------- Sentinel corruptions
@@ -586,14 +584,15 @@ def corrupt_sample(sample: Mapping[str, Any], kind: str, level: Any, rng: SeedLi
     return fn(sample, level, as_generator(rng))
 
 
-def _pooled_counts(predict_fn: Callable[[dict[str, Any]], Any], samples: Sequence[Mapping[str, Any]],
-                   label_key: str, threshold: float) -> tuple[int, int, int, int]:
+def _pooled_counts(predict_fn: Callable[[dict[str, Any]], Any], samples: Iterable[Mapping[str, Any]],
+                   label_key: str, threshold: float, caller: str = "robustness_table") -> tuple[int, int, int, int]:
+    """(tp, fp, fn, tn) pooled over ``samples`` of ``predict_fn``'s map at ``threshold`` (label > 0.5)."""
     tp = fp = fn_ = tn = 0
     for s in samples:
         prob = np.asarray(predict_fn({k: v for k, v in s.items() if k != label_key}), dtype=np.float64).squeeze()
         truth = np.asarray(s[label_key]).squeeze() > 0.5
         if prob.shape != truth.shape:
-            raise ConfigError(f"robustness_table: prediction shape {prob.shape} != label shape {truth.shape}")
+            raise ConfigError(f"{caller}: prediction shape {prob.shape} != label shape {truth.shape}")
         pred = prob > threshold
         tp += int(np.sum(pred & truth))
         fp += int(np.sum(pred & ~truth))
