@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from report import write_report  # noqa: E402 (benchmarks/ is sys.path[0] when a script runs)
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from a checkout without installing urbankit
@@ -221,11 +222,7 @@ def main(argv=None) -> int:
           "| item | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
           f"Environment: {env}. Synthetic scene generation took {t_make:.1f} s (not part of the loader).", ""]
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("\n".join(md))
-    os.replace(tmp, out)
-    print(f"wrote {out}")
+    write_report(out, "\n".join(md))
     return 0
 
 

@@ -32,6 +32,8 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from report import write_report  # noqa: E402 (benchmarks/ is sys.path[0] when a script runs)
+
 from urbankit.errors import UrbankitError  # noqa: E402 (after the sys.path line above)
 from urbankit.models import available_models, build, count_parameters  # noqa: E402
 
@@ -207,11 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     out = Path(args.out) if args.out else HERE / "results" / f"models_{device.type}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
-    print(f"written {out}")
+    write_report(out, text)
     return 0
 
 

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402 (after the sys.path line above)
+from report import write_report  # noqa: E402 (benchmarks/ is sys.path[0] when a script runs)
 
 from urbankit.data import oscd  # noqa: E402
 
@@ -130,11 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(text)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
-    print(f"wrote {out}")
+    write_report(out, text)
     return 0
 
 

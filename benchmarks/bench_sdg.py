@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from affine import Affine
+from report import write_report  # noqa: E402 (benchmarks/ is sys.path[0] when a script runs)
 
 
 def make_inputs(size: int, seed: int = 0):
@@ -127,9 +128,9 @@ def bench_degurba(n: int, out: Path) -> None:
     )
 
 
-def _write(out: Path, title: str, intro: str, rows) -> None:
-    rows = list(rows) + [
-        ("load average (1 min)", f"{os.getloadavg()[0]:.1f}"),
+def _write(out: Path, title: str, intro: str, rows, load_row: bool = True) -> None:
+    """Print the (quantity, value) rows and write them as a Markdown table (machine row added)."""
+    rows = list(rows) + ([("load average (1 min)", f"{os.getloadavg()[0]:.1f}")] if load_row else []) + [
         (
             "machine",
             f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
@@ -141,11 +142,7 @@ def _write(out: Path, title: str, intro: str, rows) -> None:
     md = [f"# {title}", "", intro, "", "| quantity | value |", "|---|---|"] + [
         f"| {k} | {v} |" for k, v in rows
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(md) + "\n")
-    tmp.replace(out)
-    print(f"wrote {out}")
+    write_report(out, "\n".join(md) + "\n")
 
 
 def main() -> None:
@@ -195,30 +192,11 @@ def bench_indicators(args) -> None:
         ("city extent (km2)", f"{res['city_extent_area']:.0f}"),
         ("LCRPGR", f"{res['LCRPGR']:.3f}"),
         ("load average (1 min) before / after", f"{load_before:.1f} / {os.getloadavg()[0]:.1f}"),
-        (
-            "machine",
-            f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-            f"Python {platform.python_version()}, numpy {np.__version__}",
-        ),
     ]
-    width = max(len(k) for k, _ in rows)
-    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
-    md = [
-        "# SDG 11.3.1 benchmark (`benchmarks/bench_sdg.py`)",
-        "",
-        "Every SDG 11.3.1 indicator (DEGURBA urban centre on the 1 km grid, union extent, LCR, PGR, "
-        "LCRPGR, per-capita, new-development split) for one built-up pair; one run on CPU, "
-        "peak memory traced with tracemalloc (numpy buffers).",
-        "",
-        "| quantity | value |",
-        "|---|---|",
-    ] + [f"| {k} | {v} |" for k, v in rows]
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(md) + "\n")
-    tmp.replace(out)
-    print(f"wrote {out}")
+    _write(Path(args.out), "SDG 11.3.1 benchmark (`benchmarks/bench_sdg.py`)",
+           "Every SDG 11.3.1 indicator (DEGURBA urban centre on the 1 km grid, union extent, LCR, PGR, "
+           "LCRPGR, per-capita, new-development split) for one built-up pair; one run on CPU, "
+           "peak memory traced with tracemalloc (numpy buffers).", rows, load_row=False)
 
 
 if __name__ == "__main__":

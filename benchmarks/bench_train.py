@@ -34,6 +34,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from report import write_report  # noqa: E402 (benchmarks/ is sys.path[0] when a script runs)
+
 from urbankit.losses import power_jaccard  # noqa: E402
 from urbankit.train import Supervised, fit  # noqa: E402
 
@@ -158,11 +160,7 @@ def main(argv=None) -> int:
             f"depend on the machine.\n")
     print(text)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
-    print(f"wrote {out}")
+    write_report(out, text)
     return 0 if worst_cpu < 10 else 1
 
 

@@ -27,6 +27,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from bench_models import make_step, random_batch, time_once  # noqa: E402
+from report import write_report  # noqa: E402 (benchmarks/ is sys.path[0] when a script runs)
 
 from urbankit.models import VHR_TABLE, build, count_parameters  # noqa: E402
 
@@ -133,11 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(lines)
     print(text)
     out = Path(args.out) if args.out else HERE / "results" / f"vhr_models_{'_'.join(devices)}.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, out)
-    print(f"wrote {out}")
+    write_report(out, text)
     return 0
 
 

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
+from report import write_report  # noqa: E402 (benchmarks/ is sys.path[0] when a script runs)
 
 from urbankit import experiments  # noqa: E402
 from urbankit.data import oscd  # noqa: E402
@@ -98,7 +99,8 @@ def run_cva(scenes: dict, folds) -> tuple[dict, pd.DataFrame]:
     return row, pooled
 
 
-def write_report(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, folds, args, seconds: float) -> None:
+def write_summary(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, folds, args, seconds: float) -> None:
+    """The Markdown result of the run: settings, pooled table and per-city scores."""
     lines = [
         "# Deep change detection vs CVA on the real OSCD cities (`benchmarks/real_oscd.py`)",
         "",
@@ -120,9 +122,7 @@ def write_report(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, fold
     lines += ["", "Per-city test F1 (each city is tested in exactly one fold):", "",
               per_city.round(3).to_markdown() if hasattr(per_city, "to_markdown") else per_city.round(3).to_string(),
               ""]
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_report(path, "\n".join(lines) + "\n")
 
 
 def main(argv=None) -> int:
@@ -161,7 +161,7 @@ def main(argv=None) -> int:
         per_city[LABELS.get(name, name)] = table["f1"]
     summary = pd.DataFrame(rows)
     print(summary.round(3).to_string(index=False))
-    write_report(Path(args.out), summary, pd.DataFrame(per_city), folds, args, time.perf_counter() - start)
+    write_summary(Path(args.out), summary, pd.DataFrame(per_city), folds, args, time.perf_counter() - start)
     print(f"wrote {args.out}")
     return 0
 

@@ -1,6 +1,8 @@
 """Shared pytest fixtures."""
 from __future__ import annotations
 
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,3 +22,30 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip("../shared/data/real is not present (real-data tests need the shared folder)")
     return REAL_DATA
+
+
+@pytest.fixture
+def local_http_server():
+    """A factory ``start(handler_class, **state)`` of HTTP servers on 127.0.0.1 (a free port).
+
+    Each server gets the ``state`` attributes and ``base`` (its URL); all are shut down after
+    the test. Download tests use it instead of the network.
+    """
+    started = []
+
+    def start(handler, **state):
+        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        httpd.daemon_threads = True
+        for key, value in state.items():
+            setattr(httpd, key, value)
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        started.append((httpd, thread))
+        return httpd
+
+    yield start
+    for httpd, thread in started:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=5)

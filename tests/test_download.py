@@ -11,10 +11,9 @@ import hashlib
 import io
 import socket
 import tarfile
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -78,23 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.files = {}
-    httpd.drops = {}
-    httpd.log = []
-    httpd.slow_seconds = 1.0
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    host, port = httpd.server_address
-    httpd.base = f"http://{host}:{port}"
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def server(local_http_server):
+    return local_http_server(_Handler, files={}, drops={}, log=[], slow_seconds=1.0)
 
 
 def _sha(data: bytes) -> str:

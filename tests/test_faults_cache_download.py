@@ -17,10 +17,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -81,20 +80,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.files, httpd.status, httpd.trickle, httpd.hits = {}, {}, {}, []
-    httpd.max_trickle_s = 20.0
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    httpd.base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        yield httpd
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+def server(local_http_server):
+    return local_http_server(_Handler, files={}, status={}, trickle={}, hits=[], max_trickle_s=20.0)
 
 
 def _zip(files: dict[str, bytes], dirs: tuple[str, ...] = ()) -> bytes:

@@ -21,20 +21,21 @@ LEVIR_NAMES = ["test_121_0768_0256", "test_2_0000_0000", "test_2_0000_0512", "te
                "val_27_0000_0256"]
 
 
+def _samples(real_data, name: str):
+    d = real_data / name
+    if not (d / "A").is_dir():
+        pytest.skip(f"{name} samples not present")
+    return d
+
+
 @pytest.fixture(scope="module")
 def levir_dir(real_data):
-    d = real_data / "levir_cd"
-    if not (d / "A").is_dir():
-        pytest.skip("levir_cd samples not present")
-    return d
+    return _samples(real_data, "levir_cd")
 
 
 @pytest.fixture(scope="module")
 def dsifn_dir(real_data):
-    d = real_data / "dsifn"
-    if not (d / "A").is_dir():
-        pytest.skip("dsifn samples not present")
-    return d
+    return _samples(real_data, "dsifn")
 
 
 def test_levir_crops(levir_dir):

@@ -103,3 +103,26 @@ def test_training_figures_live_in_viz():
                             {"epoch": 2, "train_loss": 0.3, "val_f1": 0.6, "lr": 1e-3}], title="run")
     assert fig.axes[1].get_ylim() == (0.0, 1.0) and fig._suptitle.get_text() == "run"
     assert viz.plot_history([]).axes[0].texts[0].get_text() == "no epochs"
+
+
+def test_new_development_figures_one_home():
+    from urbankit import viz
+
+    codes = np.zeros((6, 6), np.uint8)
+    codes[0, :2], codes[3, 3], codes[5, 5] = 1, 2, 3
+    built = np.zeros((6, 6), bool)
+    built[1:3, 1:3] = True
+    extent = np.zeros((6, 6), bool)
+    extent[1:5, 1:5] = True
+    fig, (ax, bx) = plt.subplots(1, 2)
+    viz.show_new_development(ax, codes, built, city_extent=extent, window=(slice(0, 6), slice(0, 6)))
+    shown = ax.images[1].get_array()
+    assert len(ax.images) == 2 and float(shown[3, 3]) == 2 and np.ma.is_masked(shown[1, 1])
+    legend = viz.new_development_legend(fig, built_t1=True, city_extent=True)
+    assert [t.get_text() for t in legend.get_texts()] == ["infill", "extension", "leapfrog", "built-up at t1",
+                                                           "city extent (DEGURBA)"]
+    names = ["new_infill_km2", "new_extension_km2", "new_leapfrog_km2"]
+    result = type("R", (), {"table": pd.DataFrame({"name": names, "value": [1.5, 2.0, 0.5]})})()
+    viz.plot_new_development_shares(bx, result)
+    assert [p.get_height() for p in bx.patches] == [1.5, 2.0, 0.5]
+    plt.close(fig)

@@ -22,8 +22,9 @@ from typing import Any
 import numpy as np
 
 __all__ = ["show_rgb", "show_false_colour", "show_sar", "overlay_mask", "plot_change_panels",
-           "plot_history", "plot_examples", "plot_loss_curve", "rgb_array", "calibration_curve",
-           "plot_calibration",
+           "plot_history", "plot_examples", "show_new_development", "new_development_legend",
+           "plot_new_development_shares", "NEW_DEVELOPMENT_COLOURS", "plot_loss_curve", "rgb_array",
+           "calibration_curve", "plot_calibration",
            "BOOK_WIDTH", "BOOK_DPI", "BOOK_STYLE", "book_figsize", "use_book_style"]
 
 
@@ -94,6 +95,15 @@ def _time_index(obj: Any, time: int | str | np.datetime64) -> Any:
     return obj.sel(time=time, method="nearest")
 
 
+def _shown_variable(obj: Any, name: str, time: int | str | np.datetime64) -> Any:
+    """A scene's ``name`` variable (or the DataArray/array given) at ``time`` when it has one."""
+    if hasattr(obj, "data_vars"):
+        if name not in obj.data_vars:
+            raise ValueError(f"this scene has no {name!r} variable to show")
+        obj = obj[name]
+    return _time_index(obj, time) if hasattr(obj, "dims") else obj
+
+
 def rgb_array(scene_or_array: Any, bands: Sequence[str] = ("B04", "B03", "B02"), time: int = 0,
               stretch: tuple[float, float] | None = (2, 98)) -> np.ndarray:
     """An (H, W, 3) float32 display array in [0, 1] (NaN where any band is NaN).
@@ -105,13 +115,8 @@ def rgb_array(scene_or_array: Any, bands: Sequence[str] = ("B04", "B03", "B02"),
     """
     from .data.normalize import percentile_stretch
 
-    obj = scene_or_array
-    if hasattr(obj, "data_vars"):
-        if "optical" not in obj.data_vars:
-            raise ValueError("this scene has no 'optical' variable to show")
-        obj = obj["optical"]
+    obj = _shown_variable(scene_or_array, "optical", time)
     if hasattr(obj, "dims"):
-        obj = _time_index(obj, time)
         if "band" in obj.dims:
             names = [str(b) for b in obj["band"].values]
             use = list(bands)
@@ -163,13 +168,8 @@ def show_false_colour(scene_or_array: Any, time: int = 0, stretch: tuple[float, 
 def show_sar(scene: Any, pol: str = "VV", time: int = 0, vmin: float = -25, vmax: float = 5,
              ax: Any = None, cmap: str = "gray", title: str | None = None, colorbar: bool = True):
     """Show backscatter in dB (a scene's ``sar``, a DataArray, or a 2-D numpy array in dB)."""
-    obj = scene
-    if hasattr(obj, "data_vars"):
-        if "sar" not in obj.data_vars:
-            raise ValueError("this scene has no 'sar' variable to show")
-        obj = obj["sar"]
+    obj = _shown_variable(scene, "sar", time)
     if hasattr(obj, "dims"):
-        obj = _time_index(obj, time)
         if "polarisation" in obj.dims:
             obj = obj.sel(polarisation=pol)
         arr = np.asarray(obj.values, dtype=np.float32)
@@ -474,6 +474,82 @@ def plot_examples(examples: Any, samples: Mapping[str, Any], predictions: Mappin
     return fig
 
 
+# ----------------------------------------------------------------------------- new development (SDG 11.3.1)
+#: Colours of the new-development codes of :data:`urbankit.sdg.NEW_DEVELOPMENT_CODES` (1 infill,
+#: 2 extension, 3 leapfrog) in the matplotlib figures (the interactive maps use the same, MAP_COLOURS).
+NEW_DEVELOPMENT_COLOURS = {"infill": "#1b9e77", "extension": "#d95f02", "leapfrog": "#7570b3"}
+
+
+def show_new_development(ax: Any, codes: Any, built_t1: Any = None, *, city_extent: Any = None,
+                         window: tuple[slice, slice] | None = None):
+    """Draw a new-development map on ``ax``: built-up at t1 in grey, new land by type in colour.
+
+    Args:
+        ax: the matplotlib Axes.
+        codes: (y, x) integer codes, e.g. ``SDGResult.extents["new_development"]`` (0 none,
+            1 infill, 2 extension, 3 leapfrog).
+        built_t1: (y, x) bool built-up at the first date, drawn in grey under the codes.
+        city_extent: (y, x) bool city extent, outlined in black.
+        window: ``(rows, cols)`` slices to zoom on (default: the whole map).
+
+    Returns:
+        ``ax``.
+    """
+    from matplotlib.colors import ListedColormap
+
+    win = window or (slice(None), slice(None))
+    codes = np.asarray(codes)
+    cmap = ListedColormap(["#f0f0f0", *NEW_DEVELOPMENT_COLOURS.values()])
+    if built_t1 is not None:
+        ax.imshow(np.where(np.asarray(built_t1), 1.0, np.nan)[win], cmap="Greys", vmin=0, vmax=2.5,
+                  interpolation="nearest")
+    ax.imshow(np.where(codes > 0, codes, np.nan)[win], cmap=cmap, vmin=-0.5, vmax=3.5, interpolation="nearest")
+    if city_extent is not None:
+        ax.contour(np.asarray(city_extent)[win], levels=[0.5], colors="k", linewidths=1)
+    return ax
+
+
+def new_development_legend(target: Any, *, built_t1: bool = False, city_extent: bool = False, **legend_kwargs):
+    """The one legend of :func:`show_new_development` maps, on a Figure or an Axes.
+
+    Args:
+        target: the Figure or Axes that gets the legend.
+        built_t1: add the grey "built-up at t1" patch.
+        city_extent: add the black "city extent (DEGURBA)" line.
+        **legend_kwargs: passed to ``target.legend`` (``loc``, ``ncol``, ``bbox_to_anchor``...).
+
+    Returns:
+        The matplotlib Legend.
+    """
+    plt = _plt()
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in NEW_DEVELOPMENT_COLOURS.values()]
+    labels = list(NEW_DEVELOPMENT_COLOURS)
+    if built_t1:
+        handles.append(plt.Rectangle((0, 0), 1, 1, color="0.6"))
+        labels.append("built-up at t1")
+    if city_extent:
+        handles.append(plt.Line2D([], [], color="k"))
+        labels.append("city extent (DEGURBA)")
+    return target.legend(handles, labels, **legend_kwargs)
+
+
+def plot_new_development_shares(ax: Any, result: Any):
+    """Bar chart on ``ax`` of the km2 of new built-up land by type (infill, extension, leapfrog).
+
+    Args:
+        ax: the matplotlib Axes.
+        result: an :class:`urbankit.sdg.SDGResult` (its ``new_<type>_km2`` rows).
+
+    Returns:
+        ``ax``.
+    """
+    names = list(NEW_DEVELOPMENT_COLOURS)
+    share = result.table.set_index("name").loc[[f"new_{n}_km2" for n in names], "value"]
+    ax.bar(names, share.values, color=list(NEW_DEVELOPMENT_COLOURS.values()))
+    ax.set_ylabel("km2 of new built-up land")
+    return ax
+
+
 def plot_loss_curve(history: Any, keys: Sequence[str] | None = None, ax: Any = None,
                     logy: bool = False, title: str = "training curve"):
     """Plot a loss curve.
@@ -581,7 +657,7 @@ __all__ += ["MAP_COLOURS", "add_classes_layer", "add_map_legend", "add_mask_laye
 #: Colours of the map layers (hex), shared by the legends.
 MAP_COLOURS = {
     "built_up": "#525252", "built_up_t1": "#252525", "built_up_t2": "#969696", "change": "#e7298a",
-    "city_extent": "#000000", "infill": "#1b9e77", "extension": "#d95f02", "leapfrog": "#7570b3",
+    "city_extent": "#000000", **NEW_DEVELOPMENT_COLOURS,
 }
 _NEW_DEVELOPMENT_CLASSES = {1: ("infill", MAP_COLOURS["infill"]), 2: ("extension", MAP_COLOURS["extension"]),
                             3: ("leapfrog", MAP_COLOURS["leapfrog"])}
