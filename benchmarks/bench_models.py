@@ -93,7 +93,8 @@ def torchgeo_model(kind: str) -> tuple[nn.Module, dict[str, int]]:
     return Wrapped(), {"optical_t1": 13, "optical_t2": 13}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line of this benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--size", type=int, default=256)
@@ -105,30 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--note", default="", help="a sentence added to the result file (e.g. why the batch is small)")
     parser.add_argument("--out", default=None, help="result file (default benchmarks/results/models_<device>.md)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    device = torch.device(args.device)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("--device cuda: torch sees no CUDA GPU", file=sys.stderr)
-        return 2
-    warmup, iters = (1, 2) if args.quick else (2, 5)
-    names = [n for n in args.models.split(",") if n] or available_models()
-    variants = [("fp32", False, False)]
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        variants += [("bf16", True, False), ("bf16+channels_last", True, True)]
 
-    candidates: list[tuple[str, Callable[[], tuple[nn.Module, dict[str, int]]]]] = [
-        (n, (lambda n=n: ours(n, args.width))) for n in names
-    ]
-    if not args.no_torchgeo and not args.models:
-        candidates += [(f"torchgeo {k}", (lambda k=k: torchgeo_model(k))) for k in ("FCSiamDiff", "FCSiamConc")]
-
-    # Build everything first, then time in interleaved rounds (model A, B, C, A, B, C, ...) and
-    # keep each entry's fastest round: on a shared machine, load from other processes then
-    # slows all models alike instead of whichever model happened to run at that moment.
+def _build_entries(candidates, variants, args, device) -> tuple[list[dict], list[tuple[dict, Callable]]]:
+    """Build every model (and variant) first: result rows, and (row, timed step) for those that built."""
     rows, entries = [], []
     for label, factory in candidates:
         try:
@@ -152,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             entries.append((row, make_step(m, (lambda m=m, batch=batch: m(batch)), amp, device)))
 
+    return rows, entries
+
+
+def _time_interleaved(entries, warmup: int, iters: int, batch: int, device: torch.device) -> None:
+    """Time the entries round by round (A, B, C, A, B, C, ...); keep each one's fastest round in its row."""
     for round_ in range(warmup + iters):
         for row, step in entries:
             if row["status"] != "ok":
@@ -167,11 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"round {round_ + 1}/{warmup + iters} done", flush=True)
     for row, _ in entries:
         if row["times"]:
-            row["img_s"] = args.batch / min(row["times"])
-            row["img_cpu_s"] = args.batch / min(row["cpu_times"])
+            row["img_s"] = batch / min(row["times"])
+            row["img_cpu_s"] = batch / min(row["cpu_times"])
             print(f"{row['model']:>24} {row['variant']:>20}: {row['params'] / 1e6:7.2f} M  "
                   f"{row['img_s']:8.3f} img/s  {row['img_cpu_s']:8.3f} img/CPU-s", flush=True)
 
+
+
+def _report(rows, args, device, warmup: int, iters: int) -> str:
+    """The Markdown result: settings, machine, one row per model and variant (ratios to the reference)."""
     sizes = "the papers' sizes" if args.width == 1.0 else "reduced widths"
     ref = {r["variant"]: r["img_s"] for r in rows if r["model"] == REFERENCE and r["img_s"]}
     ref_cpu = {r["variant"]: r["img_cpu_s"] for r in rows if r["model"] == REFERENCE and r["img_cpu_s"]}
@@ -205,7 +196,34 @@ def main(argv: list[str] | None = None) -> int:
                      f"| {r['status']} |")
     lines += ["", ("TorchGeo's FCSiamDiff/FCSiamConc are smp U-Nets (ResNet-34 encoder, 13 bands), not Daudt's "
                    "FC networks; they are listed as the library reference for the same task.")]
-    text = "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Time every registry model (and TorchGeo's references) and write ``results/models_<device>.md``."""
+    args = _parse_args(argv)
+    device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: torch sees no CUDA GPU", file=sys.stderr)
+        return 2
+    warmup, iters = (1, 2) if args.quick else (2, 5)
+    names = [n for n in args.models.split(",") if n] or available_models()
+    variants = [("fp32", False, False)]
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        variants += [("bf16", True, False), ("bf16+channels_last", True, True)]
+    candidates: list[tuple[str, Callable[[], tuple[nn.Module, dict[str, int]]]]] = [
+        (n, (lambda n=n: ours(n, args.width))) for n in names
+    ]
+    if not args.no_torchgeo and not args.models:
+        candidates += [(f"torchgeo {k}", (lambda k=k: torchgeo_model(k))) for k in ("FCSiamDiff", "FCSiamConc")]
+    # Build everything first, then time in interleaved rounds and keep each entry's fastest round:
+    # on a shared machine, load from other processes then slows all models alike.
+    rows, entries = _build_entries(candidates, variants, args, device)
+    _time_interleaved(entries, warmup, iters, args.batch, device)
+    text = _report(rows, args, device, warmup, iters)
     print()
     print(text)
     out = Path(args.out) if args.out else HERE / "results" / f"models_{device.type}.md"
