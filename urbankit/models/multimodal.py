@@ -41,6 +41,15 @@ from .blocks import (
 from .unet import check_dates
 
 
+def _check_bimodal(model: ChangeModel, sar_channels: int, optical_channels: int, topology: Sequence[int],
+                   width: float, diff: str) -> str:
+    """Check a SAR + optical Siamese model's arguments, set its scaled ``topology``; returns ``diff``."""
+    check_channels(sar_channels, "sar_channels", model.name)
+    check_channels(optical_channels, "optical_channels", model.name)
+    model.topology = scale_widths(topology, width)
+    return _check_diff(diff, model.name)
+
+
 def _check_diff(diff: str, model: str) -> str:
     if diff not in ("signed", "abs"):
         raise ConfigError(f"model {model!r}: diff must be 'signed' or 'abs', got {diff!r}")
@@ -69,10 +78,7 @@ class MultiModalSiamDiff(ChangeModel):
     def __init__(self, sar_channels: int = 2, optical_channels: int = 4,
                  topology: Sequence[int] = DEFAULT_TOPOLOGY, width: float = 1.0, diff: str = "signed"):
         super().__init__()
-        check_channels(sar_channels, "sar_channels", self.name)
-        check_channels(optical_channels, "optical_channels", self.name)
-        self.diff = _check_diff(diff, self.name)
-        self.topology = scale_widths(topology, width)
+        self.diff = _check_bimodal(self, sar_channels, optical_channels, topology, width, diff)
         self._set_inputs(_bitemporal_channels(sar_channels, optical_channels), ["change"])
         self.sar_encoder = Encoder(sar_channels, self.topology)
         self.optical_encoder = Encoder(optical_channels, self.topology)
@@ -128,10 +134,7 @@ class MMCRNet(ChangeModel):
     def __init__(self, sar_channels: int = 2, optical_channels: int = 4,
                  topology: Sequence[int] = DEFAULT_TOPOLOGY, width: float = 1.0, diff: str = "signed"):
         super().__init__()
-        check_channels(sar_channels, "sar_channels", self.name)
-        check_channels(optical_channels, "optical_channels", self.name)
-        diff = _check_diff(diff, self.name)
-        self.topology = scale_widths(topology, width)
+        diff = _check_bimodal(self, sar_channels, optical_channels, topology, width, diff)
         outputs = ["change"] + [f"buildings_{d}{s}" for d in ("t1", "t2") for s in ("", "_sar", "_optical", "_fusion")]
         self._set_inputs(_bitemporal_channels(sar_channels, optical_channels), outputs)
         w0 = self.topology[0]
