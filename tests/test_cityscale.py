@@ -157,8 +157,10 @@ def test_geotiff_and_zarr_inputs_give_the_scene_result(scene, model, tmp_path):
                                   progress=False))
     np.testing.assert_array_equal(got, ref)
     store = save_scene(scene, tmp_path / "scene.zarr")
-    got = codes(cs.predict_to_cog(model, store, tmp_path / "zarr.tif", chunk=64, overlap=16, progress=False))
-    np.testing.assert_array_equal(got, ref)
+    out = cs.predict_to_cog(model, store, tmp_path / "zarr.tif", chunk=64, overlap=16, progress=False)
+    np.testing.assert_array_equal(codes(out), ref)
+    with rasterio.open(out) as src:  # the CRS came back from the store's spatial_ref
+        assert src.crs == scene.rio.crs and src.transform.almost_equals(scene.rio.transform(recalc=True))
 
 
 def test_geotiffs_that_break_the_contract_are_named(scene, model, tmp_path):

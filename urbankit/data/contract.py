@@ -237,25 +237,28 @@ class InputContract:
         images in model units (:meth:`scale`), broadcastable to ``values``, e.g. (T, C, 1, 1)
         for a window of a scene too large to read at once (:mod:`urbankit.cityscale`).
         """
-        arr = np.asarray(values, dtype=np.float32)
-        arr = np.where(np.isfinite(arr), arr, np.nan)
+        if modality not in _MODALITY_DIM:
+            raise ConfigError(f"InputContract.prepare: modality must be 'optical' or 'sar', got {modality!r}")
+        norm, mean, std = ((self.sar_norm, self.sar_mean, self.sar_std) if modality == "sar"
+                           else (self.optical_norm, self.optical_mean, self.optical_std))
+        arr = np.array(values, dtype=np.float32, order="C")  # our own copy: the steps below work in place
+        if modality == "sar" or (norm == "per_image" and image_stats is None):
+            # inf -> NaN first: SAR clipping would turn inf into 1 and per-image means would be inf.
+            # Elsewhere an inf ends as +-inf after the normalisation and becomes 0 with the NaNs.
+            arr[np.isinf(arr)] = np.nan
         if modality == "sar":
             arr = self.scale(arr, "sar")
-            norm, mean, std = self.sar_norm, self.sar_mean, self.sar_std
-        elif modality == "optical":
-            norm, mean, std = self.optical_norm, self.optical_mean, self.optical_std
-        else:
-            raise ConfigError(f"InputContract.prepare: modality must be 'optical' or 'sar', got {modality!r}")
         n = arr.shape[-3]
         if len(self.channels(modality) or ()) != n:
             raise ConfigError(f"InputContract.prepare: {modality} has {n} channels, the contract "
                               f"{len(self.channels(modality) or ())} ({self.channels(modality)})")
         if norm == "dataset":
-            shape = (n, 1, 1)
-            arr = (arr - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(std, np.float32).reshape(shape)
+            arr -= np.asarray(mean, np.float32).reshape(n, 1, 1)
+            arr /= np.asarray(std, np.float32).reshape(n, 1, 1)
         elif norm == "per_image":
             arr = _per_image_zscore(arr) if image_stats is None else _zscore(arr, *image_stats)
-        return np.ascontiguousarray(np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float32)
+        return np.ascontiguousarray(np.nan_to_num(arr, copy=False, nan=0.0, posinf=0.0, neginf=0.0),
+                                    dtype=np.float32)
 
     def scene_arrays(self, scene, modality: str) -> np.ndarray:
         """Model-ready (T, C, H, W) float32 of one modality of a whole scene (checked first)."""
