@@ -53,6 +53,7 @@ __all__ = [
     "ConfusionCounter",
     "ThresholdSweep",
     "cohen_kappa",
+    "kappa_from_confusion",
     "default_thresholds",
     "mean_std_over_seeds",
     "per_region_table",
@@ -68,26 +69,37 @@ def _ratio(num: float, den: float, undefined: float) -> float:
     return float(num) / float(den) if den != 0 else float(undefined)
 
 
-def cohen_kappa(tp: int, fp: int, fn: int, tn: int, undefined: float = math.nan) -> float:
-    r"""Cohen's kappa (Cohen 1960) of a 2x2 confusion matrix.
+def kappa_from_confusion(confusion: Any, undefined: float = math.nan) -> float:
+    r"""Cohen's kappa (Cohen 1960) of a k x k confusion matrix of counts: the kit's one kappa.
 
     .. math::
 
-        p_o = \frac{TP + TN}{N},\quad
-        p_e = \frac{(TP + FP)(TP + FN) + (FN + TN)(FP + TN)}{N^2},\quad
+        p_o = \frac{\sum_i C_{ii}}{N},\quad
+        p_e = \frac{\sum_i C_{i\cdot}\,C_{\cdot i}}{N^2},\quad
         \kappa = \frac{p_o - p_e}{1 - p_e}
 
-    ``undefined`` (NaN) when N = 0 or p_e = 1.
+    Integer arithmetic (exact for any data-set size). ``undefined`` (NaN) when N = 0 or p_e = 1
+    (both maps hold one and the same single class: agreement by chance alone, kappa is 0/0).
+
+    Args:
+        confusion: (k, k) counts, rows = one map's classes, columns = the other's.
+        undefined: the value returned when kappa is 0/0.
     """
-    tp, fp, fn, tn = (int(v) for v in (tp, fp, fn, tn))
-    n = tp + fp + fn + tn
+    cm = np.asarray(confusion, dtype=np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ConfigError(f"kappa needs a square confusion matrix, got shape {cm.shape}")
+    n = int(cm.sum())
     if n == 0:
         return float(undefined)
-    # Integer arithmetic for the numerator and denominator: exact for any data-set size.
-    chance = (tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)   # p_e * N^2
-    num = (tp + tn) * n - chance                               # (p_o - p_e) * N^2
-    den = n * n - chance                                       # (1 - p_e) * N^2
+    chance = int((cm.sum(axis=0) * cm.sum(axis=1)).sum())    # p_e * N^2
+    num = int(np.trace(cm)) * n - chance                      # (p_o - p_e) * N^2
+    den = n * n - chance                                      # (1 - p_e) * N^2
     return _ratio(num, den, undefined)
+
+
+def cohen_kappa(tp: int, fp: int, fn: int, tn: int, undefined: float = math.nan) -> float:
+    """Cohen's kappa of a 2x2 confusion matrix (:func:`kappa_from_confusion`)."""
+    return kappa_from_confusion([[int(tn), int(fp)], [int(fn), int(tp)]], undefined)
 
 
 def scores_from_counts(tp: int, fp: int, fn: int, tn: int, undefined: float = math.nan) -> dict[str, float]:

@@ -35,7 +35,8 @@ import numpy as np
 from ..errors import ConfigError, SceneValidationError
 from .normalize import DEFAULT_DB_RANGE, db_to_unit
 
-__all__ = ["InputContract", "InputContractError", "OPTICAL_NORMS", "SAR_NORMS", "scene_sar_db_range"]
+__all__ = ["OPTICAL_NORMS", "SAR_NORMS", "InputContract", "InputContractError", "common_sar_db_range",
+           "scene_sar_db_range"]
 
 #: Optical normalisations a contract can use.
 OPTICAL_NORMS = ("none", "dataset", "per_image")
@@ -73,8 +74,6 @@ def scene_sar_db_range(scene) -> tuple[float, float] | None:
     value = scene.attrs.get("sar_db_range")
     if value is None and "sar" in scene.data_vars:
         value = scene["sar"].attrs.get("sar_db_range")
-    if value is None:
-        value = scene.attrs.get("s1_db_range")
     return _parse_range(value, site)
 
 
@@ -170,7 +169,7 @@ class InputContract:
         if not scenes:
             raise ConfigError("InputContract.fit: no scenes given")
         mods = [m for m in modalities if any(m in s.data_vars for s in scenes)]
-        source = _common_source_range(scenes) if "sar" in mods else None
+        source = common_sar_db_range(scenes) if "sar" in mods else None
         db_range = tuple(float(v) for v in (sar_db_range or source or DEFAULT_DB_RANGE))
         bands = tuple(optical_bands or _names(scenes[0], "optical")) if "optical" in mods else None
         pols = tuple(sar_pols or _names(scenes[0], "sar")) if "sar" in mods else None
@@ -352,10 +351,15 @@ class InputContract:
         return "; ".join(parts) or "no inputs"
 
 
-def _common_source_range(scenes) -> tuple[float, float] | None:
+def common_sar_db_range(scenes, who: str = "InputContract.fit") -> tuple[float, float] | None:
+    """The one SAR source range (:func:`scene_sar_db_range`) of scenes with SAR; None when none records one.
+
+    Raises:
+        ConfigError: naming ``who`` when the scenes record different ranges.
+    """
     ranges = {scene_sar_db_range(s) for s in scenes if "sar" in s.data_vars}
     ranges.discard(None)
     if len(ranges) > 1:
-        raise ConfigError(f"InputContract.fit: the scenes' SAR was clipped to different dB ranges {sorted(ranges)}; "
+        raise ConfigError(f"{who}: the scenes' SAR was clipped to different dB ranges {sorted(ranges)}; "
                           "train on scenes from one source or rescale them first")
     return next(iter(ranges)) if ranges else None

@@ -163,155 +163,27 @@ def make_city_region(
         )
     rng = np.random.default_rng(seed)
     n = int(round(size_km * 1000 / cell_m))
-    shape = (n, n)
-    km = cell_m / 1000.0
-    cell_area_km2 = km * km
     cy, cx = (n - 1) / 2 + rng.uniform(-0.05, 0.05) * n, (n - 1) / 2 + rng.uniform(-0.05, 0.05) * n
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    dist_km = np.hypot(yy - cy, xx - cx) * km
-
-    # --- static layers: roads (radial), water (a river and a lake) -----------------------------
-    n_roads = 6
-    angles = (rng.uniform(0, 2 * np.pi) + np.arange(n_roads) * 2 * np.pi / n_roads
-              + rng.normal(0, 0.15, n_roads))
-    ends = [(cy + np.sin(a) * n, cx + np.cos(a) * n) for a in angles]
-    roads = _segments_mask(shape, [(cy, cx)] * n_roads, ends, width_cells=max(0.6, 30.0 / cell_m))
-    # river: a sine-shaped band across the grid, away from the exact centre
-    offset = (0.18 + 0.1 * rng.random()) * n
-    river_y = cy + offset + 0.06 * n * np.sin(xx[0] / n * 2 * np.pi * rng.uniform(0.8, 1.5))
-    river = np.abs(yy - river_y[None, :]) <= max(1.0, 150.0 / cell_m)
-    lake_c = (cy - 0.3 * n, cx + 0.28 * n)
-    lake = np.hypot(yy - lake_c[0], xx - lake_c[1]) * km <= 1.2 + 0.6 * rng.random()
-    water = river | lake
-    roads &= ~water
-    road_dist_km = ndimage.distance_transform_edt(~roads).astype(np.float32) * km
-    forest = (_smooth_noise(rng, shape, 12.0 * 100.0 / cell_m) > 0.9) & ~water
-
-    # --- growth --------------------------------------------------------------------------------
-    attract = (
-        _smooth_noise(rng, shape, 3.0 * 100.0 / cell_m) * 0.7
-        - 0.8 * np.minimum(road_dist_km, 3.0)
-        - 0.15 * dist_km
-    ).astype(np.float32)
-    # an irregular core: lobes along the angle plus small-scale roughness of the edge
-    theta = np.arctan2(yy - cy, xx - cx)
-    phases = rng.uniform(0, 2 * np.pi, 3)
-    lobes = 0.18 * np.sin(3 * theta + phases[0]) + 0.1 * np.sin(5 * theta + phases[1]) + 0.06 * np.sin(
-        2 * theta + phases[2])
-    core = dist_km <= core_radius_km * (1 + lobes + 0.12 * _smooth_noise(rng, shape, 3.0 * 100.0 / cell_m))
-    # suburbs: along the roads and where the (smooth, random) attractiveness is high, thinning out
-    local = _smooth_noise(rng, shape, 4.0 * 100.0 / cell_m) - 1.2 * np.minimum(road_dist_km, 2.0)
-    suburbs = local > -0.5 + 1.6 * (dist_km / (core_radius_km * 2.2)) ** 2
-    built = (core | suburbs) & ~water
-    built = ndimage.binary_opening(built, structure=np.ones((2, 2), bool)) | (core & ~water)
-    # undeveloped plots and parks inside the city: the enclosed gaps that infill will use
-    gaps0 = (_smooth_noise(rng, shape, 1.2 * 100.0 / cell_m) > 1.0) & (dist_km > 0.5)
-    built &= ~gaps0
-    built_list = [built]
+    g = _RegionGrid(n, cell_m, cy, cx)
+    roads, water, road_dist_km, forest = _static_layers(rng, g)
+    attract = (_smooth_noise(rng, g.shape, 3.0 * 100.0 / cell_m) * 0.7 - 0.8 * np.minimum(road_dist_km, 3.0)
+               - 0.15 * g.dist_km).astype(np.float32)
+    built_list = [_initial_city(rng, g, core_radius_km, road_dist_km, water)]
     splits: list[dict[str, float]] = []
-    eight = np.ones((3, 3), bool)
     for _ in years[1:]:
-        prev = built_list[-1]
-        extent = urban_extent(prev)
-        gaps = extent & ~prev & ~water
-        # infill: a share of the gap cells, the most attractive first
-        infill = gaps & (rng.random(shape) < infill_share * (1.0 + 0.5 * np.tanh(attract)))
-        # extension: a fringe grown outward from the extent, guided by attractiveness
-        dist_out = ndimage.distance_transform_edt(~extent).astype(np.float32) * km
-        reach = extension_km * (1.0 + 0.6 * _smooth_noise(rng, shape, 4.0 * 100.0 / cell_m)) + 0.8 * (
-            road_dist_km < 0.3
-        ) * extension_km
-        extension = (dist_out > 0) & (dist_out <= np.maximum(reach, 0.0)) & ~water
-        # keep only fringe patches connected (8-connectivity) to the extent
-        lab, nlab = ndimage.label(extension | extent, structure=eight)
-        keep = np.zeros(nlab + 1, bool)
-        keep[np.unique(lab[extent])] = True
-        keep[0] = False
-        extension &= keep[lab]
-        # a patchy fringe leaves plots unbuilt (they become enclosed gaps for the next infill)
-        extension &= _smooth_noise(rng, shape, 1.2 * 100.0 / cell_m) > -0.9
-        lab, nlab = ndimage.label(extension | extent, structure=eight)
-        keep = np.zeros(nlab + 1, bool)
-        keep[np.unique(lab[extent])] = True
-        keep[0] = False
-        extension &= keep[lab]
-        # leapfrog: satellite patches >= 3 cells away from everything built so far
-        grown = prev | infill | extension
-        far = ndimage.distance_transform_edt(~grown) * km
-        candidates = (far >= 3 * km + 0.6) & (road_dist_km < 1.0) & ~water & (dist_km < size_km * 0.45)
-        leap = np.zeros(shape, bool)
-        cand_idx = np.flatnonzero(candidates)
-        if cand_idx.size and leapfrog_patches > 0:
-            centres = rng.choice(cand_idx, size=min(leapfrog_patches, cand_idx.size), replace=False)
-            seeds = np.zeros(shape, bool)
-            seeds.flat[centres] = True
-            radius = rng.uniform(0.25, 0.6) * np.ones(1)
-            leap = (ndimage.distance_transform_edt(~seeds) * km <= radius[0]) & ~water
-            # keep them >= 2 cells clear of the grown city (so they are not contiguous)
-            leap &= ndimage.distance_transform_edt(~grown) * km >= 2 * km + 1e-6
-        new_built = prev | infill | extension | leap
+        new_built, split = _grow_interval(rng, g, built_list[-1], water, attract, road_dist_km, size_km,
+                                          infill_share, extension_km, leapfrog_patches)
         built_list.append(new_built)
-        # the truth comes from the processes (not from re-classifying the maps)
-        splits.append({
-            "infill": float(infill.sum()) * cell_area_km2,
-            "extension": float(extension.sum()) * cell_area_km2,
-            "leapfrog": float(leap.sum()) * cell_area_km2,
-        })
-
+        splits.append(split)  # the truth comes from the processes (not from re-classifying the maps)
     built_stack = np.stack(built_list)  # (time, y, x) bool
-    # --- built-up fraction: dense in the centre, lower at the fringe; noise below 10 % elsewhere
-    base_frac = np.clip(0.25 + 0.65 * np.exp(-dist_km / (core_radius_km * 1.5)), 0, 1).astype(np.float32)
-    jitter = 0.1 * _smooth_noise(rng, shape, 1.5)
-    frac_built = np.clip(base_frac + jitter, _BUILT_MIN, 1.0).astype(np.float32)
-    sparse = rng.random(shape) < 0.3
-    noise_frac = (rng.random(shape, dtype=np.float32) * _NOISE_MAX * sparse).astype(np.float32)
-    fractions = np.where(built_stack, frac_built[None], noise_frac[None]).astype(np.float32)
-    # densification: cells built earlier gain a little built surface over time
-    for t in range(1, len(years)):
-        older = built_stack[t - 1]
-        fractions[t] = np.where(older, np.minimum(1.0, fractions[t - 1] + 0.03), fractions[t])
-
-    # --- population ----------------------------------------------------------------------------
-    t_years = np.asarray(years, float)
-    totals = population_start * np.exp(population_growth * (t_years - t_years[0]))
-    density_weight = (1.0 + 2.0 * np.exp(-dist_km / core_radius_km)).astype(np.float32)
-    population = np.empty(fractions.shape, np.float32)
-    rural_area = cell_area_km2 * (~built_stack) * (~water)[None]
-    for t in range(len(years)):
-        rural = rural_area[t] * _RURAL_DENSITY
-        urban_w = built_stack[t] * fractions[t] * density_weight
-        urban_total = totals[t] - rural.sum()
-        if urban_total <= 0:
-            raise ConfigError("make_city_region: population_start too small for the rural population")
-        population[t] = (rural + urban_w * (urban_total / urban_w.sum())).astype(np.float32)
-
-    land_cover = np.zeros(built_stack.shape, np.uint8)
-    land_cover[:, forest] = 3
-    land_cover[built_stack] = 1
-    land_cover[:, water] = 2
-
-    # --- coordinates, CRS ------------------------------------------------------------------------
+    fractions = _built_fractions(rng, g, built_stack, core_radius_km)
+    population = _region_population(g, built_stack, fractions, water, years, population_start,
+                                    population_growth, core_radius_km)
     epsg, x0, y0 = REGIONS[region]
     x0 = x0 + rng.integers(0, 50) * cell_m * 10
-    ys, xs = pixel_centres(Affine(cell_m, 0.0, x0, 0.0, -cell_m, y0 + size_km * 1000), (n, n))
-    times = np.array([np.datetime64(f"{y}-07-01") for y in years])
-    ds = xr.Dataset(
-        {
-            "built_up": (("time", "y", "x"), fractions),
-            "population": (("time", "y", "x"), population),
-            "land_cover": (("time", "y", "x"), land_cover),
-            "water": (("y", "x"), water),
-            "roads": (("y", "x"), roads),
-            "distance_to_centre_km": (("y", "x"), dist_km.astype(np.float32)),
-        },
-        coords={"time": times, "y": ys, "x": xs, "year": ("time", np.asarray(years))},
-    )
-    ds["built_up"].attrs.update(units="1", long_name="built-up fraction of the cell (0..1)")
-    ds["population"].attrs.update(units="persons per cell")
-    ds["land_cover"].attrs.update(classes=json.dumps(LAND_COVER_CLASSES))
-    ds = ds.rio.write_crs(f"EPSG:{epsg}")
-    ds = ds.rio.write_transform(Affine(cell_m, 0.0, x0, 0.0, -cell_m, y0 + size_km * 1000))
-    truth = _truth_dict(built_stack, fractions, population, years, splits, cell_area_km2)
+    transform = Affine(cell_m, 0.0, x0, 0.0, -cell_m, y0 + size_km * 1000)
+    ds = _region_dataset(g, built_stack, fractions, population, water, roads, forest, years, transform, epsg)
+    truth = _truth_dict(built_stack, fractions, population, years, splits, g.cell_area_km2)
     ds.attrs.update(
         site=name or f"synthetic-city-{seed}",
         region=region,
@@ -320,12 +192,171 @@ def make_city_region(
         source=f"urbankit.data.synthetic_region.make_city_region(seed={seed}, size_km={size_km}, "
         f"cell_m={cell_m}, years={years}, population_growth={population_growth})",
         licence="synthetic (MIT, generated by urbankit)",
-        cell_area_km2=cell_area_km2,
+        cell_area_km2=g.cell_area_km2,
         centre_yx=json.dumps([float(cy), float(cx)]),
         truth_json=json.dumps(truth),
     )
     ds.attrs["truth"] = truth
     return ds
+
+
+class _RegionGrid:
+    """The region's cell grid: size, cell size, centre (cells) and distance to it (km)."""
+
+    def __init__(self, n: int, cell_m: float, cy: float, cx: float):
+        self.n, self.shape, self.cell_m, self.cy, self.cx = n, (n, n), cell_m, cy, cx
+        self.km = cell_m / 1000.0
+        self.cell_area_km2 = self.km * self.km
+        self.yy, self.xx = np.mgrid[0:n, 0:n].astype(np.float32)
+        self.dist_km = np.hypot(self.yy - cy, self.xx - cx) * self.km
+
+
+def _static_layers(rng: np.random.Generator, g: _RegionGrid):
+    """(radial roads, water = a river and a lake, distance to a road in km, forest), (n, n) each."""
+    n, cy, cx, km, yy, xx = g.n, g.cy, g.cx, g.km, g.yy, g.xx
+    n_roads = 6
+    angles = (rng.uniform(0, 2 * np.pi) + np.arange(n_roads) * 2 * np.pi / n_roads
+              + rng.normal(0, 0.15, n_roads))
+    ends = [(cy + np.sin(a) * n, cx + np.cos(a) * n) for a in angles]
+    roads = _segments_mask(g.shape, [(cy, cx)] * n_roads, ends, width_cells=max(0.6, 30.0 / g.cell_m))
+    # river: a sine-shaped band across the grid, away from the exact centre
+    offset = (0.18 + 0.1 * rng.random()) * n
+    river_y = cy + offset + 0.06 * n * np.sin(xx[0] / n * 2 * np.pi * rng.uniform(0.8, 1.5))
+    river = np.abs(yy - river_y[None, :]) <= max(1.0, 150.0 / g.cell_m)
+    lake_c = (cy - 0.3 * n, cx + 0.28 * n)
+    lake = np.hypot(yy - lake_c[0], xx - lake_c[1]) * km <= 1.2 + 0.6 * rng.random()
+    water = river | lake
+    roads &= ~water
+    road_dist_km = ndimage.distance_transform_edt(~roads).astype(np.float32) * km
+    forest = (_smooth_noise(rng, g.shape, 12.0 * 100.0 / g.cell_m) > 0.9) & ~water
+    return roads, water, road_dist_km, forest
+
+
+def _initial_city(rng: np.random.Generator, g: _RegionGrid, core_radius_km: float, road_dist_km: np.ndarray,
+                  water: np.ndarray) -> np.ndarray:
+    """The first epoch's built-up cells: an irregular core, suburbs along roads, enclosed gaps."""
+    shape, scale, dist_km = g.shape, 100.0 / g.cell_m, g.dist_km
+    # an irregular core: lobes along the angle plus small-scale roughness of the edge
+    theta = np.arctan2(g.yy - g.cy, g.xx - g.cx)
+    phases = rng.uniform(0, 2 * np.pi, 3)
+    lobes = 0.18 * np.sin(3 * theta + phases[0]) + 0.1 * np.sin(5 * theta + phases[1]) + 0.06 * np.sin(
+        2 * theta + phases[2])
+    core = dist_km <= core_radius_km * (1 + lobes + 0.12 * _smooth_noise(rng, shape, 3.0 * scale))
+    # suburbs: along the roads and where the (smooth, random) attractiveness is high, thinning out
+    local = _smooth_noise(rng, shape, 4.0 * scale) - 1.2 * np.minimum(road_dist_km, 2.0)
+    suburbs = local > -0.5 + 1.6 * (dist_km / (core_radius_km * 2.2)) ** 2
+    built = (core | suburbs) & ~water
+    built = ndimage.binary_opening(built, structure=np.ones((2, 2), bool)) | (core & ~water)
+    # undeveloped plots and parks inside the city: the enclosed gaps that infill will use
+    gaps0 = (_smooth_noise(rng, shape, 1.2 * scale) > 1.0) & (dist_km > 0.5)
+    return built & ~gaps0
+
+
+def _connected_to(mask: np.ndarray, extent: np.ndarray) -> np.ndarray:
+    """The cells of ``mask`` in patches (8-connectivity) that touch ``extent``."""
+    lab, nlab = ndimage.label(mask | extent, structure=np.ones((3, 3), bool))
+    keep = np.zeros(nlab + 1, bool)
+    keep[np.unique(lab[extent])] = True
+    keep[0] = False
+    return mask & keep[lab]
+
+
+def _grow_interval(rng: np.random.Generator, g: _RegionGrid, prev: np.ndarray, water: np.ndarray,
+                   attract: np.ndarray, road_dist_km: np.ndarray, size_km: float, infill_share: float,
+                   extension_km: float, leapfrog_patches: int) -> tuple[np.ndarray, dict[str, float]]:
+    """One interval of growth: (new built-up map, km2 of infill / extension / leapfrog)."""
+    shape, km, scale = g.shape, g.km, 100.0 / g.cell_m
+    extent = urban_extent(prev)
+    gaps = extent & ~prev & ~water
+    # infill: a share of the gap cells, the most attractive first
+    infill = gaps & (rng.random(shape) < infill_share * (1.0 + 0.5 * np.tanh(attract)))
+    # extension: a fringe grown outward from the extent, guided by attractiveness
+    dist_out = ndimage.distance_transform_edt(~extent).astype(np.float32) * km
+    reach = extension_km * (1.0 + 0.6 * _smooth_noise(rng, shape, 4.0 * scale)) + 0.8 * (
+        road_dist_km < 0.3
+    ) * extension_km
+    extension = (dist_out > 0) & (dist_out <= np.maximum(reach, 0.0)) & ~water
+    extension = _connected_to(extension, extent)  # only fringe patches connected to the extent
+    # a patchy fringe leaves plots unbuilt (they become enclosed gaps for the next infill)
+    extension = _connected_to(extension & (_smooth_noise(rng, shape, 1.2 * scale) > -0.9), extent)
+    # leapfrog: satellite patches >= 3 cells away from everything built so far
+    grown = prev | infill | extension
+    far = ndimage.distance_transform_edt(~grown) * km
+    candidates = (far >= 3 * km + 0.6) & (road_dist_km < 1.0) & ~water & (g.dist_km < size_km * 0.45)
+    leap = np.zeros(shape, bool)
+    cand_idx = np.flatnonzero(candidates)
+    if cand_idx.size and leapfrog_patches > 0:
+        centres = rng.choice(cand_idx, size=min(leapfrog_patches, cand_idx.size), replace=False)
+        seeds = np.zeros(shape, bool)
+        seeds.flat[centres] = True
+        radius = rng.uniform(0.25, 0.6) * np.ones(1)
+        leap = (ndimage.distance_transform_edt(~seeds) * km <= radius[0]) & ~water
+        # keep them >= 2 cells clear of the grown city (so they are not contiguous)
+        leap &= ndimage.distance_transform_edt(~grown) * km >= 2 * km + 1e-6
+    split = {"infill": float(infill.sum()) * g.cell_area_km2, "extension": float(extension.sum()) * g.cell_area_km2,
+             "leapfrog": float(leap.sum()) * g.cell_area_km2}
+    return prev | infill | extension | leap, split
+
+
+def _built_fractions(rng: np.random.Generator, g: _RegionGrid, built_stack: np.ndarray,
+                     core_radius_km: float) -> np.ndarray:
+    """Built-up fraction per epoch: dense in the centre, lower at the fringe, noise < 10 % elsewhere."""
+    base_frac = np.clip(0.25 + 0.65 * np.exp(-g.dist_km / (core_radius_km * 1.5)), 0, 1).astype(np.float32)
+    jitter = 0.1 * _smooth_noise(rng, g.shape, 1.5)
+    frac_built = np.clip(base_frac + jitter, _BUILT_MIN, 1.0).astype(np.float32)
+    sparse = rng.random(g.shape) < 0.3
+    noise_frac = (rng.random(g.shape, dtype=np.float32) * _NOISE_MAX * sparse).astype(np.float32)
+    fractions = np.where(built_stack, frac_built[None], noise_frac[None]).astype(np.float32)
+    # densification: cells built earlier gain a little built surface over time
+    for t in range(1, built_stack.shape[0]):
+        older = built_stack[t - 1]
+        fractions[t] = np.where(older, np.minimum(1.0, fractions[t - 1] + 0.03), fractions[t])
+    return fractions
+
+
+def _region_population(g: _RegionGrid, built_stack: np.ndarray, fractions: np.ndarray, water: np.ndarray,
+                       years: tuple[int, ...], population_start: float, population_growth: float,
+                       core_radius_km: float) -> np.ndarray:
+    """Persons per cell per epoch: a rural density outside the built-up area, the rest by built surface."""
+    t_years = np.asarray(years, float)
+    totals = population_start * np.exp(population_growth * (t_years - t_years[0]))
+    density_weight = (1.0 + 2.0 * np.exp(-g.dist_km / core_radius_km)).astype(np.float32)
+    population = np.empty(fractions.shape, np.float32)
+    rural_area = g.cell_area_km2 * (~built_stack) * (~water)[None]
+    for t in range(len(years)):
+        rural = rural_area[t] * _RURAL_DENSITY
+        urban_w = built_stack[t] * fractions[t] * density_weight
+        urban_total = totals[t] - rural.sum()
+        if urban_total <= 0:
+            raise ConfigError("make_city_region: population_start too small for the rural population")
+        population[t] = (rural + urban_w * (urban_total / urban_w.sum())).astype(np.float32)
+    return population
+
+
+def _region_dataset(g: _RegionGrid, built_stack, fractions, population, water, roads, forest,
+                    years: tuple[int, ...], transform, epsg: int) -> xr.Dataset:
+    """The region's layers as a georeferenced Dataset (land cover: 1 built, 2 water, 3 forest)."""
+    land_cover = np.zeros(built_stack.shape, np.uint8)
+    land_cover[:, forest] = 3
+    land_cover[built_stack] = 1
+    land_cover[:, water] = 2
+    ys, xs = pixel_centres(transform, g.shape)
+    times = np.array([np.datetime64(f"{y}-07-01") for y in years])
+    ds = xr.Dataset(
+        {
+            "built_up": (("time", "y", "x"), fractions),
+            "population": (("time", "y", "x"), population),
+            "land_cover": (("time", "y", "x"), land_cover),
+            "water": (("y", "x"), water),
+            "roads": (("y", "x"), roads),
+            "distance_to_centre_km": (("y", "x"), g.dist_km.astype(np.float32)),
+        },
+        coords={"time": times, "y": ys, "x": xs, "year": ("time", np.asarray(years))},
+    )
+    ds["built_up"].attrs.update(units="1", long_name="built-up fraction of the cell (0..1)")
+    ds["population"].attrs.update(units="persons per cell")
+    ds["land_cover"].attrs.update(classes=json.dumps(LAND_COVER_CLASSES))
+    return ds.rio.write_crs(f"EPSG:{epsg}").rio.write_transform(transform)
 
 
 def _truth_dict(built_stack, fractions, population, years, splits, cell_area_km2) -> dict[str, Any]:
