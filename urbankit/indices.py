@@ -69,31 +69,30 @@ def _band(scene, name: str, band_dim: str):
     return data.sel({band_dim: name}, drop=True)
 
 
+def _named_index(name: str, scene, a, b, band_a: str, band_b: str, band_dim: str):
+    """(a - b) / (a + b) with each array given, or taken from ``scene``'s band; a DataArray is named ``name``."""
+    a = _band(scene, band_a, band_dim) if a is None else a
+    b = _band(scene, band_b, band_dim) if b is None else b
+    out = normalized_difference(a, b)
+    return out.rename(name) if hasattr(out, "rename") and hasattr(out, "dims") else out
+
+
 def ndvi(scene=None, *, nir=None, red=None, nir_band: str = "B08", red_band: str = "B04",
          band_dim: str = "band"):
     """Normalised difference vegetation index (Tucker 1979): (NIR - red) / (NIR + red)."""
-    nir = _band(scene, nir_band, band_dim) if nir is None else nir
-    red = _band(scene, red_band, band_dim) if red is None else red
-    out = normalized_difference(nir, red)
-    return out.rename("ndvi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+    return _named_index("ndvi", scene, nir, red, nir_band, red_band, band_dim)
 
 
 def ndbi(scene=None, *, swir=None, nir=None, swir_band: str = "B11", nir_band: str = "B08",
          band_dim: str = "band"):
     """Normalised difference built-up index (Zha et al. 2003): (SWIR1 - NIR) / (SWIR1 + NIR)."""
-    swir = _band(scene, swir_band, band_dim) if swir is None else swir
-    nir = _band(scene, nir_band, band_dim) if nir is None else nir
-    out = normalized_difference(swir, nir)
-    return out.rename("ndbi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+    return _named_index("ndbi", scene, swir, nir, swir_band, nir_band, band_dim)
 
 
 def mndwi(scene=None, *, green=None, swir=None, green_band: str = "B03", swir_band: str = "B11",
           band_dim: str = "band"):
     """Modified normalised difference water index (Xu 2006): (green - SWIR1) / (green + SWIR1)."""
-    green = _band(scene, green_band, band_dim) if green is None else green
-    swir = _band(scene, swir_band, band_dim) if swir is None else swir
-    out = normalized_difference(green, swir)
-    return out.rename("mndwi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+    return _named_index("mndwi", scene, green, swir, green_band, swir_band, band_dim)
 
 
 # ----------------------------------------------------------------------------------------------
