@@ -151,16 +151,7 @@ def make_city_region(
         ``truth`` (see :func:`region_truth`; stored as a JSON string in ``truth_json`` too so
         the dataset can be written to netCDF/zarr).
     """
-    if region not in REGIONS:
-        raise ConfigError(f"make_city_region: region must be one of {sorted(REGIONS)}, got {region!r}")
-    years = tuple(int(y) for y in years)
-    if len(years) < 2 or any(b <= a for a, b in zip(years, years[1:])):
-        raise ConfigError(f"make_city_region: years must be >= 2 increasing epochs, got {years}")
-    if cell_m <= 0 or size_km * 1000 < 20 * cell_m:
-        raise ConfigError(
-            f"make_city_region: need cell_m > 0 and at least 20 cells per side, got size_km={size_km}, "
-            f"cell_m={cell_m}"
-        )
+    years = _check_region_args(region, years, size_km, cell_m)
     rng = np.random.default_rng(seed)
     n = int(round(size_km * 1000 / cell_m))
     cy, cx = (n - 1) / 2 + rng.uniform(-0.05, 0.05) * n, (n - 1) / 2 + rng.uniform(-0.05, 0.05) * n
@@ -198,6 +189,21 @@ def make_city_region(
     )
     ds.attrs["truth"] = truth
     return ds
+
+
+def _check_region_args(region: str, years, size_km: float, cell_m: float) -> tuple[int, ...]:
+    """The epochs as ints; ConfigError for an unknown region, too few or unordered years, or a tiny grid."""
+    if region not in REGIONS:
+        raise ConfigError(f"make_city_region: region must be one of {sorted(REGIONS)}, got {region!r}")
+    years = tuple(int(y) for y in years)
+    if len(years) < 2 or any(b <= a for a, b in zip(years, years[1:])):
+        raise ConfigError(f"make_city_region: years must be >= 2 increasing epochs, got {years}")
+    if cell_m <= 0 or size_km * 1000 < 20 * cell_m:
+        raise ConfigError(
+            f"make_city_region: need cell_m > 0 and at least 20 cells per side, got size_km={size_km}, "
+            f"cell_m={cell_m}"
+        )
+    return years
 
 
 class _RegionGrid:
