@@ -146,8 +146,10 @@ def get_band(name: str) -> Band:
 
 
 def resolve_bands(spec: str | Iterable[str]) -> tuple[str, ...]:
-    """Turn a subset name (``"rgb"``, ``"10m"``, ``"10m20m"``, ``"all"`` ...) or a list of band
-    names into a tuple of names, checking every name.
+    """Band names of a subset name or a list of names, every name checked.
+
+    ``spec`` is a subset name (``"rgb"``, ``"10m"``, ``"10m20m"``, ``"all"`` ...) or a list of
+    band names.
 
     >>> resolve_bands("10m")
     ('B02', 'B03', 'B04', 'B08')

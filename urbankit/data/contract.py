@@ -300,8 +300,9 @@ class InputContract:
 
     @staticmethod
     def check_value_range(lo: float, hi: float, modality: str, site: str) -> None:
-        """Raise :class:`InputContractError` (naming ``site``, a site or a file) when the finite
-        values of ``modality`` spanning ``lo..hi`` are not in the schema's units.
+        """Raise :class:`InputContractError` when values of ``modality`` are not in the schema's units.
+
+        ``site`` (a site or a file) is named in the error; ``lo..hi`` is the finite values' span.
 
         Optical must look like reflectance (within -0.5..1.5); SAR like dB (some value below 0).
         The optical rule holds for any part of a scene; the SAR rule only for the whole scene.

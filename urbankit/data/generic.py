@@ -412,8 +412,10 @@ def read_geotiff_pair(t1: str | os.PathLike, t2: str | os.PathLike,
 # the reader: a folder of sites, each a GeoTIFF series
 # ----------------------------------------------------------------------------------------------
 class GeoTIFFSeries(Reader):
-    """Your own GeoTIFFs as a dataset: ``root/<site>/{s2,s1}/*.tif`` (one file per date, in name order)
-    and an optional ``root/<site>/label.tif``; every site read by :func:`read_time_series`.
+    """Your own GeoTIFFs as a dataset: one folder per site, every site read by :func:`read_time_series`.
+
+    Layout: ``root/<site>/{s2,s1}/*.tif`` (one file per date, in name order) and an optional
+    ``root/<site>/label.tif``.
 
     Args:
         root: the folder of site folders.

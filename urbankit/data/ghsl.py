@@ -184,8 +184,10 @@ class GHSL(pg.FileTable, Reader):
                 )
 
     def read_1km(self, epoch: int, *, site: str | None = None, bbox=None, bbox_crs=None) -> xr.DataArray:
-        """One epoch aggregated to ~1 km: POP summed; BUILT_S summed then divided by the cell
-        area (built-up share 0..1); LAND as area-weighted share 0..1; SMOD unchanged.
+        """One epoch aggregated to ~1 km.
+
+        POP summed; BUILT_S summed then divided by the cell area (built-up share 0..1); LAND as
+        area-weighted share 0..1; SMOD unchanged.
         """
         da = self.read_epoch(epoch, site=site, bbox=bbox, bbox_crs=bbox_crs)
         factor = pg.block_factor(da)

@@ -89,8 +89,10 @@ def _clip(da: xr.DataArray, bbox, bbox_crs, path: Path) -> xr.DataArray:
 
 
 def cell_weights(da: xr.DataArray) -> np.ndarray:
-    """(ny, 1) relative cell areas per row: 1 on projected grids, |sin(lat2) - sin(lat1)| on
-    geographic ones (the sphere's area of a lat/lon cell, up to a constant): weights for means.
+    """(ny, 1) relative cell areas per row: weights for means.
+
+    1 on projected grids, |sin(lat2) - sin(lat1)| on geographic ones (the sphere's area of a
+    lat/lon cell, up to a constant).
     """
     if da.rio.crs is None or not da.rio.crs.is_geographic:
         return np.ones((da.sizes["y"], 1))

@@ -275,8 +275,10 @@ def read_bad_data(root: str | os.PathLike) -> dict[str, dict[str, set[int]]]:
 
 
 def read_regions(root_or_file: str | os.PathLike) -> dict[str, str]:
-    """``{site: region}`` from ``spacenet7_regions.json`` (either ``{site: region}`` or
-    ``{region: [sites]}``); ``root_or_file`` is the dataset root or the JSON file. Empty when absent.
+    """``{site: region}`` from ``spacenet7_regions.json``; empty when the file is absent.
+
+    The file holds ``{site: region}`` or ``{region: [sites]}``; ``root_or_file`` is the dataset
+    root or the JSON file.
     """
     path = Path(root_or_file)
     if path.is_dir():
@@ -343,8 +345,9 @@ def _infer_timestamps(root: Path, site: str) -> list[Timestamp]:
 # sites and splits
 # ----------------------------------------------------------------------------------------------
 def split_of(site: str, splits: Mapping[str, Iterable[str]] | None = None) -> str | None:
-    """The split (``train``/``val``/``test``/``unlabelled``) of ``site`` in ``splits``
-    (default: :data:`PUBLISHED_SPLIT`), or None.
+    """The split (``train``/``val``/``test``/``unlabelled``) of ``site`` in ``splits``, or None.
+
+    ``splits`` defaults to :data:`PUBLISHED_SPLIT`.
     """
     for name, ids in (splits or PUBLISHED_SPLIT).items():
         if site in set(ids):
@@ -425,8 +428,10 @@ def domain_gap_split(regions: Mapping[str, str], train_regions: Iterable[str], *
 def site_timestamps(root: str | os.PathLike, site: str, *, require: Iterable[str] = ("s1", "s2", "buildings"),
                     drop_masked: bool = True, drop_bad: bool = True,
                     metadata: Mapping[str, list[Timestamp]] | None = None) -> list[Timestamp]:
-    """The usable timestamps of a site: those with every modality in ``require`` available,
-    not masked (``drop_masked``) and not listed in bad_data.json (``drop_bad``).
+    """The usable timestamps of a site.
+
+    Those with every modality in ``require`` available, not masked (``drop_masked``) and not
+    listed in bad_data.json (``drop_bad``).
     """
     root = _find_root(root)
     meta = metadata if metadata is not None else read_metadata(root)
@@ -631,8 +636,9 @@ def read_sites(root: str | os.PathLike, split: str = "all", splits: Mapping[str,
 
 def download_spacenet7(data_root: str | os.PathLike | None = None, *, allow_unverified: bool = False,
                        **kwargs) -> Path:
-    """Fetch the SEN12 multi-temporal urban mapping record (Zenodo 10.5281/zenodo.7794693) with
-    :func:`urbankit.data.download.fetch` and return the dataset root for :func:`read_site`.
+    """Fetch the SEN12 multi-temporal urban mapping record and return its root for :func:`read_site`.
+
+    The record is Zenodo 10.5281/zenodo.7794693, fetched with :func:`urbankit.data.download.fetch`.
 
     Zenodo builds the "all files" archive on the fly, so it has no fixed checksum: pass
     ``allow_unverified=True`` to accept it (the download manager says so otherwise). Large.

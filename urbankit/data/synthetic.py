@@ -547,8 +547,9 @@ def _select(state: np.ndarray, choices: list[Any]) -> np.ndarray:
 
 
 def _state_stack(lay: _Layout, n_dates: int) -> np.ndarray:
-    """Internal per-date state (T, H, W) uint8: 0 water, 1 natural, 3 road, 4 building, 5 yard,
-    6 construction, 7 park, 8 parking.
+    """Internal per-date state (T, H, W) uint8.
+
+    Codes: 0 water, 1 natural, 3 road, 4 building, 5 yard, 6 construction, 7 park, 8 parking.
     """
     t = np.arange(n_dates, dtype=np.int32)[:, None, None]
     st = np.ones((n_dates, lay.h, lay.w), np.uint8)
