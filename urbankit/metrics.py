@@ -11,7 +11,9 @@ Conventions (fixed here for the whole kit):
 - A pixel is predicted positive when ``sigmoid(logit) > threshold`` (strictly greater;
   threshold 0.5 by default), or ``probability > threshold`` with ``from_logits=False``.
   Boolean inputs are taken as hard predictions and the threshold is ignored.
-- The target is positive where ``target > 0.5`` (0/1 labels, or fractions binarised at 0.5).
+- The target is positive where ``target > 0.5``: 0/1 labels. Building *fractions* are not
+  targets: turn them into 0/1 built-up masks with :func:`urbankit.data.schema.is_built` first
+  (the torch layer and :func:`urbankit.inference.scene_label` do), the kit's one "built" rule.
 - **FP = predicted AND NOT true, FN = NOT predicted AND true.** (The DS U-Net code swaps
   the two; F1 does not notice, precision and recall do. METHODS.md §0.3.)
 - Undefined ratios (0/0) are **NaN** by default, never silently 0 or 1:
@@ -296,8 +298,8 @@ class ConfusionCounter:
             logits_or_probs: model output (logits by default; probabilities with
                 ``from_logits=False``; a boolean array is taken as hard predictions).
                 Any shape, e.g. (B, 1, H, W); torch tensor, numpy array or xarray.
-            target: labels of the same shape (singleton dimensions may differ), positive
-                where > 0.5.
+            target: 0/1 labels of the same shape (singleton dimensions may differ), positive
+                where > 0.5 (building fractions: :func:`urbankit.data.schema.is_built` first).
             threshold: probability threshold; positive where ``probability > threshold``.
             from_logits: apply the sigmoid to the predictions first.
             mask: optional, same shape; only pixels where it is true/non-zero are counted
