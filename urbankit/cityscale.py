@@ -907,19 +907,39 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
         InputContractError: the input does not fit the model's contract (names the site or file).
         ConfigError: invalid settings; DataFormatError: unreadable inputs.
     """
-    from tqdm.auto import tqdm
+    out = Path(path)
+    source = open_scene(inputs, _default_contract(model, inputs), scale=scale)
+    settings, plan = _make_settings(model, source, output_key=output_key, output=output, dtype=dtype,
+                                    threshold=threshold, chunk=chunk, overlap=overlap, dates=dates,
+                                    multiple=multiple, pad_mode=pad_mode, device=device, amp=amp,
+                                    channels_last=channels_last)
+    if workers < 1 or n_workers < 1:
+        raise ConfigError(f"predict_to_cog: workers and n_workers must be >= 1, got {workers}, {n_workers}")
+    weights = _weights_sha256(model)
+    tags = _tags(model, source, settings, checkpoint, profile, weights)
+    identity = source.fingerprint()
+    fingerprint = None if identity is None else hashlib.sha256(json.dumps(
+        [identity, weights, tags, list(source.grid.transform)[:6], str(source.grid.crs)],
+        default=str).encode()).hexdigest()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    store = _PartialStore(out, fingerprint, resume)
+    _predict_blocks(model, source, settings, plan, store, scheduler=scheduler, workers=workers,
+                    n_workers=n_workers, progress=progress, name=out.name)
+    _assemble(store, plan, source.grid, out, settings, tags)
+    store.remove()
+    return out
 
-    from .data.contract import InputContractError
+
+def _make_settings(model, source, *, output_key, output, dtype, threshold, chunk, overlap, dates, multiple,
+                   pad_mode, device, amp, channels_last) -> tuple[_Settings, list[list[Block]]]:
+    """The checked settings of a call and its block plan."""
     from .inference import DEFAULT_MULTIPLE
 
     if output not in ("probability", "class") or dtype not in QUANTISATION:
         raise ConfigError(f"output must be 'probability' or 'class' and dtype one of {list(QUANTISATION)}, "
                           f"got {output!r}, {dtype!r}")
-    if pad_mode not in ("reflect", "replicate", "constant") or workers < 1 or n_workers < 1:
-        raise ConfigError(f"pad_mode must be reflect/replicate/constant and workers >= 1, got {pad_mode!r}, "
-                          f"{workers}, {n_workers}")
-    out = Path(path)
-    source = open_scene(inputs, _default_contract(model, inputs), scale=scale)
+    if pad_mode not in ("reflect", "replicate", "constant"):
+        raise ConfigError(f"pad_mode must be 'reflect', 'replicate' or 'constant', got {pad_mode!r}")
     keys = tuple(getattr(model, "input_keys", ()) or ())
     if not keys:
         raise ConfigError("predict_to_cog: the model has no input_keys (which inputs does it read?)")
@@ -929,19 +949,21 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
                          int(multiple or getattr(model, "pad_multiple", None) or DEFAULT_MULTIPLE), pad_mode,
                          str(device), amp, bool(channels_last), int(overlap), len(plan), len(plan[0]), output,
                          dtype, float(threshold))
-    weights = _weights_sha256(model)
-    tags = _tags(model, source, settings, checkpoint, profile, weights)
-    identity = source.fingerprint()
-    fingerprint = None if identity is None else hashlib.sha256(json.dumps(
-        [identity, weights, tags, list(source.grid.transform)[:6], str(source.grid.crs)],
-        default=str).encode()).hexdigest()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    store = _PartialStore(out, fingerprint, resume)
+    return settings, plan
+
+
+def _predict_blocks(model, source, settings: _Settings, plan, store: _PartialStore, *, scheduler, workers: int,
+                    n_workers: int, progress: bool, name: str) -> None:
+    """Predict the blocks not yet in ``store`` on the chosen engine and check the value ranges met."""
+    from tqdm.auto import tqdm
+
+    from .data.contract import InputContractError
+
     done = store.done()
     todo = [b for row in plan for b in row if b.name not in done]
     per_image = any(getattr(source.contract, f"{m}_norm") == "per_image" for m in source.n_dates)
     token = uuid.uuid4().hex[:10]
-    bar = tqdm(total=len(plan) * len(plan[0]), initial=len(done), desc=f"predict {out.name}", unit="block",
+    bar = tqdm(total=len(plan) * len(plan[0]), initial=len(done), desc=f"predict {name}", unit="block",
                disable=not progress)
     was_training = model.training
     model.eval()
@@ -959,13 +981,10 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
     finally:
         bar.close()
         model.train(was_training)
-        if model.__dict__.pop("_urbankit_ready", None) and channels_last:
+        if model.__dict__.pop("_urbankit_ready", None) and settings.channels_last:
             import torch
 
             model.to(memory_format=torch.contiguous_format)  # as the caller gave it
-    _assemble(store, plan, source.grid, out, settings, tags)
-    store.remove()
-    return out
 
 
 # ----------------------------------------------------------------------------- the command line

@@ -6,7 +6,8 @@
   predicts overlapping windows and blends them with a Hann (raised-cosine) weight, so large
   images fit in memory without visible seams. Input: a batch-like dict of arrays/tensors,
   or a scene (``xarray.Dataset`` of the scene schema) whose result is a DataArray on the
-  scene's ``y``/``x`` coords.
+  scene's ``y``/``x`` coords. Scenes larger than memory (a whole Sentinel-2 tile) go to
+  :func:`urbankit.cityscale.predict_to_cog`, which reads them by window and writes a COG.
 - :func:`evaluate_scenes`: per-site confusion counts and scores, plus the pooled row that
   papers report (:func:`urbankit.metrics.per_site_table`).
 - :func:`pick_examples`: the best, median and worst sites by a metric (chosen by the numbers,
