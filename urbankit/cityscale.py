@@ -299,7 +299,8 @@ def open_scene(inputs, contract, *, scale: Mapping[str, float] | None = None):
 
 def _default_contract(model, inputs):
     """The model's contract, or (no contract) the scene's channels as stored, no normalisation."""
-    from .data.contract import InputContract
+    from .data.contract import InputContract, scene_sar_db_range
+    from .data.normalize import DEFAULT_DB_RANGE
 
     contract = getattr(model, "input_contract", None)
     if contract is not None:
@@ -310,7 +311,9 @@ def _default_contract(model, inputs):
         ds = inputs if hasattr(inputs, "data_vars") else _open_dataset(Path(inputs))
         names = {m: tuple(str(v) for v in ds[m][_MODALITY_DIM[m]].values)
                  for m in ("optical", "sar") if m in mods and m in ds.data_vars}
-        return InputContract(optical_bands=names.get("optical"), sar_pols=names.get("sar"))
+        # the rule of inference.scene_inputs without a contract: the scene's recorded SAR range
+        return InputContract(optical_bands=names.get("optical"), sar_pols=names.get("sar"),
+                             sar_db_range=scene_sar_db_range(ds) or DEFAULT_DB_RANGE)
     raise ConfigError("predict_to_cog: the model has no input_contract (load it with "
                       "urbankit.train.load_checkpoint, or set model.input_contract): GeoTIFF bands "
                       "cannot be matched to its channels without one")
