@@ -41,6 +41,7 @@ import torch
 
 from .errors import ConfigError, UrbankitError
 from .losses import resolve_consistency_loss, resolve_loss
+from .parallel import distribute
 from .profiles import amp_settings, resolve_device, seed_everything
 from .viz import plot_history  # the figure lives in viz; re-exported for FitResult.plot and the chapters
 
@@ -1221,7 +1222,9 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
 
     Each epoch is :func:`train_epoch`, then the validation columns (:func:`evaluate`), the
     scheduler step, :class:`EarlyStopping` and the checkpoints; at the end the best weights
-    and the threshold are settled.
+    and the threshold are settled. Started by ``torchrun`` with several processes it trains
+    data-parallel (DistributedDataParallel, each process a slice of every global batch; gloo on
+    CPU, nccl on CUDA): see :mod:`urbankit.parallel` for when that equals one process.
 
     Args:
         model: a module taking the batch dict and returning a dict of logits.
@@ -1249,13 +1252,15 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
     if cfg.seed is not None:
         seed_everything(cfg.seed)
     run = _start_run(model, train_loader, val_loader, strategy, cfg)
+    ddp = distribute(model, train_loader, run.device)  # under torchrun: DDP + this process's share of each batch
     global_step = sum(int(r.get("steps", 0)) for r in run.history)
     for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        record = train_epoch(model, train_loader, strategy, run.optimizer, epoch=epoch, steps=cfg.steps_per_epoch,
+        record = train_epoch(ddp.model, ddp.loader, strategy, run.optimizer, epoch=epoch, steps=cfg.steps_per_epoch,
                              device=run.device, amp=cfg.amp, channels_last=cfg.channels_last, scaler=run.scaler,
-                             grad_clip=cfg.grad_clip, progress=cfg.progress, desc=f"epoch {epoch}/{cfg.epochs}",
-                             first_step=global_step)
+                             grad_clip=cfg.grad_clip, progress=cfg.progress if ddp.is_main else False,
+                             desc=f"epoch {epoch}/{cfg.epochs}", first_step=global_step)
+        record = ddp.average(record, [k for k in record if k.startswith("train_")])
         global_step += record["steps"]
         if val_loader is not None:
             record.update(_validation_columns(model, val_loader, strategy, cfg, run.device, epoch))
@@ -1265,9 +1270,9 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
         improved = run.stopper.update(record, model, last_epoch=epoch >= cfg.epochs)
         record = {k: _pyval(v) for k, v in record.items()}
         run.history.append(record)
-        if cfg.progress:
+        if cfg.progress and ddp.is_main:
             _print_epoch(record, cfg, improved and val_loader is not None, run.stopper.stopped)
-        if run.checkpoint_dir is not None:
+        if run.checkpoint_dir is not None and ddp.is_main:
             _save_checkpoints(run, epoch, improved)
         for cb in callbacks:
             cb(record, model)
