@@ -75,3 +75,21 @@ def test_no_markdown_line_starts_a_blockquote_by_accident():
 def test_the_checks_catch_what_they_are_meant_to(text, bad):
     hits = [p for p in FORBIDDEN if re.search(p, text)] + [t for t in _LINK.findall(text) if _outside_link(t)]
     assert bool(hits) is bad
+
+
+def test_no_output_of_any_kind_cites_the_internal_method_notes():
+    """Also HTML outputs (e.g. an xarray repr showing a dataset's attributes)."""
+    found = [path.name for path in chapter_notebooks(REPO) if "METHODS.md" in path.read_text()]
+    assert not found, f"METHODS.md appears in the committed notebooks {found}"
+
+
+def test_every_chapter_header_states_its_run_times_in_one_form():
+    """The form that benchmarks/bench_book_times.py checks against the measured times."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench_book_times import parse_claim
+
+    missing = [path.stem for path in chapter_notebooks(REPO)
+               if parse_claim(nbformat.read(path, as_version=4).cells[0].source) is None]
+    assert not missing, f"no '**Run time.** `quick` ...: about N min on 2 CPU cores (measured). `full`: ...': {missing}"

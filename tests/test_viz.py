@@ -126,3 +126,19 @@ def test_new_development_figures_one_home():
     viz.plot_new_development_shares(bx, result)
     assert [p.get_height() for p in bx.patches] == [1.5, 2.0, 0.5]
     plt.close(fig)
+
+
+def test_book_style_and_figure_sizes_fit_the_book_column(scene):
+    import matplotlib as mpl
+
+    with mpl.rc_context():
+        viz.use_book_style()
+        assert mpl.rcParams["figure.dpi"] == viz.BOOK_DPI and mpl.rcParams["font.size"] >= 8
+        assert mpl.rcParams["figure.figsize"][0] <= viz.BOOK_WIDTH
+    width, height = viz.book_figsize(5)
+    assert width == viz.BOOK_WIDTH and 0 < height < width
+    assert viz.book_figsize(2, nrows=2)[1] > viz.book_figsize(2)[1]
+    with pytest.raises(ValueError, match="ncols"):
+        viz.book_figsize(0)
+    fig = viz.plot_change_panels(scene)   # five panels in one column-wide row
+    assert fig.get_size_inches()[0] == pytest.approx(viz.BOOK_WIDTH)
