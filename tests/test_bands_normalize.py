@@ -18,7 +18,7 @@ def test_band_order_and_metadata():
     assert len(bands.BANDS_10M_20M) == 10 and "B10" not in bands.BANDS_10M_20M
     assert bands.RGB == ("B04", "B03", "B02")
     assert bands.get_band("B8A").resolution_m == 20
-    wl = [b.wavelength_nm for b in bands.S2_BANDS]
+    wl = [b.wavelength_nm for b in bands.S2_BAND_INFO]
     assert wl == sorted(wl)
     assert bands.S1_POLARISATION_NAMES == ("VV", "VH")
     table = bands.band_table()

@@ -157,8 +157,10 @@ def test_geotiff_and_zarr_inputs_give_the_scene_result(scene, model, tmp_path):
                                   progress=False))
     np.testing.assert_array_equal(got, ref)
     store = save_scene(scene, tmp_path / "scene.zarr")
-    got = codes(cs.predict_to_cog(model, store, tmp_path / "zarr.tif", chunk=64, overlap=16, progress=False))
-    np.testing.assert_array_equal(got, ref)
+    out = cs.predict_to_cog(model, store, tmp_path / "zarr.tif", chunk=64, overlap=16, progress=False)
+    np.testing.assert_array_equal(codes(out), ref)
+    with rasterio.open(out) as src:  # the CRS came back from the store's spatial_ref
+        assert src.crs == scene.rio.crs and src.transform.almost_equals(scene.rio.transform(recalc=True))
 
 
 def test_geotiffs_that_break_the_contract_are_named(scene, model, tmp_path):
@@ -291,3 +293,16 @@ def test_bf16_and_channels_last_windows_stay_within_tolerance_of_fp32(scene, mod
     assert d.max() <= 5 and d.mean() > 0  # bf16 ran; probabilities within 5/254 = 2e-2
     with rasterio.open(tmp_path / "bf16.tif") as src:
         assert json.loads(src.tags()["URBANKIT_PREDICT"])["amp"] == "bf16"
+
+
+def test_a_model_without_contract_reads_the_scene_as_predict_does(tmp_path):
+    sc = make_scene(h=90, w=100, seed=7, sar=True)
+    sc.attrs["sar_db_range"] = "-25,5"  # recorded by the source: both paths scale SAR with it
+    model = make_model(sc, modality="fusion")
+    del model.input_contract
+    got = codes(cs.predict_to_cog(model, sc, tmp_path / "n.tif", chunk=512, overlap=0, progress=False))
+    ref = predict(model, sc, output_key="change").values
+    ok = got != 255
+    np.testing.assert_array_equal(got[ok], np.rint(ref[ok] * 254).astype(np.uint8))
+    with pytest.raises(ConfigError, match="input_contract"):
+        cs.predict_to_cog(model, {"optical": ["a.tif"]}, tmp_path / "x.tif", progress=False)

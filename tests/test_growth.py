@@ -87,6 +87,11 @@ def test_kappa_and_fom_by_hand():
     pe = (2 / 6) ** 2 + (4 / 6) ** 2
     assert growth.cohen_kappa(obs, sim) == pytest.approx((po - pe) / (1 - pe))
     assert growth.cohen_kappa(obs, obs) == pytest.approx(1.0)
+    # one definition with urbankit.metrics: the same 2x2 counts give the same kappa, and one
+    # single class in both maps is undefined (0/0), not 1
+    from urbankit.metrics import cohen_kappa
+    assert growth.cohen_kappa(obs, sim) == pytest.approx(cohen_kappa(tp=3, fp=1, fn=1, tn=1))
+    assert np.isnan(growth.cohen_kappa(np.zeros(4), np.zeros(4)))
     v = growth.validate(ref, obs, sim)
     assert v["fom"] == pytest.approx(1 / 3) and "kappa" in v
     # same class amounts, two pixels swapped: no quantity, all allocation disagreement

@@ -129,3 +129,29 @@ def test_change_vector_analysis_finds_the_changed_block_and_names_missing_bands(
     assert otsu_mask[10:16, 20:30].all() and otsu_mask.sum() == 60
     with pytest.raises(ConfigError, match="toy.*B8A"):
         change_vector_analysis(scene, bands=("B8A",))
+
+
+def _reference_otsu(v, bins=256):
+    """The textbook version (the kit's own before it moved onto scikit-image)."""
+    hist, edges = np.histogram(v, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    w0 = np.cumsum(hist).astype(np.float64)
+    w1 = w0[-1] - w0
+    s0 = np.cumsum(hist * centres)
+    m0 = np.divide(s0, w0, out=np.zeros_like(s0), where=w0 > 0)
+    m1 = np.divide(s0[-1] - s0, w1, out=np.zeros_like(s0), where=w1 > 0)
+    return float(edges[int(np.argmax((w0 * w1 * (m0 - m1) ** 2)[:-1])) + 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_library_thresholds_agree_with_the_previous_outputs(seed):
+    rng = np.random.default_rng(seed)
+    cases = [_bimodal(seed), rng.uniform(-1, 1, 3000), _bimodal(seed, (300, 700), (-0.2, 0.5), (0.1, 0.2))]
+    for v in cases:
+        assert indices.otsu_threshold(v) == pytest.approx(_reference_otsu(v), abs=1e-12)
+    # the hand-written EM's outputs on the bimodal sample (seed 0) before scikit-learn took over
+    if seed == 0:
+        g = indices.fit_gmm_1d(_bimodal())
+        assert g.intersection() == pytest.approx(0.29906705311, abs=1e-6)
+        assert g.means == pytest.approx((0.099931, 0.601431), abs=1e-6)
+        assert indices.otsu_threshold(_bimodal()) == pytest.approx(0.3461542869439921, abs=1e-12)

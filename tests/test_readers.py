@@ -8,6 +8,11 @@ read where present (its ``spacenet7/`` is a SpaceNet 7 month, not the S1S2 layou
 
 from __future__ import annotations
 
+import hashlib
+import io
+import zipfile
+from http.server import BaseHTTPRequestHandler
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -95,3 +100,45 @@ def test_real_data_reads_through_the_same_shape(cls, folder, real_data):
     scene = reader.read(reader.sites[0])
     validate_scene(scene)
     assert scene.attrs["dataset"] == cls.key
+
+
+class _Files(BaseHTTPRequestHandler):
+    """Serves ``server.files[path]`` bytes (no ranges, no faults)."""
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802
+        data = self.server.files.get(self.path.split("?")[0])
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def test_download_fetches_the_registry_entries_into_root(tmp_path, local_http_server, monkeypatch):
+    from urbankit.data.download import DownloadError
+    from urbankit.data.sources import SOURCES, Source
+
+    folder = LEVIRCD.write_sample(tmp_path / "made")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path in sorted(folder.rglob("*.png")):
+            zf.write(path, path.relative_to(folder).as_posix())
+    data = buf.getvalue()
+    server = local_http_server(_Files, files={"/levir.zip": data})
+    common = dict(url=server.base + "/levir.zip", filename="levir.zip", licence="test", citation=None,
+                  target="levir_cd")
+    monkeypatch.setitem(SOURCES, "test_levir", Source("test_levir", "t", sha256=hashlib.sha256(data).hexdigest(),
+                                                      **common))
+    monkeypatch.setitem(SOURCES, "test_levir_unverified", Source("test_levir_unverified", "t", **common))
+    monkeypatch.setattr(LEVIRCD, "sources", ("test_levir_unverified",))
+    with pytest.raises(DownloadError, match="allow_unverified"):
+        LEVIRCD(tmp_path / "data" / "levir_cd", download=True)  # checksum=True refuses an unverified entry
+    monkeypatch.setattr(LEVIRCD, "sources", ("test_levir",))
+    reader = LEVIRCD(tmp_path / "data" / "levir_cd", download=True)
+    assert reader.sites == ["train_1", "train_2", "train_3", "train_4"]
+    validate_scene(reader.read("train_1"))

@@ -46,7 +46,7 @@ def test_metadata_regions_and_sites(root):
 def test_read_site_shapes_units_and_change(root):
     site = SITES[4]
     s = sn7.read_site(root, site)
-    assert s.optical.shape == (6, 10, 64, 64) and list(s.band.values) == list(sn7.S2_BANDS)
+    assert s.optical.shape == (6, 10, 64, 64) and list(s.band.values) == list(sn7.S2_FILE_BANDS)
     assert s.sar.shape == (6, 2, 64, 64) and list(s.polarisation.values) == ["VV", "VH"]
     assert s.buildings.shape == (6, 64, 64) and s.change.dtype == np.uint8
     assert [str(t)[:7] for t in s.time.values] == [f"2018-{m:02d}" for m in range(1, 7)]

@@ -35,7 +35,7 @@ def _class_mean(values, lc, code):
 def test_schema_and_metadata(na):
     validate_scene(na, expect_crs=True, require=("optical", "sar", "buildings", "change", "population"))
     assert na.sizes == {"time": DATES, "band": 13, "y": SIZE, "x": SIZE, "polarisation": 2}
-    assert na.attrs["dataset"] == "urbankit-synthetic" and na.attrs["region"] == "north_america"
+    assert na.attrs["dataset"] == "synthetic" and na.attrs["region"] == "north_america"
     assert na.attrs["site"] == "twin-01" and na.attrs["split"] == "train"
     assert na.attrs["licence"] and "make_site(" in na.attrs["source"]
     assert na.rio.crs.to_epsg() == 32633

@@ -77,7 +77,8 @@ def test_city_map_holds_every_layer_and_legend_without_network(layers, monkeypat
     for label in ("built-up 2000", "built-up 2020", "change", "new development: infill",
                   "new development: extension", "new development: leapfrog", "city extent", "P(built-up)"):
         assert label in legend, label
-    assert html.count("data:image/png;base64,") == 6      # rgb, probability, 2 built-up, change, classes
+    assert html.count("data:image/png;base64,") == 5      # probability, 2 built-up, change, classes
+    assert html.count("data:image/jpeg;base64,") == 1     # rgb
     assert '"type": "FeatureCollection"' in html or '"FeatureCollection"' in html
     assert not any(host in html for host in TILE_HOSTS)   # no basemap by default
     assert "L.control.layers" in html
@@ -119,14 +120,16 @@ def test_mask_pixels_take_the_layer_colour(layers):
     assert abs((img[..., 3] > 0).mean() - float(layers["b1"].mean())) < 0.03
 
 
-def test_without_leafmap_folium_serves_the_same_api(layers, monkeypatch):
-    import folium
+def test_maps_are_folium_and_leave_no_widget_state():
+    import subprocess
+    import sys
 
-    monkeypatch.setattr(viz, "_map_class", lambda: (folium.Map, False))
-    m = _city_map(layers)
-    assert type(m) is folium.Map
-    html = _html(m)
-    assert "new development: leapfrog" in html and html.count("data:image/png;base64,") == 6
+    # leafmap (if installed) is not imported: its import registers ipyvuetify widgets whose
+    # state would be saved into every executed notebook.
+    code = ("import sys, folium; from urbankit import viz; m = viz.web_map(); "
+            "print(type(m) is folium.Map, 'leafmap' in sys.modules, 'ipyvuetify' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "False", "False"]
 
 
 def test_bad_layers_get_clear_errors(layers):

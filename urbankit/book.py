@@ -374,6 +374,76 @@ def _run_parameters(profile: str, device: str, data_root: str | None, recipe_ove
     return params
 
 
+def _check_run_options(profile: str, device: str, inplace: bool, build: bool, timeout: int | None,
+                       execute: bool, rehearsal: bool) -> None:
+    """Refuse invalid :func:`run_book` options (ConfigError) or a missing runner (BookError) before any work."""
+    if execute:
+        try:
+            import papermill  # noqa: F401 - the book runner's own dependency (the `book` extra)
+        except ImportError:
+            raise BookError("executing the book needs papermill, nbformat and ipykernel: "
+                            "pip install -r requirements-dev.txt (or pip install -e '.[book]')") from None
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    if inplace and profile != "quick":
+        raise ConfigError(
+            f"--inplace refreshes the committed outputs, which come from the quick profile; "
+            f"it is not allowed with profile {profile!r} (executed copies go to _build/)"
+        )
+    if device not in ("auto", "cpu", "cuda", "mps"):
+        raise ConfigError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
+    if not execute and not build:
+        raise ConfigError("nothing to do: execution and build are both disabled")
+    if rehearsal and profile != "full":
+        raise ConfigError(f"--rehearsal rehearses the full profile; it is not allowed with profile {profile!r}")
+    if timeout is not None and timeout <= 0:
+        raise ConfigError(f"--timeout is seconds per cell and must be positive, got {timeout}")
+
+
+def _execute_chapters(root: Path, notebooks: list[Path], stage: Path, params: dict, profile: str, device: str,
+                      inplace: bool, timeout: int | None, log) -> tuple[list[ChapterResult], list[str]]:
+    """Execute each chapter into ``stage`` (committed copy refreshed with ``inplace``); results and failures."""
+    results: list[ChapterResult] = []
+    failures: list[str] = []
+    for i, nb in enumerate(notebooks, 1):
+        rel = nb.relative_to(root)
+        log(f"[{i}/{len(notebooks)}] {nb.stem}: executing (profile {profile}, device {device}) ...")
+        start = time.perf_counter()
+        executed = stage / rel
+        chapter_params, skip = _chapter_parameters(nb, params, log)
+        if skip:
+            results.append(ChapterResult(nb.stem, "skipped", 0.0, skip))
+            log(f"[{i}/{len(notebooks)}] {nb.stem}: skipped ({skip})")
+            continue
+        try:
+            execute_chapter(nb, executed, chapter_params, cwd=nb.parent, timeout=timeout)
+        except BookError as exc:
+            seconds = time.perf_counter() - start
+            results.append(ChapterResult(nb.stem, "failed", seconds, str(exc)))
+            failures.append(str(exc))
+            log(f"[{i}/{len(notebooks)}] {nb.stem}: FAILED after {seconds:.1f} s\n    {exc}")
+            continue
+        seconds = time.perf_counter() - start
+        if inplace:
+            _strip_injected(executed, nb, seconds)
+        results.append(ChapterResult(nb.stem, "ok", seconds))
+        log(f"[{i}/{len(notebooks)}] {nb.stem}: ok in {seconds:.1f} s")
+    return results, failures
+
+
+def _build_staged(root: Path, notebooks: list[Path], stage: Path, out_root: Path, log) -> None:
+    """Stage the chapters not executed in this run from their committed copies, then build the HTML."""
+    for nb in chapter_notebooks(root):
+        staged = stage / nb.relative_to(root)
+        if nb not in notebooks or not staged.exists():
+            shutil.copy2(nb, staged)
+    _record_release(stage, [stage / nb.relative_to(root) for nb in chapter_notebooks(root)])
+    log(f"building the HTML book from {stage} -> {out_root / '_build' / 'html'} ...")
+    start = time.perf_counter()
+    build_html(stage, out_root, log=log)
+    log(f"built {out_root / '_build' / 'html' / 'index.html'} in {time.perf_counter() - start:.1f} s")
+
+
 def run_book(
     root: Path | None = None,
     profile: str = "quick",
@@ -408,74 +478,20 @@ def run_book(
     """
     from .paths import repo_root
 
-    if execute:
-        try:
-            import papermill  # noqa: F401 - the book runner's own dependency (the `book` extra)
-        except ImportError:
-            raise BookError("executing the book needs papermill, nbformat and ipykernel: "
-                            "pip install -r requirements-dev.txt (or pip install -e '.[book]')") from None
+    _check_run_options(profile, device, inplace, build, timeout, execute, rehearsal)
     root = Path(root) if root is not None else repo_root()
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
-    if inplace and profile != "quick":
-        raise ConfigError(
-            f"--inplace refreshes the committed outputs, which come from the quick profile; "
-            f"it is not allowed with profile {profile!r} (executed copies go to _build/)"
-        )
-    if device not in ("auto", "cpu", "cuda", "mps"):
-        raise ConfigError(f"--device must be auto, cpu, cuda or mps, got {device!r}")
-    if not execute and not build:
-        raise ConfigError("nothing to do: execution and build are both disabled")
-    if rehearsal and profile != "full":
-        raise ConfigError(f"--rehearsal rehearses the full profile; it is not allowed with profile {profile!r}")
-    if timeout is not None and timeout <= 0:
-        raise ConfigError(f"--timeout is seconds per cell and must be positive, got {timeout}")
     params = _run_parameters(profile, device, data_root, recipe_overrides, rehearsal, execute)
     notebooks = chapter_notebooks(root, chapters) if execute else []
     out_root = Path(out_root) if out_root is not None else root
     stage = out_root / "_build" / "stage" / profile
     _stage_sources(root, stage)
 
-    results: list[ChapterResult] = []
-    failures: list[str] = []
-    for i, nb in enumerate(notebooks, 1):
-        rel = nb.relative_to(root)
-        log(f"[{i}/{len(notebooks)}] {nb.stem}: executing (profile {profile}, device {device}) ...")
-        start = time.perf_counter()
-        executed = stage / rel
-        chapter_params, skip = _chapter_parameters(nb, params, log)
-        if skip:
-            results.append(ChapterResult(nb.stem, "skipped", 0.0, skip))
-            log(f"[{i}/{len(notebooks)}] {nb.stem}: skipped ({skip})")
-            continue
-        try:
-            execute_chapter(nb, executed, chapter_params, cwd=nb.parent, timeout=timeout)
-        except BookError as exc:
-            seconds = time.perf_counter() - start
-            results.append(ChapterResult(nb.stem, "failed", seconds, str(exc)))
-            failures.append(str(exc))
-            log(f"[{i}/{len(notebooks)}] {nb.stem}: FAILED after {seconds:.1f} s\n    {exc}")
-            continue
-        seconds = time.perf_counter() - start
-        if inplace:
-            _strip_injected(executed, nb, seconds)
-        results.append(ChapterResult(nb.stem, "ok", seconds))
-        log(f"[{i}/{len(notebooks)}] {nb.stem}: ok in {seconds:.1f} s")
-
+    results, failures = _execute_chapters(root, notebooks, stage, params, profile, device, inplace, timeout, log)
     if results:
         log("")
         log(format_table(results))
     if failures:
         raise BookError(f"{len(failures)} chapter(s) failed:\n  " + "\n  ".join(failures))
     if build:
-        # Chapters not executed in this run are staged from their committed copies.
-        for nb in chapter_notebooks(root):
-            staged = stage / nb.relative_to(root)
-            if nb not in notebooks or not staged.exists():
-                shutil.copy2(nb, staged)
-        _record_release(stage, [stage / nb.relative_to(root) for nb in chapter_notebooks(root)])
-        log(f"building the HTML book from {stage} -> {out_root / '_build' / 'html'} ...")
-        start = time.perf_counter()
-        build_html(stage, out_root, log=log)
-        log(f"built {out_root / '_build' / 'html' / 'index.html'} in {time.perf_counter() - start:.1f} s")
+        _build_staged(root, notebooks, stage, out_root, log)
     return results

@@ -86,7 +86,8 @@ class DatasetScene:
 
     A path is opened lazily (``chunks=None``: a window read touches only the chunks it overlaps)
     in every process that reads, so a reader made from a path is cheap to send to cluster
-    workers. Store large scenes with chunks no bigger than a window (e.g. 1024 px).
+    workers. Store large scenes in chunks of 256-512 px: a window reads every chunk it touches
+    whole.
 
     Args:
         scene: the Dataset, or the path of a ``.zarr`` store or a netCDF file.
@@ -95,7 +96,7 @@ class DatasetScene:
 
     def __init__(self, scene, contract):
         self.path = None if hasattr(scene, "data_vars") else str(scene)
-        self._ds = scene if self.path is None else None
+        self._ds = _grid_mapping_as_coord(scene) if self.path is None else None
         self.contract = contract
         ds = self.dataset
         from .data.raster import grid_of
@@ -111,7 +112,7 @@ class DatasetScene:
     def dataset(self):
         """The Dataset (opened on first use in this process when made from a path)."""
         if self._ds is None:
-            self._ds = _open_dataset(Path(self.path))
+            self._ds = _grid_mapping_as_coord(_open_dataset(Path(self.path)))
         return self._ds
 
     def __getstate__(self):
@@ -130,21 +131,38 @@ class DatasetScene:
         return np.asarray(da.isel(time=list(times), y=ys, x=xs).values, dtype=np.float32)
 
     def fingerprint(self) -> str | None:
-        """What identifies the input for resuming (file stats, or dask's token); None: unknown."""
-        source = self.path or self.dataset.encoding.get("source")
-        if source:
-            return _stat_fingerprint([source])
-        import dask.array as da
+        """What identifies the input for resuming (file stats, or dask's token); None: unknown.
+
+        Never reads the pixels of a lazily opened scene (xarray would load it to hash it).
+        """
         from dask.base import tokenize
 
-        arrays = [v.data for v in self.dataset.data_vars.values()]
-        if all(isinstance(a, (np.ndarray, da.Array)) for a in arrays):
-            return tokenize(*arrays)
+        ds = self.dataset
+        extent = tokenize(self.grid.shape, list(self.grid.transform)[:6], str(self.grid.crs))
+        arrays = [v.variable for v in ds.data_vars.values()]
+        if all(v.chunks is not None for v in arrays):  # dask: the graph's token, no compute
+            return tokenize(*[v.data for v in arrays]) + extent
+        source = self.path or ds.encoding.get("source")
+        if source:
+            return _stat_fingerprint([source]) + extent
+        if all(getattr(v, "_in_memory", False) for v in arrays):  # numpy in memory: hash the values
+            return tokenize(*[v.values for v in arrays]) + extent
         return None
 
     def describe(self) -> str:
         """One line for the provenance tags."""
         return f"scene {self.site}" + (f" ({Path(self.path).name})" if self.path else "")
+
+
+def _grid_mapping_as_coord(ds):
+    """The scene with its CRS variable as a coordinate, where rioxarray looks for it.
+
+    A store opened without ``decode_coords="all"``, or written with an encoding that dropped
+    ``grid_mapping``, brings ``spatial_ref`` back as a data variable.
+    """
+    names = {str(v.attrs.get("grid_mapping", "")) for v in ds.data_vars.values()} | {"spatial_ref"}
+    names &= set(ds.data_vars)
+    return ds.set_coords(sorted(names)) if names else ds
 
 
 def _open_dataset(path: Path):
@@ -154,9 +172,9 @@ def _open_dataset(path: Path):
     if not path.exists():
         raise DataFormatError(f"{path}: no such scene (a .zarr store or a netCDF file)")
     try:
-        if path.is_dir() or path.suffix == ".zarr":
-            return xr.open_zarr(path, chunks=None)
-        return xr.open_dataset(path, chunks=None)
+        if path.is_dir() or path.suffix == ".zarr":  # decode_coords="all": spatial_ref back as a coordinate
+            return xr.open_zarr(path, chunks=None, decode_coords="all")
+        return xr.open_dataset(path, chunks=None, decode_coords="all")
     except Exception as exc:  # noqa: BLE001  (zarr/netCDF raise many types: one clear error)
         raise DataFormatError(f"{path}: cannot be opened as a scene ({type(exc).__name__}: {exc})") from None
 
@@ -281,7 +299,8 @@ def open_scene(inputs, contract, *, scale: Mapping[str, float] | None = None):
 
 def _default_contract(model, inputs):
     """The model's contract, or (no contract) the scene's channels as stored, no normalisation."""
-    from .data.contract import InputContract
+    from .data.contract import InputContract, scene_sar_db_range
+    from .data.normalize import DEFAULT_DB_RANGE
 
     contract = getattr(model, "input_contract", None)
     if contract is not None:
@@ -292,7 +311,9 @@ def _default_contract(model, inputs):
         ds = inputs if hasattr(inputs, "data_vars") else _open_dataset(Path(inputs))
         names = {m: tuple(str(v) for v in ds[m][_MODALITY_DIM[m]].values)
                  for m in ("optical", "sar") if m in mods and m in ds.data_vars}
-        return InputContract(optical_bands=names.get("optical"), sar_pols=names.get("sar"))
+        # the rule of inference.scene_inputs without a contract: the scene's recorded SAR range
+        return InputContract(optical_bands=names.get("optical"), sar_pols=names.get("sar"),
+                             sar_db_range=scene_sar_db_range(ds) or DEFAULT_DB_RANGE)
     raise ConfigError("predict_to_cog: the model has no input_contract (load it with "
                       "urbankit.train.load_checkpoint, or set model.input_contract): GeoTIFF bands "
                       "cannot be matched to its channels without one")
@@ -403,6 +424,9 @@ class _Settings:
 
 def _finite_range(arr: np.ndarray) -> tuple[float, float, int]:
     """(min, max, count) of the finite values of ``arr`` (inf, -inf, 0 when there are none)."""
+    lo, hi = float(arr.min()), float(arr.max())
+    if np.isfinite(lo) and np.isfinite(hi):  # no NaN/inf: two passes, no mask
+        return lo, hi, int(arr.size)
     ok = np.isfinite(arr)
     n = int(ok.sum())
     if n == 0:
@@ -458,8 +482,9 @@ def _window_task(model, source, settings: _Settings, block: Block, image_stats):
     for key in settings.keys:
         m, t = input_key_date(key, settings.dates)
         values = raw[m][settings.times(m).index(t)]
-        gone = ~np.isfinite(values).any(axis=0)
-        missing = gone if missing is None else missing | gone
+        if ranges[(m, t)][2] < values.size:  # some value is not finite
+            gone = ~np.isfinite(values).any(axis=0)
+            missing = gone if missing is None else missing | gone
         stats = None
         if image_stats is not None and m in image_stats:
             stats = tuple(s[t] for s in image_stats[m])
@@ -475,6 +500,8 @@ def _window_task(model, source, settings: _Settings, block: Block, image_stats):
                           "one probability per pixel is written")
     weighted = probs[0, 0].numpy() * _window_weights(block, settings.n_rows, settings.n_cols,
                                                      settings.overlap // 2)
+    if missing is None:
+        missing = np.zeros(weighted.shape, bool)
     core = missing[block.y0 - block.wy0:block.y1 - block.wy0, block.x0 - block.wx0:block.x1 - block.wx0]
     return weighted, core, ranges
 
@@ -883,19 +910,39 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
         InputContractError: the input does not fit the model's contract (names the site or file).
         ConfigError: invalid settings; DataFormatError: unreadable inputs.
     """
-    from tqdm.auto import tqdm
+    out = Path(path)
+    source = open_scene(inputs, _default_contract(model, inputs), scale=scale)
+    settings, plan = _make_settings(model, source, output_key=output_key, output=output, dtype=dtype,
+                                    threshold=threshold, chunk=chunk, overlap=overlap, dates=dates,
+                                    multiple=multiple, pad_mode=pad_mode, device=device, amp=amp,
+                                    channels_last=channels_last)
+    if workers < 1 or n_workers < 1:
+        raise ConfigError(f"predict_to_cog: workers and n_workers must be >= 1, got {workers}, {n_workers}")
+    weights = _weights_sha256(model)
+    tags = _tags(model, source, settings, checkpoint, profile, weights)
+    identity = source.fingerprint()
+    fingerprint = None if identity is None else hashlib.sha256(json.dumps(
+        [identity, weights, tags, list(source.grid.transform)[:6], str(source.grid.crs)],
+        default=str).encode()).hexdigest()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    store = _PartialStore(out, fingerprint, resume)
+    _predict_blocks(model, source, settings, plan, store, scheduler=scheduler, workers=workers,
+                    n_workers=n_workers, progress=progress, name=out.name)
+    _assemble(store, plan, source.grid, out, settings, tags)
+    store.remove()
+    return out
 
-    from .data.contract import InputContractError
+
+def _make_settings(model, source, *, output_key, output, dtype, threshold, chunk, overlap, dates, multiple,
+                   pad_mode, device, amp, channels_last) -> tuple[_Settings, list[list[Block]]]:
+    """The checked settings of a call and its block plan."""
     from .inference import DEFAULT_MULTIPLE
 
     if output not in ("probability", "class") or dtype not in QUANTISATION:
         raise ConfigError(f"output must be 'probability' or 'class' and dtype one of {list(QUANTISATION)}, "
                           f"got {output!r}, {dtype!r}")
-    if pad_mode not in ("reflect", "replicate", "constant") or workers < 1 or n_workers < 1:
-        raise ConfigError(f"pad_mode must be reflect/replicate/constant and workers >= 1, got {pad_mode!r}, "
-                          f"{workers}, {n_workers}")
-    out = Path(path)
-    source = open_scene(inputs, _default_contract(model, inputs), scale=scale)
+    if pad_mode not in ("reflect", "replicate", "constant"):
+        raise ConfigError(f"pad_mode must be 'reflect', 'replicate' or 'constant', got {pad_mode!r}")
     keys = tuple(getattr(model, "input_keys", ()) or ())
     if not keys:
         raise ConfigError("predict_to_cog: the model has no input_keys (which inputs does it read?)")
@@ -905,19 +952,21 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
                          int(multiple or getattr(model, "pad_multiple", None) or DEFAULT_MULTIPLE), pad_mode,
                          str(device), amp, bool(channels_last), int(overlap), len(plan), len(plan[0]), output,
                          dtype, float(threshold))
-    weights = _weights_sha256(model)
-    tags = _tags(model, source, settings, checkpoint, profile, weights)
-    identity = source.fingerprint()
-    fingerprint = None if identity is None else hashlib.sha256(json.dumps(
-        [identity, weights, tags, list(source.grid.transform)[:6], str(source.grid.crs)],
-        default=str).encode()).hexdigest()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    store = _PartialStore(out, fingerprint, resume)
+    return settings, plan
+
+
+def _predict_blocks(model, source, settings: _Settings, plan, store: _PartialStore, *, scheduler, workers: int,
+                    n_workers: int, progress: bool, name: str) -> None:
+    """Predict the blocks not yet in ``store`` on the chosen engine and check the value ranges met."""
+    from tqdm.auto import tqdm
+
+    from .data.contract import InputContractError
+
     done = store.done()
     todo = [b for row in plan for b in row if b.name not in done]
     per_image = any(getattr(source.contract, f"{m}_norm") == "per_image" for m in source.n_dates)
     token = uuid.uuid4().hex[:10]
-    bar = tqdm(total=len(plan) * len(plan[0]), initial=len(done), desc=f"predict {out.name}", unit="block",
+    bar = tqdm(total=len(plan) * len(plan[0]), initial=len(done), desc=f"predict {name}", unit="block",
                disable=not progress)
     was_training = model.training
     model.eval()
@@ -935,13 +984,10 @@ def predict_to_cog(model, inputs, path: str | os.PathLike, *, output_key: str | 
     finally:
         bar.close()
         model.train(was_training)
-        if model.__dict__.pop("_urbankit_ready", None) and channels_last:
+        if model.__dict__.pop("_urbankit_ready", None) and settings.channels_last:
             import torch
 
             model.to(memory_format=torch.contiguous_format)  # as the caller gave it
-    _assemble(store, plan, source.grid, out, settings, tags)
-    store.remove()
-    return out
 
 
 # ----------------------------------------------------------------------------- the command line

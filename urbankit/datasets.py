@@ -17,10 +17,12 @@ Conversion rules (one place, documented once):
   (clipped).
 - **NaN rule**: NaN (no data) in an input becomes 0 after normalisation, i.e. optical
   reflectance 0 and, for SAR, the bottom of the dB range. Labels carry no NaN (schema).
-- Buildings are per-date masks or fractions (0..1), emitted as ``(1, H, W)``. The change label
+- Buildings are per-date masks or fractions (0..1) in the scene, emitted as the built-up mask
+  ``(1, H, W)`` 0/1 (:func:`~urbankit.data.schema.is_built`). The change label
   of the first/last pair is the scene's ``change`` variable when present. For any other pair
   (``pair="random_pair"``), or when a scene has ``buildings`` but no ``change``, it is derived
-  as *built at t2 and not built at t1* (construction only), "built" meaning ``buildings > 0.5``.
+  as *built at t2 and not built at t1* (construction only), "built" meaning
+  :func:`urbankit.data.schema.is_built` (building fraction > 0, the kit's one definition).
 
 Which keys a sample has:
 
@@ -52,8 +54,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .data.contract import InputContract
+from .data.contract import InputContract, common_sar_db_range
 from .data.normalize import DEFAULT_DB_RANGE, model_input
+from .data.schema import is_built
 from .errors import ConfigError, SceneValidationError
 
 __all__ = [
@@ -74,7 +77,6 @@ PairMode = Literal["first_last", "random_pair", "single"]
 #: Label keys of the batch dict (all float32, zeros for unlabelled samples).
 LABEL_KEYS = ("buildings_t1", "buildings_t2", "change")
 _MODALITIES = ("optical", "sar")
-_BUILT_THRESHOLD = 0.5
 
 
 def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
@@ -383,8 +385,10 @@ class SceneDataset(Dataset):
         optical_bands: optical band names to keep, in this order (None: all, in scene order;
             all scenes must then have the same bands).
         sar_pols: SAR polarisations to keep (None: all).
-        sar_db_range: dB range mapped to [0, 1] (clipped); None: the kit's default (-25, 0) dB
-            (:data:`urbankit.data.normalize.DEFAULT_DB_RANGE`), or the contract's.
+        sar_db_range: dB range mapped to [0, 1] (clipped); None: the range the scenes' reader
+            recorded (``sar_db_range`` attr, :func:`urbankit.data.contract.common_sar_db_range`;
+            scenes recording different ranges raise), else the kit's default (-25, 0) dB
+            (:data:`urbankit.data.normalize.DEFAULT_DB_RANGE`); with a contract, the contract's.
         pair: ``"first_last"`` (t1 = first date, t2 = last), ``"random_pair"`` (a random sorted
             pair of distinct dates per sample) or ``"single"`` (t1 = first date only).
         augment: an :class:`Augment`, or None.
@@ -420,12 +424,14 @@ class SceneDataset(Dataset):
             optical_bands, sar_pols = contract.optical_bands, contract.sar_pols
             sar_db_range = contract.sar_db_range
         self.contract = contract
-        lo, hi = sar_db_range if sar_db_range is not None else DEFAULT_DB_RANGE
-        if not lo < hi:
-            raise ConfigError(f"SceneDataset: sar_db_range must be (low, high) with low < high, got {sar_db_range!r}")
         scenes = _as_list(scenes)
         if not scenes:
             raise ConfigError("SceneDataset: no scenes given")
+        if sar_db_range is None:
+            sar_db_range = common_sar_db_range(scenes, "SceneDataset") or DEFAULT_DB_RANGE
+        lo, hi = sar_db_range
+        if not lo < hi:
+            raise ConfigError(f"SceneDataset: sar_db_range must be (low, high) with low < high, got {sar_db_range!r}")
         if validate:
             from .data.schema import validate_scene
 
@@ -517,7 +523,7 @@ class SceneDataset(Dataset):
         if "buildings" in scene.data_vars:
             out.buildings = np.ascontiguousarray(
                 scene["buildings"].transpose("time", "y", "x").values.astype(np.float32))
-            out.built = out.buildings > _BUILT_THRESHOLD
+            out.built = is_built(out.buildings)
             out.label_vars.add("buildings")
         if "change" in scene.data_vars:
             out.change = np.ascontiguousarray(scene["change"].transpose("y", "x").values.astype(np.float32))
@@ -633,7 +639,7 @@ class SceneDataset(Dataset):
                 out[key] = finish(sc.change_window(i, j, y0, x0, p)[None])
             else:
                 d = i if key == "buildings_t1" else j
-                out[key] = finish(sc.buildings[d, ys, xs][None])
+                out[key] = finish(sc.built[d, ys, xs][None].astype(np.float32))
         out["labelled"] = torch.tensor(sc.labelled)
         out["site"] = sc.site
         return out

@@ -277,16 +277,17 @@ def ca_markov(map_now, transition: TransitionMatrix | np.ndarray, steps: float =
 
 
 def cohen_kappa(a, b, classes=None) -> float:
-    """Cohen's kappa between two class maps (overall agreement corrected for chance)."""
+    """Cohen's kappa between two class maps (:func:`urbankit.metrics.kappa_from_confusion`).
+
+    NaN when kappa is undefined (both maps one and the same single class).
+    """
+    from .metrics import kappa_from_confusion
+
     x, y = _arr(a).ravel(), _arr(b).ravel()
     classes = np.union1d(np.unique(x), np.unique(y)) if classes is None else np.asarray(classes)
     ix, iy = np.searchsorted(classes, x), np.searchsorted(classes, y)
     k = len(classes)
-    cm = np.bincount(ix * k + iy, minlength=k * k).reshape(k, k).astype(np.float64)
-    n = cm.sum()
-    po = np.trace(cm) / n
-    pe = float((cm.sum(0) * cm.sum(1)).sum()) / (n * n)
-    return float((po - pe) / (1 - pe)) if pe < 1 else 1.0
+    return kappa_from_confusion(np.bincount(ix * k + iy, minlength=k * k).reshape(k, k))
 
 
 def figure_of_merit(reference, observed, simulated) -> dict:

@@ -4,9 +4,9 @@
   (Zha et al. 2003), :func:`mndwi` = (B03 - B11) / (B03 + B11) (Xu 2006), with safe division
   (NaN where the denominator is 0 or an input is NaN).
 - Thresholds for the green / not-green split: a fixed NDVI threshold (**0.3 default**, a
-  common fallback, stated with every result), :func:`otsu_threshold` (Otsu 1979, own
-  implementation on a histogram) and :func:`gmm_threshold` (a 2-component 1-D Gaussian mixture
-  fitted by EM; threshold = the intersection of the two weighted Gaussians between the two
+  common fallback, stated with every result), :func:`otsu_threshold` (Otsu 1979, scikit-image on
+  a histogram) and :func:`gmm_threshold` (a 2-component 1-D Gaussian mixture fitted by EM with
+  scikit-learn; threshold = the intersection of the two weighted Gaussians between the two
   means, as in the KTH SATDES urban-green pipeline).
 - :func:`change_vector_analysis`: the classical pixel-level change detector (Malila 1980;
   METHODS.md §9.3): magnitude of the difference of per-band standardised images, thresholded
@@ -69,31 +69,30 @@ def _band(scene, name: str, band_dim: str):
     return data.sel({band_dim: name}, drop=True)
 
 
+def _named_index(name: str, scene, a, b, band_a: str, band_b: str, band_dim: str):
+    """(a - b) / (a + b) with each array given, or taken from ``scene``'s band; a DataArray is named ``name``."""
+    a = _band(scene, band_a, band_dim) if a is None else a
+    b = _band(scene, band_b, band_dim) if b is None else b
+    out = normalized_difference(a, b)
+    return out.rename(name) if hasattr(out, "rename") and hasattr(out, "dims") else out
+
+
 def ndvi(scene=None, *, nir=None, red=None, nir_band: str = "B08", red_band: str = "B04",
          band_dim: str = "band"):
     """Normalised difference vegetation index (Tucker 1979): (NIR - red) / (NIR + red)."""
-    nir = _band(scene, nir_band, band_dim) if nir is None else nir
-    red = _band(scene, red_band, band_dim) if red is None else red
-    out = normalized_difference(nir, red)
-    return out.rename("ndvi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+    return _named_index("ndvi", scene, nir, red, nir_band, red_band, band_dim)
 
 
 def ndbi(scene=None, *, swir=None, nir=None, swir_band: str = "B11", nir_band: str = "B08",
          band_dim: str = "band"):
     """Normalised difference built-up index (Zha et al. 2003): (SWIR1 - NIR) / (SWIR1 + NIR)."""
-    swir = _band(scene, swir_band, band_dim) if swir is None else swir
-    nir = _band(scene, nir_band, band_dim) if nir is None else nir
-    out = normalized_difference(swir, nir)
-    return out.rename("ndbi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+    return _named_index("ndbi", scene, swir, nir, swir_band, nir_band, band_dim)
 
 
 def mndwi(scene=None, *, green=None, swir=None, green_band: str = "B03", swir_band: str = "B11",
           band_dim: str = "band"):
     """Modified normalised difference water index (Xu 2006): (green - SWIR1) / (green + SWIR1)."""
-    green = _band(scene, green_band, band_dim) if green is None else green
-    swir = _band(scene, swir_band, band_dim) if swir is None else swir
-    out = normalized_difference(green, swir)
-    return out.rename("mndwi") if hasattr(out, "rename") and hasattr(out, "dims") else out
+    return _named_index("mndwi", scene, green, swir, green_band, swir_band, band_dim)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -114,19 +113,17 @@ def _finite(values, mask=None) -> np.ndarray:
 def otsu_threshold(values, bins: int = 256, mask=None) -> float:
     """Otsu's (1979) threshold: the split of a histogram that maximises the between-class variance.
 
-    NaNs are ignored; ``mask`` restricts the values used. Returns the threshold (upper edge of
-    the last bin of the lower class).
+    ``skimage.filters.threshold_otsu`` on the histogram of the finite values (``mask`` restricts
+    them). scikit-image returns the centre of the last bin of the lower class; this returns that
+    bin's upper edge, so that every value of the lower class's bins is <= the threshold.
     """
+    from skimage.filters import threshold_otsu
+
     v = _finite(values, mask)
     hist, edges = np.histogram(v, bins=bins)
     centres = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist).astype(np.float64)
-    w1 = w0[-1] - w0
-    s0 = np.cumsum(hist * centres)
-    m0 = np.divide(s0, w0, out=np.zeros_like(s0), where=w0 > 0)
-    m1 = np.divide(s0[-1] - s0, w1, out=np.zeros_like(s0), where=w1 > 0)
-    between = w0 * w1 * (m0 - m1) ** 2
-    k = int(np.argmax(between[:-1]))
+    centre = threshold_otsu(hist=(hist, centres))
+    k = int(np.searchsorted(centres, centre))
     return float(edges[k + 1])
 
 
@@ -169,11 +166,16 @@ class GaussianMixture1D:
 def fit_gmm_1d(values, *, mask=None, max_iter: int = 200, tol: float = 1e-7,
                max_samples: int | None = 200_000,
                seed: int = 0) -> GaussianMixture1D:
-    """Fit a 2-component Gaussian mixture to 1-D values by expectation-maximisation.
+    """Fit a 2-component Gaussian mixture to 1-D values (``sklearn.mixture.GaussianMixture``, EM).
 
-    Initialised from the Otsu split (means, stds and weights of the two sides), so the fit is
-    deterministic; ``max_samples`` draws a seeded subsample of very large inputs.
+    Initialised from the Otsu split (means, variances and weights of the two sides), so the fit
+    is deterministic; ``max_samples`` draws a seeded subsample of very large inputs. ``tol`` is
+    the relative change of the log-likelihood that stops EM (scikit-learn's ``tol`` is absolute
+    per sample: it is set to ``tol`` times the mean log-likelihood magnitude of the start). A
+    small variance regulariser (1e-3 of (1e-3 x the values' std)^2) keeps EM off degenerate spikes.
     """
+    from sklearn.mixture import GaussianMixture
+
     v = _finite(values, mask)
     if max_samples is not None and v.size > max_samples:
         v = np.random.default_rng(seed).choice(v, size=max_samples, replace=False)
@@ -181,29 +183,27 @@ def fit_gmm_1d(values, *, mask=None, max_iter: int = 200, tol: float = 1e-7,
     lo, hi = v[v < t], v[v >= t]
     if lo.size < 2 or hi.size < 2:
         lo, hi = np.sort(v)[: v.size // 2], np.sort(v)[v.size // 2:]
-    w = np.array([lo.size, hi.size], np.float64) / v.size
-    mu = np.array([lo.mean(), hi.mean()])
     floor = max(1e-6, 1e-3 * float(v.std()))
-    sd = np.maximum(np.array([lo.std(), hi.std()]), floor)
-    prev = -np.inf
-    ll = prev
-    it = 0
-    for it in range(1, max_iter + 1):
-        dens = w[None, :] * np.exp(-0.5 * ((v[:, None] - mu[None, :]) / sd[None, :]) ** 2) / (
-            sd[None, :] * math.sqrt(2 * math.pi))
-        total = dens.sum(axis=1) + 1e-300
-        ll = float(np.log(total).sum())
-        resp = dens / total[:, None]
-        nk = resp.sum(axis=0) + 1e-12
-        w = nk / v.size
-        mu = (resp * v[:, None]).sum(axis=0) / nk
-        sd = np.maximum(np.sqrt((resp * (v[:, None] - mu[None, :]) ** 2).sum(axis=0) / nk), floor)
-        if abs(ll - prev) < tol * abs(ll):
-            break
-        prev = ll
+    var = np.maximum(np.array([lo.var(), hi.var()]), floor**2)
+    start = GaussianMixture(2, covariance_type="spherical", weights_init=np.array([lo.size, hi.size]) / v.size,
+                            means_init=np.array([[lo.mean()], [hi.mean()]]), precisions_init=1.0 / var)
+    x = v[:, None]
+    gm = start.set_params(max_iter=max_iter, reg_covar=floor**2 * 1e-3,
+                          tol=tol * max(1e-12, abs(_mean_log_likelihood(start, x))), random_state=seed).fit(x)
+    mu, sd, w = gm.means_[:, 0], np.sqrt(gm.covariances_), gm.weights_
     order = np.argsort(mu)
     return GaussianMixture1D(tuple(float(x) for x in w[order]), tuple(float(x) for x in mu[order]),
-                             tuple(float(x) for x in sd[order]), it, ll)
+                             tuple(float(x) for x in sd[order]), int(gm.n_iter_), float(gm.score(x) * v.size))
+
+
+def _mean_log_likelihood(unfitted, x: np.ndarray) -> float:
+    """Mean log-likelihood of ``x`` under an unfitted mixture's initial parameters (for ``tol``)."""
+    from scipy.stats import norm
+
+    w, mu = unfitted.weights_init, unfitted.means_init[:, 0]
+    sd = 1.0 / np.sqrt(unfitted.precisions_init)
+    dens = sum(w[k] * norm.pdf(x[:, 0], mu[k], sd[k]) for k in range(2))
+    return float(np.log(dens + 1e-300).mean())
 
 
 def gmm_threshold(values, *, mask=None, **kwargs) -> float:

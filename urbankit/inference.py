@@ -6,7 +6,8 @@
   predicts overlapping windows and blends them with a Hann (raised-cosine) weight, so large
   images fit in memory without visible seams. Input: a batch-like dict of arrays/tensors,
   or a scene (``xarray.Dataset`` of the scene schema) whose result is a DataArray on the
-  scene's ``y``/``x`` coords.
+  scene's ``y``/``x`` coords. Scenes larger than memory (a whole Sentinel-2 tile) go to
+  :func:`urbankit.cityscale.predict_to_cog`, which reads them by window and writes a COG.
 - :func:`evaluate_scenes`: per-site confusion counts and scores, plus the pooled row that
   papers report (:func:`urbankit.metrics.per_site_table`).
 - :func:`pick_examples`: the best, median and worst sites by a metric (chosen by the numbers,
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data.schema import change_from_buildings, is_built
 from .errors import ConfigError, SceneValidationError
 from .viz import plot_examples  # the figure lives in viz; re-exported for the chapters that call it here
 
@@ -59,10 +61,12 @@ def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Seq
     ``model.input_contract``) the scene is checked against it and converted with
     :meth:`~urbankit.data.contract.InputContract.prepare`; ``optical_bands``, ``sar_pols`` and
     ``sar_db_range`` must then be None. Without one: optical reflectance as stored (NaN -> 0);
-    SAR dB -> [0, 1] with ``sar_db_range`` (default (-25, 0) dB; clipped, NaN -> 0).
+    SAR dB -> [0, 1] with ``sar_db_range`` (default: the scene's recorded ``sar_db_range`` attr,
+    else (-25, 0) dB; clipped, NaN -> 0).
     ``_t1`` is the date ``dates[0]``, ``_t2`` the date ``dates[1]`` (first and last by default).
     ``keys`` defaults to every optical/SAR key the scene can give.
     """
+    from .data.contract import scene_sar_db_range
     from .data.normalize import DEFAULT_DB_RANGE, model_input
 
     site = _site_of(scene, "scene")
@@ -71,7 +75,8 @@ def scene_inputs(scene, keys: Sequence[str] | None = None, *, optical_bands: Seq
             raise ConfigError("scene_inputs: pass either contract= or optical_bands/sar_pols/sar_db_range, "
                               "not both (the model's contract names its channels and SAR range)")
         return _contract_inputs(scene, keys, dates, contract)
-    sar_db_range = sar_db_range if sar_db_range is not None else DEFAULT_DB_RANGE
+    if sar_db_range is None:
+        sar_db_range = scene_sar_db_range(scene) or DEFAULT_DB_RANGE
     if keys is None:
         keys = [f"{m}_{t}" for m in ("optical", "sar") if m in scene.data_vars for t in ("t1", "t2")]
     out: dict[str, torch.Tensor] = {}
@@ -152,10 +157,10 @@ def scene_label(scene, label_key: str) -> np.ndarray:
             return np.asarray(scene["change"].transpose("y", "x").values, dtype=np.float32)
         if "buildings" in scene.data_vars:
             b = scene["buildings"].transpose("time", "y", "x").values
-            return ((b[-1] > 0.5) & ~(b[0] > 0.5)).astype(np.float32)
+            return change_from_buildings(b[0], b[-1]).astype(np.float32)
     elif label_key in ("buildings_t1", "buildings_t2") and "buildings" in scene.data_vars:
         b = scene["buildings"].transpose("time", "y", "x").values
-        return (b[0 if label_key == "buildings_t1" else -1] > 0.5).astype(np.float32)
+        return is_built(b[0 if label_key == "buildings_t1" else -1]).astype(np.float32)
     raise SceneValidationError(site, label_key, "no label for this key in the scene")
 
 

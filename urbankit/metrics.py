@@ -11,7 +11,9 @@ Conventions (fixed here for the whole kit):
 - A pixel is predicted positive when ``sigmoid(logit) > threshold`` (strictly greater;
   threshold 0.5 by default), or ``probability > threshold`` with ``from_logits=False``.
   Boolean inputs are taken as hard predictions and the threshold is ignored.
-- The target is positive where ``target > 0.5`` (0/1 labels, or fractions binarised at 0.5).
+- The target is positive where ``target > 0.5``: 0/1 labels. Building *fractions* are not
+  targets: turn them into 0/1 built-up masks with :func:`urbankit.data.schema.is_built` first
+  (the torch layer and :func:`urbankit.inference.scene_label` do), the kit's one "built" rule.
 - **FP = predicted AND NOT true, FN = NOT predicted AND true.** (The DS U-Net code swaps
   the two; F1 does not notice, precision and recall do. METHODS.md §0.3.)
 - Undefined ratios (0/0) are **NaN** by default, never silently 0 or 1:
@@ -53,6 +55,7 @@ __all__ = [
     "ConfusionCounter",
     "ThresholdSweep",
     "cohen_kappa",
+    "kappa_from_confusion",
     "default_thresholds",
     "mean_std_over_seeds",
     "per_region_table",
@@ -68,26 +71,37 @@ def _ratio(num: float, den: float, undefined: float) -> float:
     return float(num) / float(den) if den != 0 else float(undefined)
 
 
-def cohen_kappa(tp: int, fp: int, fn: int, tn: int, undefined: float = math.nan) -> float:
-    r"""Cohen's kappa (Cohen 1960) of a 2x2 confusion matrix.
+def kappa_from_confusion(confusion: Any, undefined: float = math.nan) -> float:
+    r"""Cohen's kappa (Cohen 1960) of a k x k confusion matrix of counts: the kit's one kappa.
 
     .. math::
 
-        p_o = \frac{TP + TN}{N},\quad
-        p_e = \frac{(TP + FP)(TP + FN) + (FN + TN)(FP + TN)}{N^2},\quad
+        p_o = \frac{\sum_i C_{ii}}{N},\quad
+        p_e = \frac{\sum_i C_{i\cdot}\,C_{\cdot i}}{N^2},\quad
         \kappa = \frac{p_o - p_e}{1 - p_e}
 
-    ``undefined`` (NaN) when N = 0 or p_e = 1.
+    Integer arithmetic (exact for any data-set size). ``undefined`` (NaN) when N = 0 or p_e = 1
+    (both maps hold one and the same single class: agreement by chance alone, kappa is 0/0).
+
+    Args:
+        confusion: (k, k) counts, rows = one map's classes, columns = the other's.
+        undefined: the value returned when kappa is 0/0.
     """
-    tp, fp, fn, tn = (int(v) for v in (tp, fp, fn, tn))
-    n = tp + fp + fn + tn
+    cm = np.asarray(confusion, dtype=np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ConfigError(f"kappa needs a square confusion matrix, got shape {cm.shape}")
+    n = int(cm.sum())
     if n == 0:
         return float(undefined)
-    # Integer arithmetic for the numerator and denominator: exact for any data-set size.
-    chance = (tp + fp) * (tp + fn) + (fn + tn) * (fp + tn)   # p_e * N^2
-    num = (tp + tn) * n - chance                               # (p_o - p_e) * N^2
-    den = n * n - chance                                       # (1 - p_e) * N^2
+    chance = int((cm.sum(axis=0) * cm.sum(axis=1)).sum())    # p_e * N^2
+    num = int(np.trace(cm)) * n - chance                      # (p_o - p_e) * N^2
+    den = n * n - chance                                      # (1 - p_e) * N^2
     return _ratio(num, den, undefined)
+
+
+def cohen_kappa(tp: int, fp: int, fn: int, tn: int, undefined: float = math.nan) -> float:
+    """Cohen's kappa of a 2x2 confusion matrix (:func:`kappa_from_confusion`)."""
+    return kappa_from_confusion([[int(tn), int(fp)], [int(fn), int(tp)]], undefined)
 
 
 def scores_from_counts(tp: int, fp: int, fn: int, tn: int, undefined: float = math.nan) -> dict[str, float]:
@@ -284,8 +298,8 @@ class ConfusionCounter:
             logits_or_probs: model output (logits by default; probabilities with
                 ``from_logits=False``; a boolean array is taken as hard predictions).
                 Any shape, e.g. (B, 1, H, W); torch tensor, numpy array or xarray.
-            target: labels of the same shape (singleton dimensions may differ), positive
-                where > 0.5.
+            target: 0/1 labels of the same shape (singleton dimensions may differ), positive
+                where > 0.5 (building fractions: :func:`urbankit.data.schema.is_built` first).
             threshold: probability threshold; positive where ``probability > threshold``.
             from_logits: apply the sigmoid to the predictions first.
             mask: optional, same shape; only pixels where it is true/non-zero are counted

@@ -41,6 +41,7 @@ import torch
 
 from .errors import ConfigError, UrbankitError
 from .losses import resolve_consistency_loss, resolve_loss
+from .parallel import distribute
 from .profiles import amp_settings, resolve_device, seed_everything
 from .viz import plot_history  # the figure lives in viz; re-exported for FitResult.plot and the chapters
 
@@ -730,9 +731,14 @@ class FitConfig:
             stepped once per epoch.
         scheduler_options: keyword options of the named scheduler.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` or a torch.device.
-        amp: mixed precision on CUDA only (bf16 where supported, else fp16 with a GradScaler;
-            ``"bf16"``/``"fp16"`` force one). Ignored on CPU/MPS.
-        channels_last: use the channels-last memory format (faster convolutions on GPUs).
+        amp: mixed precision (:func:`urbankit.profiles.amp_settings`). On CUDA ``True`` is bf16
+            where supported, else fp16 with a GradScaler; ``"bf16"``/``"fp16"`` force one. On CPU
+            ``"bf16"`` autocasts to bfloat16 (1.5-2.15x faster U-Net train steps on 2 cores,
+            ``benchmarks/results/train_precision.md``; losses within about 1e-2 of fp32), while
+            ``True`` stays off so that a GPU profile does not change CPU results. Off on MPS.
+        channels_last: run in the channels-last memory format (faster convolutions on GPUs and
+            CPUs: 1.15-1.28x for U-Net train steps on 2 cores; same results as fp32 to float
+            rounding).
         grad_clip: clip the gradient norm to this value.
         progress: True: a tqdm bar per epoch (``tqdm.auto``, ``leave=False``, so it disappears)
             and one printed summary line per epoch; ``"epoch"``: only the summary lines (clean
@@ -1216,7 +1222,9 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
 
     Each epoch is :func:`train_epoch`, then the validation columns (:func:`evaluate`), the
     scheduler step, :class:`EarlyStopping` and the checkpoints; at the end the best weights
-    and the threshold are settled.
+    and the threshold are settled. Started by ``torchrun`` with several processes it trains
+    data-parallel (DistributedDataParallel, each process a slice of every global batch; gloo on
+    CPU, nccl on CUDA): see :mod:`urbankit.parallel` for when that equals one process.
 
     Args:
         model: a module taking the batch dict and returning a dict of logits.
@@ -1244,13 +1252,15 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
     if cfg.seed is not None:
         seed_everything(cfg.seed)
     run = _start_run(model, train_loader, val_loader, strategy, cfg)
+    ddp = distribute(model, train_loader, run.device)  # under torchrun: DDP + this process's share of each batch
     global_step = sum(int(r.get("steps", 0)) for r in run.history)
     for epoch in range(run.start_epoch + 1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        record = train_epoch(model, train_loader, strategy, run.optimizer, epoch=epoch, steps=cfg.steps_per_epoch,
+        record = train_epoch(ddp.model, ddp.loader, strategy, run.optimizer, epoch=epoch, steps=cfg.steps_per_epoch,
                              device=run.device, amp=cfg.amp, channels_last=cfg.channels_last, scaler=run.scaler,
-                             grad_clip=cfg.grad_clip, progress=cfg.progress, desc=f"epoch {epoch}/{cfg.epochs}",
-                             first_step=global_step)
+                             grad_clip=cfg.grad_clip, progress=cfg.progress if ddp.is_main else False,
+                             desc=f"epoch {epoch}/{cfg.epochs}", first_step=global_step)
+        record = ddp.average(record, [k for k in record if k.startswith("train_")])
         global_step += record["steps"]
         if val_loader is not None:
             record.update(_validation_columns(model, val_loader, strategy, cfg, run.device, epoch))
@@ -1260,9 +1270,9 @@ def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
         improved = run.stopper.update(record, model, last_epoch=epoch >= cfg.epochs)
         record = {k: _pyval(v) for k, v in record.items()}
         run.history.append(record)
-        if cfg.progress:
+        if cfg.progress and ddp.is_main:
             _print_epoch(record, cfg, improved and val_loader is not None, run.stopper.stopped)
-        if run.checkpoint_dir is not None:
+        if run.checkpoint_dir is not None and ddp.is_main:
             _save_checkpoints(run, epoch, improved)
         for cb in callbacks:
             cb(record, model)

@@ -647,9 +647,10 @@ def plot_calibration(curves: Mapping[str, Any], thresholds: Mapping[str, float] 
 
 
 # ============================================================================ interactive maps
-# (issue 17) Web maps with leafmap's folium backend. Data layers are embedded in the page (PNG
-# images and GeoJSON), so a map is built and saved with no network; a basemap (tile server) is
-# optional and off by default, because the book is executed offline.
+# (issue 17) Web maps with folium (the engine of leafmap's folium backend; leafmap itself is not
+# imported: see web_map). Data layers are embedded in the page (PNG/JPEG images and GeoJSON), so
+# a map is built and saved with no network; a basemap (tile server) is optional and off by
+# default, because the book is executed offline.
 
 __all__ += ["MAP_COLOURS", "add_classes_layer", "add_map_legend", "add_mask_layer", "add_outline_layer",
             "add_probability_layer", "add_rgb_layer", "city_map", "web_map"]
@@ -663,18 +664,6 @@ _NEW_DEVELOPMENT_CLASSES = {1: ("infill", MAP_COLOURS["infill"]), 2: ("extension
                             3: ("leapfrog", MAP_COLOURS["leapfrog"])}
 _WEB_CRS = "EPSG:3857"
 _BASEMAPS = {"OpenStreetMap": "OpenStreetMap", "CartoDB.Positron": "CartoDB positron"}
-
-
-def _map_class():
-    """The Map class: leafmap's folium Map when leafmap is installed, else ``folium.Map`` (same API)."""
-    try:
-        import leafmap.foliumap as leafmap
-
-        return leafmap.Map, True
-    except ImportError:
-        import folium
-
-        return folium.Map, False
 
 
 def _raster_2d_or_3d(da: Any, name: str):
@@ -730,10 +719,24 @@ def _hex_rgba(colour: str, alpha: float) -> np.ndarray:
     return np.array([r, g, b, alpha], np.float32)
 
 
-def _add_image(m: Any, rgba: np.ndarray, bounds, name: str, show: bool) -> None:
+def _add_image(m: Any, rgba: np.ndarray, bounds, name: str, show: bool, jpeg_quality: int | None = None) -> None:
+    """Embed an (H, W, 4) image in [0, 1] as PNG (keeps transparency) or JPEG.
+
+    JPEG when ``jpeg_quality`` is set: opaque, several times smaller for photographs; transparent
+    pixels become black.
+    """
     from folium.raster_layers import ImageOverlay
 
     img = (np.clip(np.nan_to_num(rgba, nan=0.0), 0, 1) * 255).astype(np.uint8)
+    if jpeg_quality is not None:
+        import base64
+        import io
+
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(img[..., :3]).save(buf, format="JPEG", quality=jpeg_quality)
+        img = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     ImageOverlay(img, bounds=bounds, name=name, show=show, pixelated=True).add_to(m)
     _fit(m, bounds)
 
@@ -755,7 +758,11 @@ def _legend_entries(m: Any) -> list:
 
 
 def web_map(basemap: str | None = None, height: int = 480):
-    """An empty web map (leafmap's folium backend, or folium when leafmap is missing).
+    """An empty web map: a ``folium.Map`` with a scale bar and a full-screen button.
+
+    leafmap's folium backend (``leafmap.foliumap.Map``) is a thin subclass of ``folium.Map``;
+    these maps use folium directly because importing leafmap takes about 5 times as long, needs
+    about 60 more packages, and leaves ipyvuetify widget state in every executed notebook.
 
     Args:
         basemap: None (default): no background tiles, so nothing is fetched when the page opens
@@ -764,26 +771,24 @@ def web_map(basemap: str | None = None, height: int = 480):
         height: map height in pixels.
 
     Returns:
-        A ``leafmap.foliumap.Map`` (a ``folium.Map`` subclass) or a ``folium.Map``; add layers
-        with the ``add_*_layer`` functions, then :func:`add_map_legend`.
+        A ``folium.Map``; add layers with the ``add_*_layer`` functions, then
+        :func:`add_map_legend`. It displays in a notebook; ``m.save("map.html")`` writes a page.
     """
+    import folium
+    from folium.plugins import Fullscreen
+
     if basemap is not None and basemap not in _BASEMAPS:
         raise ValueError(f"web_map: unknown basemap {basemap!r}; use None or one of {sorted(_BASEMAPS)}")
-    cls, is_leafmap = _map_class()
-    tiles = _BASEMAPS[basemap] if basemap else None
-    if is_leafmap:
-        m = cls(tiles=tiles, height=height, draw_control=False, measure_control=False)
-    else:
-        import folium
-
-        m = cls(tiles=tiles, control_scale=True)
-        folium.Figure(height=height).add_child(m)
+    m = folium.Map(tiles=_BASEMAPS[basemap] if basemap else None, control_scale=True, max_zoom=20)
+    folium.Figure(height=height).add_child(m)
+    Fullscreen().add_to(m)
     m._urbankit_legend = []
     return m
 
 
 def add_rgb_layer(m: Any, optical: Any, name: str = "Sentinel-2 RGB", bands: Sequence[str] = ("B04", "B03", "B02"),
-                  time: int = 0, stretch: tuple[float, float] = (2, 98), max_side: int = 1024, show: bool = True):
+                  time: int = 0, stretch: tuple[float, float] = (2, 98), max_side: int = 1024, show: bool = True,
+                  jpeg_quality: int | None = 85):
     """Add a true-colour image of a scene's ``optical`` (or a (band, y, x) DataArray).
 
     Args:
@@ -795,6 +800,8 @@ def add_rgb_layer(m: Any, optical: Any, name: str = "Sentinel-2 RGB", bands: Seq
         stretch: per-band percentile stretch (low, high).
         max_side: the embedded image is at most this many pixels a side.
         show: whether the layer starts visible.
+        jpeg_quality: embed as JPEG of this quality (default 85: a fraction of the PNG's size;
+            no-data shows black), or None for a PNG with no-data transparent.
 
     Returns:
         ``m`` (layers can be chained).
@@ -809,7 +816,7 @@ def add_rgb_layer(m: Any, optical: Any, name: str = "Sentinel-2 RGB", bands: Seq
     valid = np.all(np.isfinite(arr), axis=0)
     rgb = percentile_stretch(arr, stretch[0], stretch[1], per_band=True, axis=0)
     rgba = np.concatenate([np.nan_to_num(rgb, nan=0.0), valid[None].astype(np.float32)])
-    _add_image(m, np.moveaxis(rgba, 0, -1), bounds, name, show)
+    _add_image(m, np.moveaxis(rgba, 0, -1), bounds, name, show, jpeg_quality)
     return m
 
 
@@ -951,7 +958,7 @@ def add_map_legend(m: Any, title: str = "Legend"):
 
 def city_map(*, rgb: Any = None, built_up: Mapping[str, Any] | None = None, probability: Any = None,
              change: Any = None, sdg_result: Any = None, basemap: str | None = None, height: int = 480,
-             max_side: int = 1024, title: str = "Legend"):
+             max_side: int = 768, title: str = "Legend"):
     """A city's web map: RGB, predicted built-up, change, city extent and new development.
 
     Every argument is optional; layers are stacked in that order (later on top).

@@ -1,5 +1,7 @@
-"""Data spine: the scene schema and its validator, band metadata, normalisation, the
-synthetic city generator ("urban twin") and the dataset readers.
+"""Data spine: scene schema, bands, normalisation, the synthetic twin and the dataset readers.
+
+The scene schema and its validator, band metadata, normalisation, the synthetic city generator
+("urban twin") and the dataset readers (:mod:`urbankit.data.reader`).
 
 One scene = one ``xarray.Dataset`` per site with variables ``optical`` (time, band, y, x),
 ``sar`` (time, polarisation, y, x), ``buildings`` (time, y, x), ``change`` (y, x) and

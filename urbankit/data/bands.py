@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from ..errors import ConfigError
 
 __all__ = [
-    "Band", "Polarisation", "S2_BANDS", "S2_BAND_NAMES", "S1_POLARISATIONS", "S1_POLARISATION_NAMES",
+    "Band", "Polarisation", "S2_BAND_INFO", "S2_BAND_NAMES", "S2_L2A_BAND_NAMES", "S1_POLARISATION_INFO",
+    "S1_POLARISATION_NAMES",
     "VHR_BANDS", "KNOWN_OPTICAL_BANDS", "RGB", "FALSE_COLOUR", "RGBN", "BANDS_10M", "BANDS_20M",
     "BANDS_60M", "BANDS_10M_20M", "ALL", "SUBSETS", "get_band", "resolve_bands", "band_indices",
     "band_table", "polarisation_table", "S1_FREQUENCY_GHZ", "S1_WAVELENGTH_CM",
@@ -55,8 +56,8 @@ class Polarisation:
     description: str
 
 
-#: The 13 Sentinel-2 MSI bands in OSCD / torchgeo order.
-S2_BANDS: tuple[Band, ...] = (
+#: The 13 Sentinel-2 MSI bands (metadata objects) in L1C / OSCD / torchgeo order.
+S2_BAND_INFO: tuple[Band, ...] = (
     Band("B01", 60, 442.7, 21, "coastal aerosol; atmospheric correction, not for mapping"),
     Band("B02", 10, 492.4, 66, "blue; water, shadows, true colour"),
     Band("B03", 10, 559.8, 36, "green; vegetation vigour, water, true colour"),
@@ -72,21 +73,23 @@ S2_BANDS: tuple[Band, ...] = (
     Band("B12", 20, 2202.4, 175, "SWIR 2; minerals, built-up, burn scars"),
 )
 
-#: Band names in canonical order.
-S2_BAND_NAMES: tuple[str, ...] = tuple(b.name for b in S2_BANDS)
+#: The 13 band names in L1C order (B01..B12 with B8A after B08): OSCD's files and the scenes' default.
+S2_BAND_NAMES: tuple[str, ...] = tuple(b.name for b in S2_BAND_INFO)
+#: The 12 band names of Level-2A products (no B10, the cirrus band), in file order.
+S2_L2A_BAND_NAMES: tuple[str, ...] = tuple(n for n in S2_BAND_NAMES if n != "B10")
 
 #: Sentinel-1 C-band radar centre frequency and wavelength.
 S1_FREQUENCY_GHZ = 5.405
 S1_WAVELENGTH_CM = 5.55
 
 #: Sentinel-1 IW dual-polarisation channels.
-S1_POLARISATIONS: tuple[Polarisation, ...] = (
+S1_POLARISATION_INFO: tuple[Polarisation, ...] = (
     Polarisation("VV", "co-polarised (vertical transmit, vertical receive); strong double bounce "
                        "from buildings, surface roughness, very low over calm water"),
     Polarisation("VH", "cross-polarised (vertical transmit, horizontal receive); volume scattering "
                        "from vegetation canopies, some 5-10 dB below VV"),
 )
-S1_POLARISATION_NAMES: tuple[str, ...] = tuple(p.name for p in S1_POLARISATIONS)
+S1_POLARISATION_NAMES: tuple[str, ...] = tuple(p.name for p in S1_POLARISATION_INFO)
 
 #: Very-high-resolution RGB imagery (LEVIR-CD, WHU, DSIFN, SYSU): reflectance-like 0..1 (/255).
 VHR_BANDS: tuple[str, ...] = ("R", "G", "B")
@@ -102,13 +105,13 @@ FALSE_COLOUR: tuple[str, ...] = ("B08", "B04", "B03")
 #: True colour plus NIR.
 RGBN: tuple[str, ...] = ("B04", "B03", "B02", "B08")
 #: The four 10 m bands in canonical order.
-BANDS_10M: tuple[str, ...] = tuple(b.name for b in S2_BANDS if b.resolution_m == 10)
+BANDS_10M: tuple[str, ...] = tuple(b.name for b in S2_BAND_INFO if b.resolution_m == 10)
 #: The six 20 m bands in canonical order.
-BANDS_20M: tuple[str, ...] = tuple(b.name for b in S2_BANDS if b.resolution_m == 20)
+BANDS_20M: tuple[str, ...] = tuple(b.name for b in S2_BAND_INFO if b.resolution_m == 20)
 #: The three 60 m (atmospheric) bands.
-BANDS_60M: tuple[str, ...] = tuple(b.name for b in S2_BANDS if b.resolution_m == 60)
+BANDS_60M: tuple[str, ...] = tuple(b.name for b in S2_BAND_INFO if b.resolution_m == 60)
 #: The ten 10 m + 20 m bands in canonical order (the usual "all land bands" input).
-BANDS_10M_20M: tuple[str, ...] = tuple(b.name for b in S2_BANDS if b.resolution_m in (10, 20))
+BANDS_10M_20M: tuple[str, ...] = tuple(b.name for b in S2_BAND_INFO if b.resolution_m in (10, 20))
 #: All 13 bands.
 ALL: tuple[str, ...] = S2_BAND_NAMES
 
@@ -126,7 +129,7 @@ SUBSETS: dict[str, tuple[str, ...]] = {
     "sar": S1_POLARISATION_NAMES,
 }
 
-_BY_NAME = {b.name: b for b in S2_BANDS}
+_BY_NAME = {b.name: b for b in S2_BAND_INFO}
 
 
 def get_band(name: str) -> Band:
@@ -143,8 +146,10 @@ def get_band(name: str) -> Band:
 
 
 def resolve_bands(spec: str | Iterable[str]) -> tuple[str, ...]:
-    """Turn a subset name (``"rgb"``, ``"10m"``, ``"10m20m"``, ``"all"`` ...) or a list of band
-    names into a tuple of names, checking every name.
+    """Band names of a subset name or a list of names, every name checked.
+
+    ``spec`` is a subset name (``"rgb"``, ``"10m"``, ``"10m20m"``, ``"all"`` ...) or a list of
+    band names.
 
     >>> resolve_bands("10m")
     ('B02', 'B03', 'B04', 'B08')
@@ -195,7 +200,7 @@ def band_table() -> object:
     rows = [
         {"band": b.name, "resolution_m": b.resolution_m, "wavelength_nm": b.wavelength_nm,
          "bandwidth_nm": b.bandwidth_nm, "description": b.description}
-        for b in S2_BANDS
+        for b in S2_BAND_INFO
     ]
     return pd.DataFrame(rows).set_index("band")
 
@@ -204,5 +209,5 @@ def polarisation_table() -> object:
     """A pandas DataFrame of the Sentinel-1 polarisations (index: polarisation name)."""
     import pandas as pd
 
-    rows = [{"polarisation": p.name, "description": p.description} for p in S1_POLARISATIONS]
+    rows = [{"polarisation": p.name, "description": p.description} for p in S1_POLARISATION_INFO]
     return pd.DataFrame(rows).set_index("polarisation")

@@ -35,7 +35,8 @@ import numpy as np
 from ..errors import ConfigError, SceneValidationError
 from .normalize import DEFAULT_DB_RANGE, db_to_unit
 
-__all__ = ["InputContract", "InputContractError", "OPTICAL_NORMS", "SAR_NORMS", "scene_sar_db_range"]
+__all__ = ["OPTICAL_NORMS", "SAR_NORMS", "InputContract", "InputContractError", "common_sar_db_range",
+           "scene_sar_db_range"]
 
 #: Optical normalisations a contract can use.
 OPTICAL_NORMS = ("none", "dataset", "per_image")
@@ -73,8 +74,6 @@ def scene_sar_db_range(scene) -> tuple[float, float] | None:
     value = scene.attrs.get("sar_db_range")
     if value is None and "sar" in scene.data_vars:
         value = scene["sar"].attrs.get("sar_db_range")
-    if value is None:
-        value = scene.attrs.get("s1_db_range")
     return _parse_range(value, site)
 
 
@@ -170,7 +169,7 @@ class InputContract:
         if not scenes:
             raise ConfigError("InputContract.fit: no scenes given")
         mods = [m for m in modalities if any(m in s.data_vars for s in scenes)]
-        source = _common_source_range(scenes) if "sar" in mods else None
+        source = common_sar_db_range(scenes) if "sar" in mods else None
         db_range = tuple(float(v) for v in (sar_db_range or source or DEFAULT_DB_RANGE))
         bands = tuple(optical_bands or _names(scenes[0], "optical")) if "optical" in mods else None
         pols = tuple(sar_pols or _names(scenes[0], "sar")) if "sar" in mods else None
@@ -237,25 +236,28 @@ class InputContract:
         images in model units (:meth:`scale`), broadcastable to ``values``, e.g. (T, C, 1, 1)
         for a window of a scene too large to read at once (:mod:`urbankit.cityscale`).
         """
-        arr = np.asarray(values, dtype=np.float32)
-        arr = np.where(np.isfinite(arr), arr, np.nan)
+        if modality not in _MODALITY_DIM:
+            raise ConfigError(f"InputContract.prepare: modality must be 'optical' or 'sar', got {modality!r}")
+        norm, mean, std = ((self.sar_norm, self.sar_mean, self.sar_std) if modality == "sar"
+                           else (self.optical_norm, self.optical_mean, self.optical_std))
+        arr = np.array(values, dtype=np.float32, order="C")  # our own copy: the steps below work in place
+        if modality == "sar" or (norm == "per_image" and image_stats is None):
+            # inf -> NaN first: SAR clipping would turn inf into 1 and per-image means would be inf.
+            # Elsewhere an inf ends as +-inf after the normalisation and becomes 0 with the NaNs.
+            arr[np.isinf(arr)] = np.nan
         if modality == "sar":
             arr = self.scale(arr, "sar")
-            norm, mean, std = self.sar_norm, self.sar_mean, self.sar_std
-        elif modality == "optical":
-            norm, mean, std = self.optical_norm, self.optical_mean, self.optical_std
-        else:
-            raise ConfigError(f"InputContract.prepare: modality must be 'optical' or 'sar', got {modality!r}")
         n = arr.shape[-3]
         if len(self.channels(modality) or ()) != n:
             raise ConfigError(f"InputContract.prepare: {modality} has {n} channels, the contract "
                               f"{len(self.channels(modality) or ())} ({self.channels(modality)})")
         if norm == "dataset":
-            shape = (n, 1, 1)
-            arr = (arr - np.asarray(mean, np.float32).reshape(shape)) / np.asarray(std, np.float32).reshape(shape)
+            arr -= np.asarray(mean, np.float32).reshape(n, 1, 1)
+            arr /= np.asarray(std, np.float32).reshape(n, 1, 1)
         elif norm == "per_image":
             arr = _per_image_zscore(arr) if image_stats is None else _zscore(arr, *image_stats)
-        return np.ascontiguousarray(np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0), dtype=np.float32)
+        return np.ascontiguousarray(np.nan_to_num(arr, copy=False, nan=0.0, posinf=0.0, neginf=0.0),
+                                    dtype=np.float32)
 
     def scene_arrays(self, scene, modality: str) -> np.ndarray:
         """Model-ready (T, C, H, W) float32 of one modality of a whole scene (checked first)."""
@@ -298,8 +300,9 @@ class InputContract:
 
     @staticmethod
     def check_value_range(lo: float, hi: float, modality: str, site: str) -> None:
-        """Raise :class:`InputContractError` (naming ``site``, a site or a file) when the finite
-        values of ``modality`` spanning ``lo..hi`` are not in the schema's units.
+        """Raise :class:`InputContractError` when values of ``modality`` are not in the schema's units.
+
+        ``site`` (a site or a file) is named in the error; ``lo..hi`` is the finite values' span.
 
         Optical must look like reflectance (within -0.5..1.5); SAR like dB (some value below 0).
         The optical rule holds for any part of a scene; the SAR rule only for the whole scene.
@@ -349,10 +352,15 @@ class InputContract:
         return "; ".join(parts) or "no inputs"
 
 
-def _common_source_range(scenes) -> tuple[float, float] | None:
+def common_sar_db_range(scenes, who: str = "InputContract.fit") -> tuple[float, float] | None:
+    """The one SAR source range (:func:`scene_sar_db_range`) of scenes with SAR; None when none records one.
+
+    Raises:
+        ConfigError: naming ``who`` when the scenes record different ranges.
+    """
     ranges = {scene_sar_db_range(s) for s in scenes if "sar" in s.data_vars}
     ranges.discard(None)
     if len(ranges) > 1:
-        raise ConfigError(f"InputContract.fit: the scenes' SAR was clipped to different dB ranges {sorted(ranges)}; "
+        raise ConfigError(f"{who}: the scenes' SAR was clipped to different dB ranges {sorted(ranges)}; "
                           "train on scenes from one source or rescale them first")
     return next(iter(ranges)) if ranges else None

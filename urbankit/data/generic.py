@@ -39,7 +39,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
+from .bands import S2_BAND_NAMES, S2_L2A_BAND_NAMES
 from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
+from .normalize import db_range_attr
 from .raster import (
     DEFAULT_MIN_COVERAGE,
     RESAMPLING,
@@ -52,19 +54,11 @@ from .raster import (
 )
 from .reader import Reader
 
-__all__ = ["S2_L2A_BAND_NAMES", "GeoTIFFSeries", "SeriesConfig", "read_geotiff_pair", "read_time_series"]
+__all__ = ["GeoTIFFSeries", "SeriesConfig", "read_geotiff_pair", "read_time_series"]
 
 _S1_UNITS = ("db", "linear", "unit")
 
 
-def _s2_names() -> tuple[str, ...]:
-    from .bands import S2_BAND_NAMES
-
-    return tuple(S2_BAND_NAMES)
-
-
-#: The 12 bands of Sentinel-2 L2A products (no B10), in the usual file order.
-S2_L2A_BAND_NAMES = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12")
 
 
 def _as_list(paths) -> list[Path]:
@@ -83,7 +77,7 @@ def _norm_band_name(name: str | None) -> str | None:
     if not m:
         return None
     out = f"B{int(m.group(1)):02d}{m.group(2).upper()}"
-    return out if out in _s2_names() else None
+    return out if out in S2_BAND_NAMES else None
 
 
 def _s2_band_names(info: dict, path: Path, s2_bands: Sequence[str] | None) -> list[str]:
@@ -98,7 +92,7 @@ def _s2_band_names(info: dict, path: Path, s2_bands: Sequence[str] | None) -> li
     if len(desc) == n and all(desc) and len(set(desc)) == n:
         return desc  # type: ignore[return-value]
     if n == 13:
-        return list(_s2_names())
+        return list(S2_BAND_NAMES)
     if n == 12:
         return list(S2_L2A_BAND_NAMES)
     raise DataFormatError(f"{path}: {n} bands and no S2 band names in the file; expected 13 (L1C) or 12 "
@@ -390,6 +384,8 @@ def read_time_series(s2_paths: Sequence[str | os.PathLike] | str | os.PathLike |
         attrs["label_coding"] = "/".join(str(v) for v in parse_label_coding(cfg.label_coding))
     if notes:
         attrs["time_note"] = "; ".join(notes)
+    if s1 and cfg.s1_unit == "unit":
+        attrs["sar_db_range"] = db_range_attr(cfg.db_range)
     return make_scene(optical=optical, sar=sar, change=change, times=times, bands=band_names,
                       polarisations=tuple(cfg.s1_pols), transform=ref.grid.transform, crs=ref.grid.crs,
                       sar_dates=s1_times if s1 else None, site=site or (s2[0] if s2 else s1[0]).stem,
@@ -416,8 +412,10 @@ def read_geotiff_pair(t1: str | os.PathLike, t2: str | os.PathLike,
 # the reader: a folder of sites, each a GeoTIFF series
 # ----------------------------------------------------------------------------------------------
 class GeoTIFFSeries(Reader):
-    """Your own GeoTIFFs as a dataset: ``root/<site>/{s2,s1}/*.tif`` (one file per date, in name order)
-    and an optional ``root/<site>/label.tif``; every site read by :func:`read_time_series`.
+    """Your own GeoTIFFs as a dataset: one folder per site, every site read by :func:`read_time_series`.
+
+    Layout: ``root/<site>/{s2,s1}/*.tif`` (one file per date, in name order) and an optional
+    ``root/<site>/label.tif``.
 
     Args:
         root: the folder of site folders.

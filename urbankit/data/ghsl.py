@@ -53,7 +53,7 @@ _NAME = re.compile(
 )
 
 
-class GHSL(Reader):
+class GHSL(pg.FileTable, Reader):
     """GHSL layers of one product found under a folder.
 
     :meth:`read` gives a site (tile) as a scene over every epoch found: ``BUILT_S`` as
@@ -126,19 +126,12 @@ class GHSL(Reader):
         self.files = pd.DataFrame(rows)
 
     @property
-    def sites(self) -> list[str]:
-        """The tiles found (``R<row>_C<col>``), or ``GLOBE`` for untiled files."""
-        return sorted(str(s) for s in self.files["site"].unique())
-
-    @property
     def epochs(self) -> list[int]:
         """The epochs (years) found."""
-        return sorted(int(e) for e in self.files["epoch"].unique())
+        return pg.file_values(self.files, "epoch", int)
 
     def _paths(self, epoch: int, site: str | None) -> list[Path]:
-        sel = self.files[self.files["epoch"] == int(epoch)]
-        if site is not None:
-            sel = sel[sel["site"] == site]
+        sel = self.rows_of("epoch", epoch, site)
         if sel.empty:
             raise DataFormatError(
                 f"{self.root}: no GHS_{self.product} file for epoch {epoch}"
@@ -191,8 +184,10 @@ class GHSL(Reader):
                 )
 
     def read_1km(self, epoch: int, *, site: str | None = None, bbox=None, bbox_crs=None) -> xr.DataArray:
-        """One epoch aggregated to ~1 km: POP summed; BUILT_S summed then divided by the cell
-        area (built-up share 0..1); LAND as area-weighted share 0..1; SMOD unchanged.
+        """One epoch aggregated to ~1 km.
+
+        POP summed; BUILT_S summed then divided by the cell area (built-up share 0..1); LAND as
+        area-weighted share 0..1; SMOD unchanged.
         """
         da = self.read_epoch(epoch, site=site, bbox=bbox, bbox_crs=bbox_crs)
         factor = pg.block_factor(da)

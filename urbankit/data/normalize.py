@@ -19,16 +19,29 @@ import numpy as np
 import xarray as xr
 
 __all__ = [
-    "DEFAULT_DB_RANGE", "DS_UNET_DB_RANGE", "MMCR_DB_RANGE", "s2_to_reflectance", "db_to_linear",
+    "DEFAULT_DB_RANGE", "DS_UNET_DB_RANGE", "MMCR_DB_RANGE", "SEN12_MTUM_DB_RANGE", "db_range_attr",
+    "s2_to_reflectance", "db_to_linear",
     "linear_to_db", "db_to_unit", "unit_to_db", "model_input", "percentile_stretch",
 ]
 
-#: urbankit's default dB range for scaling SAR to [0, 1] (MMCR's choice).
+# The SAR dB ranges of the sources. A reader records the range its files were scaled from in the
+# scene's ``sar_db_range`` attr (:func:`db_range_attr`); the torch layer and inference read it from
+# there (:func:`urbankit.data.contract.scene_sar_db_range`), so no chapter passes it by hand.
+
+#: urbankit's default dB range for scaling SAR to [0, 1] when a scene records none (MMCR's choice).
 DEFAULT_DB_RANGE: tuple[float, float] = (-25.0, 0.0)
-#: The range used by DS U-Net (Hafner et al. 2022).
+#: The OSCD Sentinel-1 export of DS U-Net (Hafner et al. 2022): value = (dB + 25) / 30, clipped.
 DS_UNET_DB_RANGE: tuple[float, float] = (-25.0, 5.0)
-#: The range used by MMCR (Hafner et al. 2023).
-MMCR_DB_RANGE: tuple[float, float] = (-25.0, 0.0)
+#: The SpaceNet7-S1S2 / SEN12-MTUM export (Hafner et al. 2023): GEE ``unitScale(-25, 0)``, clamped.
+SEN12_MTUM_DB_RANGE: tuple[float, float] = (-25.0, 0.0)
+#: The range MMCR scales SAR with (Hafner et al. 2023): its dataset's export range.
+MMCR_DB_RANGE: tuple[float, float] = SEN12_MTUM_DB_RANGE
+
+
+def db_range_attr(db_range: tuple[float, float]) -> str:
+    """The ``sar_db_range`` scene attr of a (low, high) dB range: ``"-25,5"``."""
+    lo, hi = (float(v) for v in db_range)
+    return f"{lo:g},{hi:g}"
 
 
 def _f32(x: Any) -> Any:

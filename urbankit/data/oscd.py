@@ -55,7 +55,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
+from .bands import S2_BAND_NAMES
 from .checks import check_dn_dtype, check_finite, check_s1_unit, decode_binary_label, parse_label_coding
+from .normalize import DS_UNET_DB_RANGE, db_range_attr
 from .raster import DEFAULT_MIN_COVERAGE, Grid, read_raster, require_coverage, warp_to_grid
 from .raster import RESAMPLING as _RESAMPLING
 from .reader import Reader
@@ -83,10 +85,8 @@ __all__ = [
     "read_raster",
 ]
 
-#: The 13 bands in OSCD / torchgeo order.
-OSCD_BANDS: tuple[str, ...] = (
-    "B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12",
-)
+#: The 13 bands of the OSCD files, in OSCD / torchgeo order (= :data:`urbankit.data.bands.S2_BAND_NAMES`).
+OSCD_BANDS: tuple[str, ...] = S2_BAND_NAMES
 
 #: The official split (train.txt / test.txt of the dataset, identical to DS U-Net's config).
 OSCD_TRAIN_CITIES: tuple[str, ...] = (
@@ -366,7 +366,8 @@ def _find_label(paths: OSCDPaths, city: str) -> Path | None:
 # ----------------------------------------------------------------------------------------------
 # Sentinel-1 (DS U-Net export)
 # ----------------------------------------------------------------------------------------------
-S1_DB_RANGE = (-25.0, 5.0)  # DS U-Net export: value = (dB + 25) / 30, clipped to [0, 1]
+#: dB range the Sentinel-1 files were scaled from (the DS U-Net export; recorded as ``sar_db_range``)
+S1_DB_RANGE: tuple[float, float] = DS_UNET_DB_RANGE
 _S1_DB_HINT = ("the DS U-Net export holds (dB + 25) / 30 in [0, 1]; for Sentinel-1 GeoTIFFs in dB use "
                "urbankit.data.generic.read_time_series(s1_paths=..., s1_unit='db')")
 
@@ -609,6 +610,7 @@ def _read_city_uncached(paths: OSCDPaths, city: str, names: tuple[str, ...], s1_
         sar_db, orbits, _ = _read_s1(s1_root, city, orbit, ref, opts["resampling"], opts["min_coverage"])
         sar = sar_db[:, None]
         attrs["sar_orbits"] = ",".join(str(o) for o in orbits)
+        attrs["sar_db_range"] = db_range_attr(S1_DB_RANGE)
         attrs["sar_processing"] = ("DS U-Net export: 3-month mean before t1 / after t2 per relative orbit; "
                                    "decoded (v*30-25 dB), warped in linear power, orbits averaged in "
                                    "linear power, back to dB")

@@ -18,6 +18,8 @@ __all__ = [
     "aggregate_grid",
     "block_factor",
     "cell_weights",
+    "FileTable",
+    "file_values",
     "grids_to_scene",
     "write_grid_sample",
     "write_population_sample",
@@ -87,8 +89,10 @@ def _clip(da: xr.DataArray, bbox, bbox_crs, path: Path) -> xr.DataArray:
 
 
 def cell_weights(da: xr.DataArray) -> np.ndarray:
-    """(ny, 1) relative cell areas per row: 1 on projected grids, |sin(lat2) - sin(lat1)| on
-    geographic ones (the sphere's area of a lat/lon cell, up to a constant): weights for means.
+    """(ny, 1) relative cell areas per row: weights for means.
+
+    1 on projected grids, |sin(lat2) - sin(lat1)| on geographic ones (the sphere's area of a
+    lat/lon cell, up to a constant).
     """
     if da.rio.crs is None or not da.rio.crs.is_geographic:
         return np.ones((da.sizes["y"], 1))
@@ -177,6 +181,27 @@ def parse_bbox(bbox) -> tuple[float, float, float, float] | None:
             f"bbox must be (left, bottom, right, top) with left < right, bottom < top; got {bbox}"
         )
     return left, bottom, right, top
+
+
+def file_values(files, column: str, cast=str) -> list:
+    """The sorted distinct values of ``column`` in a reader's table of files, cast with ``cast``."""
+    return sorted(cast(v) for v in files[column].unique())
+
+
+class FileTable:
+    """Mixin of the grid readers (GHSL, WorldPop): a ``files`` table with ``site`` and ``path`` columns."""
+
+    files: object
+
+    @property
+    def sites(self) -> list[str]:
+        """The sites found (GHSL tiles ``R<row>_C<col>`` or ``GLOBE``; WorldPop countries, ISO3)."""
+        return file_values(self.files, "site", str)
+
+    def rows_of(self, column: str, value: int, site: str | None):
+        """The rows of ``files`` whose ``column`` equals ``value`` (and of ``site`` when given)."""
+        sel = self.files[self.files[column] == int(value)]
+        return sel if site is None else sel[sel["site"] == site]
 
 
 def grids_to_scene(grids: list[xr.DataArray], years: list[int], variable: str, *, site: str, dataset: str,

@@ -23,8 +23,9 @@ Constructor arguments:
 
 **The ``dataset`` attribute rule.** ``scene.attrs["dataset"]`` is always the producing reader's
 :attr:`Reader.key`: a lowercase snake_case name (``oscd``, ``spacenet7_s1s2``, ``levir_cd``,
-``whu_cd``, ``dsifn``, ``sysu_cd``, ``geotiff``, ``ghsl``, ``worldpop``); never a title or free
-text (a title lives in :attr:`Reader.title`).
+``whu_cd``, ``dsifn``, ``sysu_cd``, ``geotiff``, ``ghsl``, ``worldpop``; the generators write
+``synthetic`` and ``synthetic_region``); never a title or free text (a title lives in
+:attr:`Reader.title`, provenance in ``source``).
 
 Readers never import torch.
 """

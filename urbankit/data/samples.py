@@ -207,8 +207,9 @@ def check_samples(out_dir: str | os.PathLike = "data_samples", seed: int = 0) ->
 
 
 def sample_path(name: str = "") -> Path:
-    """Path of an embedded sample (``"oscd"``, ``"oscd_s1"``, ``"spacenet7_s1s2"``, ``"levir"``,
-    ``"population"``) or of the samples folder itself (``""``).
+    """Path of an embedded sample, or of the samples folder itself (``""``).
+
+    ``name``: ``"oscd"``, ``"oscd_s1"``, ``"spacenet7_s1s2"``, ``"levir"`` or ``"population"``.
     """
     from ..paths import samples_dir
 

@@ -36,8 +36,8 @@ from .bands import KNOWN_OPTICAL_BANDS, S2_BAND_NAMES
 from .raster import pixel_centres
 
 __all__ = [
-    "SCHEMA", "SPLITS", "SAR_POLARISATIONS", "SAR_DB_RANGE", "OPTICAL_TOLERANCE", "make_scene",
-    "validate_scene", "scene_summary",
+    "BUILT_FRACTION_THRESHOLD", "SCHEMA", "SPLITS", "SAR_POLARISATIONS", "SAR_DB_RANGE", "OPTICAL_TOLERANCE",
+    "change_from_buildings", "is_built", "make_scene", "validate_scene", "scene_summary",
 ]
 
 #: Expected dims and dtype of every schema variable.
@@ -56,8 +56,23 @@ SAR_POLARISATIONS = ("VV", "VH", "HH", "HV")
 SAR_DB_RANGE = (-50.0, 30.0)
 #: How far optical reflectance may stray outside [0, 1] (rounding, bright targets).
 OPTICAL_TOLERANCE = 0.01
+#: The one definition of "built": a pixel is built-up when its ``buildings`` value (a 0/1 mask or
+#: a building fraction 0..1) is above this. SpaceNet7-S1S2 rasterises the SpaceNet 7 footprints
+#: at 1 m and averages them to 10 m, and built-up is any fraction > 0 (Hafner et al. 2023).
+#: Readers (change labels), the torch layer (built masks and derived change) and inference use it.
+BUILT_FRACTION_THRESHOLD = 0.0
 
 _LABELS = ("buildings", "change", "population")
+
+
+def is_built(buildings: Any) -> np.ndarray:
+    """Built-up mask of a ``buildings`` array (any shape): value > :data:`BUILT_FRACTION_THRESHOLD`."""
+    return np.asarray(buildings) > BUILT_FRACTION_THRESHOLD
+
+
+def change_from_buildings(first: Any, last: Any) -> np.ndarray:
+    """Construction-only change: built (:func:`is_built`) at ``last`` and not at ``first``; uint8 0/1."""
+    return (is_built(last) & ~is_built(first)).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -227,6 +227,7 @@ def get_source(name: str) -> Source:
 
 
 def list_sources() -> list[Source]:
+    """Every registry entry (:data:`SOURCES`), in registry order."""
     return list(SOURCES.values())
 
 

@@ -49,9 +49,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataFormatError
+from .bands import BANDS_10M_20M, S1_POLARISATION_NAMES
 from .checks import check_dn_dtype, check_finite, check_s1_unit
+from .normalize import SEN12_MTUM_DB_RANGE, db_range_attr
 from .raster import Grid, read_raster, require_coverage, same_grid, warp_to_grid
 from .reader import Reader
+from .schema import change_from_buildings
 
 __all__ = [
     "SAMPLE_SITES",
@@ -61,8 +64,8 @@ __all__ = [
     "PUBLISHED_LABEL_FRACTIONS",
     "PUBLISHED_SPLIT",
     "S1_DB_RANGE",
-    "S1_POLARISATIONS",
-    "S2_BANDS",
+    "S1_FILE_POLARISATIONS",
+    "S2_FILE_BANDS",
     "SOURCE",
     "Timestamp",
     "change_from_buildings",
@@ -81,11 +84,11 @@ __all__ = [
 ]
 
 #: The 10 Sentinel-2 bands of the S2 files, in file order (Hafner: B2,B3,B4,B5,B6,B7,B8,B8A,B11,B12).
-S2_BANDS: tuple[str, ...] = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
+S2_FILE_BANDS: tuple[str, ...] = BANDS_10M_20M
 #: The two polarisations of the S1 files, in file order.
-S1_POLARISATIONS: tuple[str, ...] = ("VV", "VH")
+S1_FILE_POLARISATIONS: tuple[str, ...] = S1_POLARISATION_NAMES
 #: dB range that the S1 files were scaled from ([0, 1] = -25..0 dB).
-S1_DB_RANGE: tuple[float, float] = (-25.0, 0.0)
+S1_DB_RANGE: tuple[float, float] = SEN12_MTUM_DB_RANGE
 
 SOURCE = ("SpaceNet7-S1S2 / SEN12 Multi-Temporal Urban Mapping (Hafner, Ban, Nascetti 2023), "
           "Zenodo doi 10.5281/zenodo.7794693; labels from SpaceNet 7 (Van Etten et al. 2021)")
@@ -272,8 +275,10 @@ def read_bad_data(root: str | os.PathLike) -> dict[str, dict[str, set[int]]]:
 
 
 def read_regions(root_or_file: str | os.PathLike) -> dict[str, str]:
-    """``{site: region}`` from ``spacenet7_regions.json`` (either ``{site: region}`` or
-    ``{region: [sites]}``); ``root_or_file`` is the dataset root or the JSON file. Empty when absent.
+    """``{site: region}`` from ``spacenet7_regions.json``; empty when the file is absent.
+
+    The file holds ``{site: region}`` or ``{region: [sites]}``; ``root_or_file`` is the dataset
+    root or the JSON file.
     """
     path = Path(root_or_file)
     if path.is_dir():
@@ -340,8 +345,9 @@ def _infer_timestamps(root: Path, site: str) -> list[Timestamp]:
 # sites and splits
 # ----------------------------------------------------------------------------------------------
 def split_of(site: str, splits: Mapping[str, Iterable[str]] | None = None) -> str | None:
-    """The split (``train``/``val``/``test``/``unlabelled``) of ``site`` in ``splits``
-    (default: :data:`PUBLISHED_SPLIT`), or None.
+    """The split (``train``/``val``/``test``/``unlabelled``) of ``site`` in ``splits``, or None.
+
+    ``splits`` defaults to :data:`PUBLISHED_SPLIT`.
     """
     for name, ids in (splits or PUBLISHED_SPLIT).items():
         if site in set(ids):
@@ -422,8 +428,10 @@ def domain_gap_split(regions: Mapping[str, str], train_regions: Iterable[str], *
 def site_timestamps(root: str | os.PathLike, site: str, *, require: Iterable[str] = ("s1", "s2", "buildings"),
                     drop_masked: bool = True, drop_bad: bool = True,
                     metadata: Mapping[str, list[Timestamp]] | None = None) -> list[Timestamp]:
-    """The usable timestamps of a site: those with every modality in ``require`` available,
-    not masked (``drop_masked``) and not listed in bad_data.json (``drop_bad``).
+    """The usable timestamps of a site.
+
+    Those with every modality in ``require`` available, not masked (``drop_masked``) and not
+    listed in bad_data.json (``drop_bad``).
     """
     root = _find_root(root)
     meta = metadata if metadata is not None else read_metadata(root)
@@ -446,11 +454,6 @@ def site_timestamps(root: str | os.PathLike, site: str, *, require: Iterable[str
 # ----------------------------------------------------------------------------------------------
 # reading
 # ----------------------------------------------------------------------------------------------
-def change_from_buildings(first: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """Construction-only change: built (> 0) at ``last`` and not built at ``first``, uint8 0/1."""
-    return ((np.asarray(last) > 0) & ~(np.asarray(first) > 0)).astype(np.uint8)
-
-
 def _read_on_grid(path: Path, grid: Grid | None, expect_bands: int, what: str,
                   resampling: str = "bilinear") -> tuple[np.ndarray, Grid, dict]:
     arr, g, info = read_raster(path)
@@ -468,6 +471,35 @@ def _read_on_grid(path: Path, grid: Grid | None, expect_bands: int, what: str,
         )
     require_coverage(g, grid, path, ref_name="of the site (its first raster)")
     return warp_to_grid(arr, g, grid, resampling), grid, info
+
+
+def _choose_months(folder: Path, stamps: list[Timestamp], months, mods: tuple[str, ...]) -> list[Timestamp]:
+    """The usable timestamps that ``months`` asks for (``"all"``, ``"first_last"`` or (year, month) pairs)."""
+    if isinstance(months, str):
+        if months == "first_last":
+            return [stamps[0], stamps[-1]] if len(stamps) >= 2 else stamps
+        if months != "all":
+            raise ConfigError(f"months must be 'all', 'first_last' or a list of (year, month), got {months!r}")
+        return stamps
+    wanted = [(int(y), int(m)) for y, m in months]
+    by_key = {(ts.year, ts.month): ts for ts in stamps}
+    missing = [w for w in wanted if w not in by_key]
+    if missing:
+        raise DataFormatError(f"{folder}: month(s) {missing} are not usable for modalities {mods}")
+    return [by_key[w] for w in wanted]
+
+
+def _site_files(root: Path, site: str, stamps: list[Timestamp], mods: tuple[str, ...]) -> list[Path]:
+    """The raster of every (timestamp, modality); raises naming the first one missing."""
+    files = []
+    for ts in stamps:
+        for m in mods:
+            f = _modality_file(root, site, m, ts.year, ts.month)
+            if f is None:
+                raise DataFormatError(f"{root / _expected_name(site, m, ts.year, ts.month)}: missing "
+                                      f"(metadata.json lists {m} for {ts.year}-{ts.month:02d})")
+            files.append(f)
+    return files
 
 
 def read_site(root: str | os.PathLike, site: str, *, months: str | Sequence[tuple[int, int]] = "all",
@@ -503,10 +535,10 @@ def read_site(root: str | os.PathLike, site: str, *, months: str | Sequence[tupl
     mods = tuple(dict.fromkeys(modalities))
     if not mods or set(mods) - set(_MODALITY_DIRS):
         raise ConfigError(f"modalities must be a non-empty subset of {tuple(_MODALITY_DIRS)}, got {modalities!r}")
-    names = band_meta.resolve_bands(s2_bands) if s2_bands != "all" else S2_BANDS
-    bad = [b for b in names if b not in S2_BANDS]
+    names = band_meta.resolve_bands(s2_bands) if s2_bands != "all" else S2_FILE_BANDS
+    bad = [b for b in names if b not in S2_FILE_BANDS]
     if bad:
-        raise ConfigError(f"SpaceNet7-S1S2 S2 files hold {', '.join(S2_BANDS)}; not {bad}")
+        raise ConfigError(f"SpaceNet7-S1S2 S2 files hold {', '.join(S2_FILE_BANDS)}; not {bad}")
     if not (root / site).is_dir():
         raise DataFormatError(f"{root / site}: no such site folder")
     meta = read_metadata(root)
@@ -520,31 +552,11 @@ def read_site(root: str | os.PathLike, site: str, *, months: str | Sequence[tupl
             raise DataFormatError(f"{root / site}: site has no building rasters and no other modality was asked")
     stamps = site_timestamps(root, site, require=mods, drop_masked=drop_masked and has_buildings,
                              drop_bad=drop_bad, metadata=meta)
-    if isinstance(months, str):
-        if months == "first_last":
-            stamps = [stamps[0], stamps[-1]] if len(stamps) >= 2 else stamps
-        elif months != "all":
-            raise ConfigError(f"months must be 'all', 'first_last' or a list of (year, month), got {months!r}")
-    else:
-        wanted = [(int(y), int(m)) for y, m in months]
-        by_key = {(ts.year, ts.month): ts for ts in stamps}
-        missing = [w for w in wanted if w not in by_key]
-        if missing:
-            raise DataFormatError(f"{root / site}: month(s) {missing} are not usable for modalities {mods}")
-        stamps = [by_key[w] for w in wanted]
+    stamps = _choose_months(root / site, stamps, months, mods)
     if len(stamps) == 0:
         raise DataFormatError(f"{root / site}: no usable month with {', '.join(mods)} "
                               f"(masked/bad months dropped: {drop_masked}/{drop_bad})")
-
-    files = []
-    for ts in stamps:
-        for m in mods:
-            f = _modality_file(root, site, m, ts.year, ts.month)
-            if f is None:
-                raise DataFormatError(f"{root / _expected_name(site, m, ts.year, ts.month)}: missing "
-                                      f"(metadata.json lists {m} for {ts.year}-{ts.month:02d})")
-            files.append(f)
-
+    files = _site_files(root, site, stamps, mods)
     region = read_regions(root).get(site, "unknown")
     split_attr = split or split_of(site, splits) or ("train" if has_buildings else "unlabelled")
 
@@ -564,7 +576,7 @@ def _read_site_uncached(root: Path, site: str, stamps: list[Timestamp], mods: tu
                         names: tuple[str, ...], region: str, split: str, validate: bool):
     from .normalize import s2_to_reflectance, unit_to_db
 
-    band_idx = [S2_BANDS.index(b) for b in names]
+    band_idx = [S2_FILE_BANDS.index(b) for b in names]
     grid: Grid | None = None
     s1_list, s2_list, b_list = [], [], []
     for ts in stamps:
@@ -591,7 +603,7 @@ def _read_site_uncached(root: Path, site: str, stamps: list[Timestamp], mods: tu
             s1_list.append(np.asarray(unit_to_db(np.clip(arr, 0, 1), db_range=S1_DB_RANGE), dtype=np.float32))
         if "s2" in mods:
             path = _modality_file(root, site, "s2", ts.year, ts.month)
-            arr, grid, info = _read_on_grid(path, grid, len(S2_BANDS), "Sentinel-2 B02..B12 reflectance")
+            arr, grid, info = _read_on_grid(path, grid, len(S2_FILE_BANDS), "Sentinel-2 B02..B12 reflectance")
             if np.dtype(info["dtype"]).kind in "ui":
                 check_dn_dtype(info["dtype"], path, 10000)
                 refl = s2_to_reflectance(arr, scale=10000, clip=True)
@@ -607,9 +619,10 @@ def _read_site_uncached(root: Path, site: str, stamps: list[Timestamp], mods: tu
         optical=np.stack(s2_list) if s2_list else None, sar=np.stack(s1_list) if s1_list else None,
         buildings=np.stack(b_list) if b_list else None,
         change=change_from_buildings(b_list[0], b_list[-1]) if b_list else None,
-        times=[ts.date for ts in stamps], bands=list(names), polarisations=S1_POLARISATIONS,
+        times=[ts.date for ts in stamps], bands=list(names), polarisations=S1_FILE_POLARISATIONS,
         transform=grid.transform, crs=grid.crs, site=site, region=region, dataset="spacenet7_s1s2",
-        split=split, source=SOURCE, licence=LICENCE, attrs={"s1_db_range": "-25,0"}, validate=validate)
+        split=split, source=SOURCE, licence=LICENCE,
+        attrs={"sar_db_range": db_range_attr(S1_DB_RANGE)} if "s1" in mods else None, validate=validate)
 
 
 def read_sites(root: str | os.PathLike, split: str = "all", splits: Mapping[str, Iterable[str]] | None = None,
@@ -623,8 +636,9 @@ def read_sites(root: str | os.PathLike, split: str = "all", splits: Mapping[str,
 
 def download_spacenet7(data_root: str | os.PathLike | None = None, *, allow_unverified: bool = False,
                        **kwargs) -> Path:
-    """Fetch the SEN12 multi-temporal urban mapping record (Zenodo 10.5281/zenodo.7794693) with
-    :func:`urbankit.data.download.fetch` and return the dataset root for :func:`read_site`.
+    """Fetch the SEN12 multi-temporal urban mapping record and return its root for :func:`read_site`.
+
+    The record is Zenodo 10.5281/zenodo.7794693, fetched with :func:`urbankit.data.download.fetch`.
 
     Zenodo builds the "all files" archive on the fly, so it has no fixed checksum: pass
     ``allow_unverified=True`` to accept it (the download manager says so otherwise). Large.
@@ -676,10 +690,10 @@ def write_spacenet7_sample(out: Path, seed: int = 0) -> Path:
             s1 = np.asarray(db_to_unit(scene.sar.values[t], db_range=(-25.0, 0.0), clip=True), dtype=np.float32)
             write_tif(root / site / "sentinel1" / f"sentinel1_{tag}", s1, transform, crs, descriptions=["VV", "VH"])
             if has_s2:
-                s2 = scene.optical.sel(band=list(S2_BANDS)).values[t]
+                s2 = scene.optical.sel(band=list(S2_FILE_BANDS)).values[t]
                 s2 = (np.round(np.clip(s2, 0, 1) * 10000) / 10000).astype(np.float32)
                 write_tif(root / site / "sentinel2" / f"sentinel2_{tag}", s2, transform, crs,
-                           descriptions=list(S2_BANDS))
+                           descriptions=list(S2_FILE_BANDS))
             if labelled:
                 frac = scene.buildings.values[t].astype(np.float32)
                 write_tif(root / site / "buildings" / f"buildings_{tag}", frac, transform, crs)
@@ -702,7 +716,7 @@ class SpaceNet7(Reader):
     Args:
         root: the dataset folder (metadata.json and one folder per site).
         split: ``"all"`` or ``train``/``val``/``test``/``unlabelled`` of ``splits``.
-        bands: S2 bands (a subset of :data:`S2_BANDS` or a subset name); None = all 10.
+        bands: S2 bands (a subset of :data:`S2_FILE_BANDS` or a subset name); None = all 10.
         download, checksum: see :mod:`urbankit.data.reader` (the Zenodo record).
         splits: ``{split: [site ids]}``; default :data:`PUBLISHED_SPLIT`.
         **options: further :func:`read_site` keywords (``months``, ``modalities``, ``cache``, ...).

@@ -471,6 +471,7 @@ class VHRChangeDataset(Sequence):
 
     @property
     def names(self) -> list[str]:
+        """Item names: pair names, or ``<pair>_<yyyy>_<xxxx>`` patch names with ``tile_size``."""
         out = []
         for i, r, c in self._items:
             name = self.pairs[i].name
@@ -630,8 +631,9 @@ def read_vhr(root, dataset: str, split: str | None = None, *, tile_size: int | N
 
 def read_levir_cd(root, split: str | None = None, *, tile_size: int | None = None, validate: bool = True,
                   label_coding: str | None = None) -> VHRChangeDataset:
-    """LEVIR-CD: official ``train/val/test`` folders, or flat ``A/ B/ label/`` crops whose split is
-    their name prefix (``train_``/``val_``/``test_``) or a ``list/`` file.
+    """LEVIR-CD: official ``train/val/test`` folders, or flat ``A/ B/ label/`` crops.
+
+    The split of flat crops is their name prefix (``train_``/``val_``/``test_``) or a ``list/`` file.
 
     ``tile_size=256`` cuts the 1024x1024 tiles into the standard 16 patches each. Labels are
     0/255 (``label_coding`` overrides).
@@ -649,8 +651,9 @@ def read_dsifn(root, split: str | None = None, *, tile_size: int | None = None, 
 
 def read_sysu_cd(root, split: str | None = None, *, tile_size: int | None = None, validate: bool = True,
                  label_coding: str | None = None) -> VHRChangeDataset:
-    """SYSU-CD: ``{train,val,test}/{time1,time2,label}`` (256x256 PNG; 12,000/4,000/4,000 pairs;
-    labels 0/255, ``label_coding`` overrides), or ``A/ B/ label/`` folders.
+    """SYSU-CD: ``{train,val,test}/{time1,time2,label}``, or ``A/ B/ label/`` folders.
+
+    256x256 PNG; 12,000/4,000/4,000 pairs; labels 0/255 (``label_coding`` overrides).
     """
     return VHRChangeDataset(root, "sysu_cd", split, tile_size=tile_size, validate=validate,
                             label_coding=label_coding)
@@ -663,8 +666,9 @@ def _has_tile_folders(root: Path, info: dict) -> bool:
 
 def read_whu_cd(root, split: str | None = None, *, tile_size: int = 256, validate: bool = True,
                 label_coding: str | None = None):
-    """WHU-CD: pre-cut tiles (``A/B/label`` or ``prev/curr/label``, optionally under
-    ``train/val/test``), or the distributed epoch GeoTIFFs.
+    """WHU-CD: pre-cut tiles, or the distributed epoch GeoTIFFs.
+
+    Tiles: ``A/B/label`` or ``prev/curr/label``, optionally under ``train/val/test``.
 
     For the epoch GeoTIFFs (found under ``root`` by their names: ``before``/``2012``,
     ``after``/``2016`` and ``change``) the kit's 256-pixel tiles and spatial 8:1:1 split apply

@@ -28,7 +28,7 @@ _NAME = re.compile(
 )
 
 
-class WorldPop(Reader):
+class WorldPop(pg.FileTable, Reader):
     """WorldPop ppp grids found under a folder (searched recursively).
 
     :meth:`read` gives a site (country) as a ``population`` scene over every year found;
@@ -101,19 +101,12 @@ class WorldPop(Reader):
         self.files = pd.DataFrame(rows)
 
     @property
-    def sites(self) -> list[str]:
-        """Countries (ISO3) or file groups found."""
-        return sorted(str(s) for s in self.files["site"].unique())
-
-    @property
     def years(self) -> list[int]:
         """The years found."""
-        return sorted(int(y) for y in self.files["year"].unique())
+        return pg.file_values(self.files, "year", int)
 
     def _path(self, year: int, site: str | None) -> Path:
-        sel = self.files[self.files["year"] == int(year)]
-        if site is not None:
-            sel = sel[sel["site"] == site]
+        sel = self.rows_of("year", year, site)
         if len(sel) != 1:
             found = (
                 "no WorldPop file"
