@@ -160,3 +160,19 @@ def test_data_root_rule(tmp_path, monkeypatch):
         data_root_for("real")
     monkeypatch.setenv("URBANKIT_DATA", str(tmp_path / "dl"))
     assert data_root_for("full") == tmp_path / "dl"
+
+
+def test_single_date_scenes_label_each_date_with_the_built_rule():
+    from urbankit.data.schema import is_built
+    from urbankit.data.synthetic import make_site
+
+    twin = make_site("t", size=32, n_dates=3, seed=1)
+    ones = experiments.single_date_scenes(twin, dates=[0, 2], variables=["optical", "buildings"])
+    assert [o.attrs["site"] for o in ones] == ["t 2019-01", "t 2019-03"] and ones[0].attrs["aoi"] == "t"
+    assert list(ones[1].data_vars) == ["optical", "buildings"] and ones[1].sizes["time"] == 1
+    np.testing.assert_array_equal(ones[1]["buildings"].values[0], is_built(twin["buildings"].values[2]))
+    assert "change" not in experiments.single_date_scenes(twin)[0].data_vars
+    with pytest.raises(ConfigError, match="no date 5"):
+        experiments.single_date_scenes(twin, dates=[5])
+    with pytest.raises(ConfigError, match="no 'buildings' label"):
+        experiments.single_date_scenes(twin.drop_vars("buildings"))

@@ -41,7 +41,50 @@ from .recipes import Recipe, get_recipe
 
 __all__ = ["Fold", "ExperimentResult", "FoldsResult", "leave_sites_out", "run_experiment", "run_folds",
            "cva_experiment", "make_loss", "make_train_loader", "make_eval_loader", "make_contract",
-           "pooled_table", "estimate_full_time", "full_recipe_steps", "build_for_scenes", "change_fraction"]
+           "pooled_table", "estimate_full_time", "full_recipe_steps", "build_for_scenes", "change_fraction",
+           "single_date_scenes"]
+
+
+def single_date_scenes(scene: Any, dates: Sequence[int] | None = None,
+                       variables: Sequence[str] | None = None) -> list[Any]:
+    """One scene per date of a time series, labelled for single-date built-up mapping.
+
+    Args:
+        scene: a schema scene with ``buildings`` (time, y, x), e.g. a SpaceNet7-S1S2 site or a twin.
+        dates: the time indices to keep (default: every date).
+        variables: the data variables to keep (default: all but ``change``, which needs two dates).
+
+    Returns:
+        One scene per date (a time axis of length 1): ``buildings`` becomes the built-up mask of
+        that date (:func:`urbankit.data.schema.is_built`, float32 0/1), ``site`` becomes
+        ``"<site> <YYYY-MM>"`` and ``aoi`` keeps the original site name.
+
+    Raises:
+        ConfigError: the scene has no ``buildings`` label, or a variable or date is missing.
+    """
+    from .data.schema import is_built
+
+    site = str(scene.attrs.get("site", "scene"))
+    if "buildings" not in scene.data_vars:
+        raise ConfigError(f"single_date_scenes: scene {site!r} has no 'buildings' label")
+    keep = [v for v in scene.data_vars if v != "change"] if variables is None else list(variables)
+    missing = [v for v in keep if v not in scene.data_vars]
+    if missing:
+        raise ConfigError(f"single_date_scenes: scene {site!r} has no variable(s) {missing}")
+    n = scene.sizes["time"]
+    dates = range(n) if dates is None else list(dates)
+    out, names = [], set()
+    for k in dates:
+        if not -n <= k < n:
+            raise ConfigError(f"single_date_scenes: scene {site!r} has {n} dates, no date {k}")
+        one = scene[keep].isel(time=[k])
+        one["buildings"] = one["buildings"].copy(data=is_built(one["buildings"].values).astype(np.float32))
+        name = f"{site} {np.datetime_as_string(one['time'].values[0], unit='M')}"
+        name = name if name not in names else f"{name} ({k})"
+        names.add(name)
+        one.attrs = dict(scene.attrs, site=name, aoi=site)
+        out.append(one)
+    return out
 
 
 @dataclass(frozen=True)
