@@ -112,6 +112,37 @@ def test_run_experiment_learns_and_chooses_threshold_on_validation():
     assert "50 steps" in experiments.estimate_full_time(result, train_scenes=big)
 
 
+def test_ensemble_recipe_averages_member_probabilities_and_rechooses_the_threshold():
+    import torch
+
+    from urbankit.models import ProbabilityEnsemble
+
+    train_s = [_city(f"t{k}", k) for k in range(2)]
+    val_s, test_s = [_city("v", 10)], [_city("x", 11)]
+    result = experiments.run_experiment(
+        "fc_siam_diff", train_s, val_s, test_s, profile="quick", device="cpu",
+        overrides={"epochs": 2, "steps_per_epoch": 3, "patch_size": 32, "ensemble": 2})
+    model = result.model
+    assert isinstance(model, ProbabilityEnsemble) and len(model.members) == 2
+    assert len(result.member_fits) == 2 and result.steps == 2 * 2 * 3
+    assert "ensemble of 2 runs" in result.recipe.describe() and "+" in result.summary()
+    a, b = model.members
+    assert any(not torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))  # other seeds
+    batch = {k: torch.rand(1, 4, 32, 32) for k in model.input_keys}
+    with torch.no_grad():
+        model.eval()
+        mean = (torch.sigmoid(a(batch)["change"]) + torch.sigmoid(b(batch)["change"])) / 2
+        assert torch.allclose(torch.sigmoid(model(batch)["change"]), mean, atol=1e-6)
+    # the threshold is the best-F1 threshold of the averaged probabilities on the validation patches
+    loader = experiments.make_eval_loader(result.recipe, val_s, result.contract)
+    sweep = train.evaluate(model, loader, device="cpu", sweep=True)["sweep"]
+    assert result.threshold == pytest.approx(sweep.best_threshold("f1")[0])
+    with pytest.raises(ConfigError, match="ensemble must be a positive int"):
+        recipes.get_recipe("fc_siam_diff", overrides={"ensemble": 0})
+    with pytest.raises(ConfigError, match="different inputs"):
+        ProbabilityEnsemble([a, build("unet", optical_channels=4)])
+
+
 def test_pooled_table_recomputes_scores_from_summed_counts():
     import pandas as pd
 

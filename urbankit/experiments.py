@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -281,7 +282,8 @@ class ExperimentResult:
         model_name: registry name; ``model`` the trained module (best validation weights).
         recipe: the :class:`~urbankit.recipes.Recipe` actually run; ``contract`` its inputs.
         threshold: the decision threshold (chosen on the validation scenes, or fixed).
-        fit: the :class:`urbankit.train.FitResult` (``fit.history`` per epoch).
+        fit: the :class:`urbankit.train.FitResult` (``fit.history`` per epoch); of the first
+            member when the recipe trains an ensemble (``member_fits`` holds every member's).
         val_table, test_table: per-site + pooled tables at ``threshold``.
         predictions: ``{test site: probability DataArray}``.
         seconds, steps: training wall time and optimiser steps (for time estimates).
@@ -302,6 +304,7 @@ class ExperimentResult:
     params: int = 0
     seed: int = 0
     fold_name: str = ""
+    member_fits: list = field(default_factory=list)
 
     @property
     def history(self):
@@ -323,7 +326,12 @@ class ExperimentResult:
         row = self.test_table.loc["pooled"]
         return (f"{self.model_name} (seed {self.seed}): test P {row['precision']:.3f} R {row['recall']:.3f} "
                 f"F1 {row['f1']:.3f} at threshold {self.threshold:.2f} (validation F1 {self.f1('val'):.3f}, "
-                f"best epoch {self.fit.best_epoch}/{len(self.history)}); {self.steps} steps in {self.seconds:.0f} s")
+                f"best epoch {self.best_epochs}/{len(self.history)}); {self.steps} steps in {self.seconds:.0f} s")
+
+    @property
+    def best_epochs(self) -> str:
+        """The best validation epoch, or each ensemble member's joined by ``+``."""
+        return "+".join(str(f.best_epoch) for f in (self.member_fits or [self.fit]))
 
 
 def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Sequence[Any],
@@ -342,7 +350,8 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
         profile: ``"quick"``, ``"real"`` or ``"full"`` (the recipe's size).
         recipe: a :class:`Recipe`, a recipe name, or None (the model's recipe).
         overrides: recipe fields to change (``{"lr": 1e-4}`` or ``["lr=1e-4"]``).
-        seed: seed of weights, sampling and augmentation.
+        seed: seed of weights, sampling and augmentation (ensemble member ``k`` uses
+            :func:`member_seed` ``(seed, k)``).
         device, amp: where to train; mixed precision on CUDA.
         strategy: a :class:`urbankit.train.Strategy` (default: supervised with the recipe's loss).
         build_options: extra keyword arguments of the model (e.g. ``modality="fusion"``).
@@ -354,9 +363,8 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     Returns:
         An :class:`ExperimentResult`.
     """
-    from . import train
     from .inference import evaluate_scenes
-    from .models import count_parameters
+    from .models import ProbabilityEnsemble, count_parameters
     from .profiles import resolve_device
 
     _check_disjoint(train_scenes, val_scenes, test_scenes)
@@ -364,25 +372,71 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
         recipe = get_recipe(recipe or model_name, profile=profile, overrides=overrides)
     elif overrides:
         recipe = recipe.replace(**dict(overrides))
+    torch_device = device if not isinstance(device, str) else resolve_device(device)
+    label_key = label_key or output_key
+    options = {"device": torch_device, "amp": amp, "output_key": output_key, "label_key": label_key}
+    member = {"strategy": strategy, "build_options": build_options, "progress": progress,
+              "num_workers": num_workers, **options}
+    start = time.perf_counter()
+    members = [_fit_member(model_name, recipe, train_scenes, val_scenes, member_seed(seed, k),
+                           checkpoint_dir=_member_dir(checkpoint_dir, k, recipe.ensemble),
+                           resume=_member_dir(resume, k, recipe.ensemble), **member)
+               for k in range(recipe.ensemble)]
+    seconds = time.perf_counter() - start
+    fits = [fitted for _, fitted in members]
+    if recipe.ensemble == 1:
+        model, threshold = members[0][0], fits[0].best_threshold
+    else:
+        model = ProbabilityEnsemble([m for m, _ in members])
+        threshold = _validation_threshold(model, recipe, val_scenes, **options)
+    if recipe.threshold != "val_best_f1":
+        threshold = float(recipe.fixed_threshold)
+    val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options)
+    test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True, **options)
+    steps = sum(int(f.history["steps"].sum()) for f in fits if "steps" in f.history)
+    return ExperimentResult(model_name, model, recipe, model.input_contract, threshold, fits[0], val_table,
+                            test_table, preds, seconds, steps, count_parameters(model), seed, member_fits=fits)
+
+
+def member_seed(seed: int, k: int) -> int:
+    """The seed of ensemble member ``k`` of a run seeded ``seed`` (member 0 keeps ``seed``)."""
+    return int(seed) + 1000 * int(k)
+
+
+def _member_dir(folder: Any, k: int, n_members: int) -> Any:
+    """Member ``k``'s checkpoint folder: ``folder`` itself for one run, ``folder/member<k>`` else."""
+    if folder is None or n_members == 1 or isinstance(folder, bool):
+        return folder
+    return Path(folder) / f"member{k}"
+
+
+def _fit_member(model_name: str, recipe: Recipe, train_scenes: Sequence[Any], val_scenes: Sequence[Any],
+                seed: int, *, strategy: Any, build_options: Mapping[str, Any] | None, device: Any, amp: Any,
+                progress: Any, checkpoint_dir: Any, resume: Any, num_workers: int, output_key: str,
+                label_key: str):
+    """One training run of ``recipe``: ``(model with its best validation weights, FitResult)``."""
+    from . import train
+
     model = build_for_scenes(model_name, recipe, train_scenes, **dict(build_options or {}))
     contract = model.input_contract
     loader = make_train_loader(recipe, train_scenes, contract, seed, num_workers)
     val_loader = make_eval_loader(recipe, val_scenes, contract)
     strategy = strategy or train.Supervised(loss=make_loss(recipe, train_scenes))
-    torch_device = device if not isinstance(device, str) else resolve_device(device)
-    start = time.perf_counter()
-    label_key = label_key or output_key
-    fitted = train.fit(model, loader, val_loader, strategy=strategy, device=torch_device, amp=amp,
+    fitted = train.fit(model, loader, val_loader, strategy=strategy, device=device, amp=amp,
                        progress=progress, seed=seed, checkpoint_dir=checkpoint_dir, resume=resume,
                        val_key=output_key, val_label_key=label_key, **recipe.fit_options())
-    seconds = time.perf_counter() - start
-    threshold = fitted.best_threshold if recipe.threshold == "val_best_f1" else float(recipe.fixed_threshold)
-    options = {"device": torch_device, "amp": amp, "output_key": output_key, "label_key": label_key}
-    val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options)
-    test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True, **options)
-    steps = int(fitted.history["steps"].sum()) if "steps" in fitted.history else 0
-    return ExperimentResult(model_name, model, recipe, contract, threshold, fitted, val_table, test_table,
-                            preds, seconds, steps, count_parameters(model), seed)
+    return model, fitted
+
+
+def _validation_threshold(model, recipe: Recipe, val_scenes: Sequence[Any], *, device: Any, amp: Any,
+                          output_key: str, label_key: str) -> float:
+    """Best-F1 threshold of ``model`` on the validation patches (the members' own sweep, pooled)."""
+    from . import train
+
+    loader = make_eval_loader(recipe, val_scenes, model.input_contract)
+    scores = train.evaluate(model, loader, output_key=output_key, label_key=label_key, device=device,
+                            amp=amp, sweep=True)
+    return float(scores["sweep"].best_threshold("f1")[0])
 
 
 def _check_disjoint(*groups: Sequence[Any]) -> None:

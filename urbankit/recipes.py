@@ -74,6 +74,10 @@ class Recipe:
             sorted pair of months per sample, for time series; evaluation is always first vs
             last) or ``"single"`` (one date: built-up mapping).
         width: model width multiplier (1.0 = the paper's size).
+        ensemble: independently seeded runs whose probabilities are averaged
+            (:class:`urbankit.models.ProbabilityEnsemble`; 1 = one run, as the papers). Each
+            run keeps its own best epoch on the validation sites; the threshold is then chosen
+            on the validation sites for the averaged probabilities.
         threshold: ``"val_best_f1"`` (best-F1 threshold on the validation sites at the best
             epoch) or ``"fixed"`` (``fixed_threshold``).
         fixed_threshold: the threshold when ``threshold="fixed"``.
@@ -108,6 +112,7 @@ class Recipe:
     sar_orbit: str = "mean"
     pair: str = "first_last"
     width: float = 1.0
+    ensemble: int = 1
     threshold: str = "val_best_f1"
     fixed_threshold: float = 0.5
     monitor: str = "val_best_f1"
@@ -121,7 +126,7 @@ class Recipe:
             raise ConfigError(f"recipe {self.name!r}: sampler must be one of {_SAMPLERS}, got {self.sampler!r}")
         if self.threshold not in _THRESHOLDS:
             raise ConfigError(f"recipe {self.name!r}: threshold must be one of {_THRESHOLDS}, got {self.threshold!r}")
-        for key in ("epochs", "batch_size", "patch_size"):
+        for key in ("epochs", "batch_size", "patch_size", "ensemble"):
             value = getattr(self, key)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"recipe {self.name!r}: {key} must be a positive int, got {value!r}")
@@ -164,7 +169,8 @@ class Recipe:
         return (f"recipe '{self.name}' ({self.profile}): {self.optimizer} lr {self.lr:g} wd {self.weight_decay:g}, "
                 f"{steps}, batch {self.batch_size}, {self.sampler} {self.patch_size} px patches, loss {self.loss}"
                 f"{' (' + self.class_weighting + ' class weights)' if self.class_weighting else ''}, "
-                f"optical norm {self.optical_norm}, width x{self.width:g}, threshold {self.threshold}")
+                f"optical norm {self.optical_norm}, width x{self.width:g}, threshold {self.threshold}"
+                f"{f', ensemble of {self.ensemble} runs' if self.ensemble > 1 else ''}")
 
     def table(self):
         """A pandas DataFrame: field, value, source (for a chapter's recipe cell)."""
