@@ -257,5 +257,6 @@ def test_inplace_records_release_profile_and_seconds_and_the_landing_page_names_
     assert meta["seconds"] > 0 and meta["cpus"] >= 1
     books = [mini_book / "book" / "01_first.ipynb", mini_book / "book" / "02_second.ipynb"]
     assert executed_with(books[:1]) == f"urbankit {__version__} (quick profile)"
-    assert executed_with(books) == (f"an unrecorded release for chapters 02; "
-                                    f"urbankit {__version__} (quick profile) for chapters 01")
+    assert executed_with(books) == (f"urbankit {__version__} (quick profile) for chapters 01 "
+                                    "(chapters 02: a release that was not recorded)")
+    assert executed_with(books[1:]) == "a release of urbankit that was not recorded"

@@ -8,6 +8,7 @@ only) -> Jupyter Book 1.x builds ``_build/html`` from the staged copy, offline, 
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -186,6 +187,11 @@ def execute_chapter(
     os.close(fd)
     tmp = Path(tmp_name)
     kernel_log = output.with_suffix(".kernel.log")
+    # nbclient logs "Kernel died ..." through papermill's logger while an interrupt unwinds; a
+    # failure is reported once, by the BookError below (its message names the exception).
+    papermill_log = logging.getLogger("papermill")
+    level = papermill_log.level
+    papermill_log.setLevel(logging.CRITICAL)
     try:
         with open(kernel_log, "w") as log_file:
             pm.execute_notebook(
@@ -203,6 +209,8 @@ def execute_chapter(
         detail = _describe_failure(exc, failed)
         raise BookError(f"chapter {notebook.stem} failed in {detail} (partial output: {failed}; "
                         f"kernel log: {kernel_log})") from exc
+    finally:
+        papermill_log.setLevel(level)
     kernel_log.unlink(missing_ok=True)
     _finish_executed(tmp, str(parameters.get("profile", "quick")))
     tmp.replace(output)
@@ -275,14 +283,22 @@ def executed_with(notebooks: list[Path]) -> str:
     import nbformat
 
     runs: dict[str, list[str]] = {}
+    unrecorded: list[str] = []
     for path in notebooks:
         meta = nbformat.read(path, as_version=4).metadata.get("urbankit") or {}
-        key = (f"urbankit {meta['version']} ({meta.get('profile', '?')} profile)" if meta.get("version")
-               else "an unrecorded release")
-        runs.setdefault(key, []).append(path.stem.split("_")[0])
-    if len(runs) == 1:
+        number = path.stem.split("_")[0]
+        if meta.get("version"):
+            runs.setdefault(f"urbankit {meta['version']} ({meta.get('profile', '?')} profile)", []).append(number)
+        else:
+            unrecorded.append(number)
+    if not runs:
+        return "a release of urbankit that was not recorded"
+    if len(runs) == 1 and not unrecorded:
         return next(iter(runs))
-    return "; ".join(f"{key} for chapters {', '.join(chs)}" for key, chs in sorted(runs.items()))
+    text = "; ".join(f"{key} for chapters {', '.join(chs)}" for key, chs in sorted(runs.items()))
+    if unrecorded:
+        text += f" (chapters {', '.join(unrecorded)}: a release that was not recorded)"
+    return text
 
 
 def _record_release(stage: Path, notebooks: list[Path]) -> None:

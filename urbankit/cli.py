@@ -7,6 +7,7 @@ touching the parser logic.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Callable
 
@@ -93,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"urbankit {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # Ctrl-C: stop everything, one short line, the shell's exit status for SIGINT
+        # the interrupted kernel's pending asyncio task would be reported at exit ("Task exception
+        # was never retrieved"): the interrupt is the whole story
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         print(f"urbankit {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
 
