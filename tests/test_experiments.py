@@ -143,6 +143,19 @@ def test_ensemble_recipe_averages_member_probabilities_and_rechooses_the_thresho
         ProbabilityEnsemble([a, build("unet", optical_channels=4)])
 
 
+def test_percentile_rule_flags_each_citys_top_pixels_at_the_validation_percentile():
+    val_s, test_s = [_city("v", 10)], [_city("x", 11)]
+    maps = {s.attrs["site"]: s["change"].values + 0.01 * np.arange(s["change"].size).reshape(48, 48) / s["change"].size
+            for s in val_s + test_s}
+    maps["x"] = maps["x"] * 50.0  # another scale on the test city: the rule is per city, so no matter
+    q, table = experiments.percentile_rule(maps, val_s, test_s, percentiles=(50.0, 80.0, 90.0, 95.0))
+    assert q == 90.0  # 196 / 2304 = 8.5 % changed: the top 10 % holds every change pixel, the top 5 % too few
+    row = table.loc["x"]
+    assert row["recall"] == 1.0 and row["precision"] == pytest.approx(196 / 230, abs=0.01)
+    with pytest.raises(ConfigError, match="no score map for site"):
+        experiments.percentile_rule({"v": maps["v"]}, val_s, test_s)
+
+
 def test_pooled_table_recomputes_scores_from_summed_counts():
     import pandas as pd
 

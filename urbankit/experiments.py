@@ -511,32 +511,76 @@ def run_folds(model_name: str, scenes_by_site: Mapping[str, Any], folds: Sequenc
     return FoldsResult(model_name, runs, list(folds))
 
 
-def cva_experiment(val_scenes: Sequence[Any], test_scenes: Sequence[Any], *,
-                   bands: Sequence[str] = ("B02", "B03", "B04", "B08", "B11", "B12"),
-                   percentiles: Sequence[float] = tuple(np.arange(80.0, 99.95, 0.5))) -> tuple[float, Any]:
-    """Change vector analysis with its percentile chosen on the validation scenes (pooled F1).
+PERCENTILES: tuple[float, ...] = tuple(np.arange(80.0, 99.95, 0.5))
 
-    Returns ``(percentile, test_table)``: the per-site + pooled table on the test scenes.
+
+def percentile_rule(score_maps: Mapping[str, Any], val_scenes: Sequence[Any], test_scenes: Sequence[Any], *,
+                    percentiles: Sequence[float] = PERCENTILES, label_key: str = "change") -> tuple[float, Any]:
+    """Flag each city's top ``100 - q`` % of pixels, with ``q`` chosen on the validation scenes.
+
+    The rule adapts the threshold to every city by itself (no label is read on a test city):
+    it is how change vector analysis is thresholded here, and it applies to a network's
+    probability maps just as well, so both can be compared under one rule.
+
+    Args:
+        score_maps: ``{site: (H, W) score}`` for every validation and test site (higher = more
+            likely changed; NaN pixels are never flagged).
+        val_scenes, test_scenes: scenes whose ``label_key`` is the truth; ``q`` maximises the
+            pooled F1 over the validation scenes (ties: the highest ``q``).
+        percentiles: the candidate values of ``q``.
+
+    Returns:
+        ``(q, test_table)``: the per-site + pooled table of the test scenes at ``q``.
     """
-    from .indices import change_vector_analysis
     from .metrics import ConfusionCounter, per_site_table
 
-    magnitudes = {_site(s): change_vector_analysis(s, bands=bands)[0] for s in list(val_scenes) + list(test_scenes)}
+    missing = [_site(s) for s in list(val_scenes) + list(test_scenes) if _site(s) not in score_maps]
+    if missing:
+        raise ConfigError(f"percentile_rule: no score map for site(s) {missing}")
+    maps = {site: np.asarray(m, dtype=np.float64) for site, m in score_maps.items()}
 
     def counters(scenes, q):
         out = {}
         for s in scenes:
-            mag = magnitudes[_site(s)]
-            mask = mag > np.nanpercentile(mag, q)
-            out[_site(s)] = ConfusionCounter().update(mask, s["change"].values, from_logits=False)
+            score = maps[_site(s)]
+            mask = score > np.nanpercentile(score, q)
+            out[_site(s)] = ConfusionCounter().update(mask, s[label_key].values, from_logits=False)
         return out
 
     def pooled_f1(q):
         return float(sum(counters(val_scenes, q).values(), ConfusionCounter()).compute()["f1"])
 
-    scores = [(pooled_f1(q), -q) for q in percentiles]
-    best = float(-max(scores)[1])
+    best = float(-max((pooled_f1(q), -q) for q in percentiles)[1])
     return best, per_site_table(counters(test_scenes, best))
+
+
+def cva_experiment(val_scenes: Sequence[Any], test_scenes: Sequence[Any], *,
+                   bands: Sequence[str] = ("B02", "B03", "B04", "B08", "B11", "B12"),
+                   percentiles: Sequence[float] = PERCENTILES) -> tuple[float, Any]:
+    """Change vector analysis with its percentile chosen on the validation scenes (pooled F1).
+
+    Returns ``(percentile, test_table)``: the per-site + pooled table on the test scenes
+    (:func:`percentile_rule` on the CVA magnitudes).
+    """
+    from .indices import change_vector_analysis
+
+    magnitudes = {_site(s): change_vector_analysis(s, bands=bands)[0] for s in list(val_scenes) + list(test_scenes)}
+    return percentile_rule(magnitudes, val_scenes, test_scenes, percentiles=percentiles)
+
+
+def percentile_rule_of_run(result: ExperimentResult, val_scenes: Sequence[Any], test_scenes: Sequence[Any], *,
+                           percentiles: Sequence[float] = PERCENTILES, device: Any = "auto") -> tuple[float, Any]:
+    """:func:`percentile_rule` on a trained run's probability maps instead of its one threshold.
+
+    The test maps are ``result.predictions``; the validation maps are predicted here.
+    ``val_scenes`` and ``test_scenes`` must be the run's own.
+    """
+    from .inference import predict
+
+    maps = {site: np.asarray(p) for site, p in result.predictions.items()}
+    maps |= {_site(s): np.asarray(predict(result.model, s, device=device))
+             for s in val_scenes}
+    return percentile_rule(maps, val_scenes, test_scenes, percentiles=percentiles)
 
 
 def full_recipe_steps(recipe: Recipe, train_scenes: Sequence[Any] | None = None) -> int | None:
