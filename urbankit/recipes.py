@@ -323,8 +323,9 @@ RECIPES: dict[str, Recipe] = {
 #: 2 CPU cores: the numbers in the comments were measured with ``benchmarks/real_oscd.py``.
 PROFILE_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "real": {
-        # 200 steps per fold: on the shared OSCD folds the validation-best epoch of a 20-epoch run
-        # was epoch 1-5 in 6 of 7 runs (benchmarks/results/real_oscd.md has the times).
+        # 200 steps per fold, to fit 15 min per model on 2 cores (benchmarks/results/real_oscd.md:
+        # 8-13 min). The best validation epoch of 20-epoch runs ranged from 2 to 20, and 400 steps
+        # scored no better (pooled F1 0.192 for both networks, against 0.194 / 0.210 now).
         "daudt_fc": {"epochs": 10, "steps_per_epoch": 20, "batch_size": 16, "sampler": "importance",
                      "sampler_options": {"n_candidates": 20, "bias": 5.0}},
         "dsunet": {"epochs": 10, "steps_per_epoch": 20, "width": 0.25,  # the paper's 64 patches of 32 px
