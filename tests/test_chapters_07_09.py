@@ -29,7 +29,7 @@ def test_skeleton_sections_run_time_and_checked_tables(name):
     text = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
     for heading in ("## Overview", "## Prerequisites", "## Exercises", "## Summary", "## References"):
         assert heading in text, heading
-    assert "colab-badge" in text and "**Expected run time.**" in text
+    assert "colab-badge" in text and "**Run time.** `quick`" in text  # bench_book_times form
     assert "`quick`" in text and "`full`" in text
     checked = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).startswith("# NBVAL_CHECK_OUTPUT")]
     assert len(checked) >= 4 and all(c.get("outputs") for c in checked)

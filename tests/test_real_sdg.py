@@ -94,7 +94,7 @@ def test_worldpop_reader_and_both_ghsl_releases(real_data):
     path = real_data / "worldpop" / "extdata" / "burundi_worldpop.tif"
     if not path.is_file():
         pytest.skip(f"{path} not present")
-    wp = WorldPop(path, year=2020).read(2020)
+    wp = WorldPop(path, year=2020).read_epoch(2020)
     assert int(wp.isnull().sum()) > 0 and float(wp.min()) >= 0  # 65535 nodata is NaN, not 65,535 persons
     city = sdg.city_extent(wp.fillna(0), "degurba_centre")
     classes = {rel: degurba.classify(city.population, city.area_km2, release=rel)
