@@ -225,17 +225,19 @@ def test_ctrl_c_stops_the_whole_book_instead_of_moving_to_the_next_chapter(mini_
     import signal
     import time
 
-    _notebook(mini_book / "book" / "01_first.ipynb", ["import time\nprint('started', flush=True)\ntime.sleep(120)"])
+    started = mini_book / "cell_started.flag"  # written by the kernel once it runs the sleeping cell
+    _notebook(mini_book / "book" / "01_first.ipynb",
+              [f"import pathlib, time\npathlib.Path({str(started)!r}).write_text('1')\ntime.sleep(120)"])
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "urbankit", "book", "--no-build"], cwd=mini_book,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        staged = mini_book / "_build" / "stage" / "quick" / "book"
-        while time.monotonic() < deadline and not any(staged.glob(".01_first.*.ipynb")):
-            time.sleep(0.5)   # papermill has started the chapter (its temporary output exists)
-        time.sleep(8)         # ... and the kernel is running the sleeping cell
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and not started.exists():
+            time.sleep(0.5)   # the kernel is running the sleeping cell (not still starting up)
+        assert started.exists(), "the chapter's kernel never started the cell"
+        time.sleep(1)
         os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C in a terminal sends
         out, err = proc.communicate(timeout=60)
     finally:
