@@ -143,6 +143,18 @@ def test_ensemble_recipe_averages_member_probabilities_and_rechooses_the_thresho
         ProbabilityEnsemble([a, build("unet", optical_channels=4)])
 
 
+def test_ensemble_members_checkpoint_in_their_own_folders_and_resume_from_latest(tmp_path):
+    train_s, val_s, test_s = [_city("t0", 0)], [_city("v", 10)], [_city("x", 11)]
+    options = {"profile": "quick", "device": "cpu", "checkpoint_dir": tmp_path,
+               "overrides": {"epochs": 1, "steps_per_epoch": 2, "patch_size": 32, "ensemble": 2}}
+    first = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, **options)
+    assert all(any((tmp_path / f"member{k}").iterdir()) for k in range(2))
+    again = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, resume="latest", **options)
+    assert again.threshold == pytest.approx(first.threshold)
+    with pytest.raises(ConfigError, match="cannot resume from one checkpoint file"):
+        experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, resume=tmp_path / "last.ckpt", **options)
+
+
 def test_percentile_rule_flags_each_citys_top_pixels_at_the_validation_percentile():
     val_s, test_s = [_city("v", 10)], [_city("x", 11)]
     maps = {s.attrs["site"]: s["change"].values + 0.01 * np.arange(s["change"].size).reshape(48, 48) / s["change"].size

@@ -380,17 +380,17 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     start = time.perf_counter()
     members = [_fit_member(model_name, recipe, train_scenes, val_scenes, member_seed(seed, k),
                            checkpoint_dir=_member_dir(checkpoint_dir, k, recipe.ensemble),
-                           resume=_member_dir(resume, k, recipe.ensemble), **member)
+                           resume=_member_resume(resume, k, recipe.ensemble), **member)
                for k in range(recipe.ensemble)]
     seconds = time.perf_counter() - start
     fits = [fitted for _, fitted in members]
-    if recipe.ensemble == 1:
-        model, threshold = members[0][0], fits[0].best_threshold
-    else:
-        model = ProbabilityEnsemble([m for m, _ in members])
-        threshold = _validation_threshold(model, recipe, val_scenes, **options)
+    model = members[0][0] if recipe.ensemble == 1 else ProbabilityEnsemble([m for m, _ in members])
     if recipe.threshold != "val_best_f1":
         threshold = float(recipe.fixed_threshold)
+    elif recipe.ensemble == 1:
+        threshold = fits[0].best_threshold
+    else:  # the members' thresholds do not hold for their average: sweep it on the validation patches
+        threshold = _validation_threshold(model, recipe, val_scenes, **options)
     val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options)
     test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True, **options)
     steps = sum(int(f.history["steps"].sum()) for f in fits if "steps" in f.history)
@@ -408,6 +408,16 @@ def _member_dir(folder: Any, k: int, n_members: int) -> Any:
     if folder is None or n_members == 1 or isinstance(folder, bool):
         return folder
     return Path(folder) / f"member{k}"
+
+
+def _member_resume(resume: Any, k: int, n_members: int) -> Any:
+    """Member ``k``'s ``resume``: ``"latest"`` and None as given (each member has its own folder)."""
+    if resume is None or n_members == 1 or resume == "latest":
+        return resume
+    if Path(resume).suffix:
+        raise ConfigError(f"run_experiment: an ensemble of {n_members} runs cannot resume from one checkpoint "
+                          f"file ({resume}); pass its folder (members in member0..) or 'latest'")
+    return Path(resume) / f"member{k}"
 
 
 def _fit_member(model_name: str, recipe: Recipe, train_scenes: Sequence[Any], val_scenes: Sequence[Any],
