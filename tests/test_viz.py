@@ -72,15 +72,17 @@ def test_overlay_mask(scene):
 
 
 def test_plot_change_panels(scene):
-    fig = viz.plot_change_panels(scene)
-    assert isinstance(fig, Figure) and len(fig.axes) == 5
+    fig = viz.plot_change_panels(scene)   # optical + label on top, SAR below with one dB colour bar
+    assert isinstance(fig, Figure) and len(fig.axes) == 6
     titles = [a.get_title() for a in fig.axes]
     assert titles[0].startswith("before") and titles[1].startswith("after")
-    assert "change" in titles[2]
+    assert "change" in titles[2] and titles[3].endswith("before") and "dB" in fig.axes[5].get_xlabel()
+    rows = {round(a.get_position().y0, 2) for a in fig.axes[:5]}
+    assert len(rows) == 2
     no_sar = viz.plot_change_panels(scene.drop_vars("sar"))
     assert len(no_sar.axes) == 3
     sar_only = viz.plot_change_panels(scene.drop_vars("optical"))
-    assert len(sar_only.axes) == 3
+    assert len(sar_only.axes) == 4   # label, SAR before, after, their colour bar
 
 
 def test_plot_loss_curve():
@@ -140,5 +142,7 @@ def test_book_style_and_figure_sizes_fit_the_book_column(scene):
     assert viz.book_figsize(2, nrows=2)[1] > viz.book_figsize(2)[1]
     with pytest.raises(ValueError, match="ncols"):
         viz.book_figsize(0)
-    fig = viz.plot_change_panels(scene)   # five panels in one column-wide row
+    fig = viz.plot_change_panels(scene)   # five panels in two column-wide rows
     assert fig.get_size_inches()[0] == pytest.approx(viz.BOOK_WIDTH)
+    history = viz.plot_history([{"epoch": 1, "train_loss": 0.5}])
+    assert history.get_size_inches()[0] <= viz.BOOK_WIDTH

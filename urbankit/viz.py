@@ -210,19 +210,29 @@ def overlay_mask(ax: Any, mask: Any, color: str | Sequence[float] = "red", alpha
 def plot_change_panels(scene: Any, bands: Sequence[str] = ("B04", "B03", "B02"), sar: bool | None = None,
                        pol: str = "VV", t1: int = 0, t2: int = -1,
                        figsize: tuple[float, float] | None = None):
-    """One row of change panels, as wide as the book column by default; returns the Figure.
+    """Change panels as wide as the book column by default; returns the Figure.
 
-    Before RGB, after RGB, change label (over the after image), and - when the scene has
-    ``sar`` (or ``sar=True``) - SAR before/after.
+    Before RGB, after RGB, change label (over the after image); when the scene has ``sar``
+    (or ``sar=True``), SAR before/after with one dB colour bar. A scene with both optical and
+    SAR gets two rows (optical and label on top, SAR below) so panels stay readable.
     """
     plt = _plt()
     has_sar = "sar" in scene.data_vars if sar is None else sar
     has_opt = "optical" in scene.data_vars
-    n = (2 if has_opt else 0) + ("change" in scene.data_vars) + (2 if has_sar else 0)
-    if n == 0:
+    top = (2 if has_opt else 0) + ("change" in scene.data_vars)
+    if top + (2 if has_sar else 0) == 0:
         raise ValueError("the scene has none of optical, sar, change to plot")
-    fig, axes = plt.subplots(1, n, figsize=figsize or book_figsize(n, panel_aspect=1.0), constrained_layout=True)
-    axes = np.atleast_1d(axes)
+    two_rows = has_sar and has_opt
+    ncols = max(top, 2) if two_rows else top + (2 if has_sar else 0)
+    nrows = 2 if two_rows else 1
+    if figsize is None:  # + 0.6 in for the SAR colour bar
+        width, height = book_figsize(ncols, nrows, panel_aspect=1.0)
+        figsize = (width, height + (0.6 if has_sar else 0.0))
+    fig, grid = plt.subplots(nrows, ncols, figsize=figsize, constrained_layout=True, squeeze=False)
+    axes = list(grid[0, :top]) + (list(grid[1, :2]) if two_rows else list(grid[0, top:]))
+    for ax in grid.flat:
+        if not any(ax is a for a in axes):
+            fig.delaxes(ax)
     times = scene["time"].values if "time" in scene.coords else None
 
     def when(t: int) -> str:
@@ -242,15 +252,16 @@ def plot_change_panels(scene: Any, bands: Sequence[str] = ("B04", "B03", "B02"),
         else:
             axes[i].imshow(np.zeros(scene["change"].shape), cmap="gray", vmin=0, vmax=1)
             axes[i].set_axis_off()
-            axes[i].set_title("change label")
         overlay_mask(axes[i], scene["change"], color="red", alpha=0.8)
         frac = float(np.nanmean(np.asarray(scene["change"].values, dtype=np.float32)))
-        axes[i].set_title(f"change label\n{100 * frac:.1f} % of pixels")
+        axes[i].set_title(f"change label (red)\n{100 * frac:.1f} % of pixels")
         i += 1
     if has_sar:
         for t, name in ((t1, "before"), (t2, "after")):
-            show_sar(scene, pol, t, ax=axes[i], title=f"{pol} dB\n{name}", colorbar=False)
+            show_sar(scene, pol, t, ax=axes[i], title=f"Sentinel-1 {pol}, {name}", colorbar=False)
             i += 1
+        fig.colorbar(axes[i - 1].images[0], ax=axes[i - 2:i], location="bottom", shrink=0.7, aspect=30,
+                     label=f"{pol} backscatter [dB]")
     site = scene.attrs.get("site")
     if site:
         fig.suptitle(f"{site} ({scene.attrs.get('dataset', '')})")
@@ -275,7 +286,7 @@ def plot_history(history: Any, metrics: Sequence[str] | None = None, title: str 
 
     plt = _plt()
     df = history if isinstance(history, pd.DataFrame) else pd.DataFrame(list(history))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    fig, axes = plt.subplots(1, 2, figsize=(BOOK_WIDTH, 3.0), constrained_layout=True)
     if df.empty:
         for a in axes:
             a.text(0.5, 0.5, "no epochs", ha="center", va="center", transform=a.transAxes)
@@ -398,7 +409,7 @@ def _plot_example_row(fig: Any, axes: Any, title: str, sample: Any, prob: np.nda
             continue
         img, name = shown
         axes[c].imshow(img, cmap=None if img.ndim == 3 else "gray", interpolation="nearest")
-        axes[c].set_title(f"{title}\n{name}" if c == 0 else name, fontsize=8)
+        axes[c].set_title(name, fontsize=8)
     label = scene_label(sample, label_key) if _is_scene(sample) else _numpy(sample[label_key]).squeeze()
     axes[-2].imshow(label, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[-2].set_title(f"label ({label_key})", fontsize=8)
@@ -413,6 +424,7 @@ def _plot_example_row(fig: Any, axes: Any, title: str, sample: Any, prob: np.nda
     for ax in axes:
         ax.set_xticks([])
         ax.set_yticks([])
+    axes[0].set_ylabel(title, fontsize=8)  # the row's site, beside the row: long names fit
 
 
 def plot_examples(examples: Any, samples: Mapping[str, Any], predictions: Mapping[str, Any], *,
@@ -458,13 +470,14 @@ def plot_examples(examples: Any, samples: Mapping[str, Any], predictions: Mappin
     if input_keys is None:
         input_keys = _example_input_keys(samples[next(iter(examples.values()))])
     ncol, nrow = len(input_keys) + 2, len(examples)
-    fig, axes = _plt().subplots(nrow, ncol, figsize=(2.6 * ncol, 2.6 * nrow), squeeze=False, constrained_layout=True)
+    fig, axes = _plt().subplots(nrow, ncol, figsize=book_figsize(ncol, nrow, panel_aspect=0.85), squeeze=False,
+                                constrained_layout=True)
     for r, (role, site) in enumerate(examples.items()):
         if site not in samples or site not in predictions:
             raise ConfigError(f"plot_examples: site {site!r} is missing from samples or predictions")
-        title = f"{role}: {site}" if role != site else site
+        title = f"{role}:\n{site}" if role != site else site
         if table is not None and site in table.index and metric in table.columns:
-            title += f" ({metric} {float(table.loc[site, metric]):.2f})"
+            title += f"\n{metric} {float(table.loc[site, metric]):.2f}"
         cut = threshold.get(site) if isinstance(threshold, Mapping) else threshold
         if isinstance(threshold, Mapping) and cut is None:
             raise ConfigError(f"plot_examples: no threshold for site {site!r} in the threshold mapping")
@@ -1026,7 +1039,7 @@ def plot_scene(scene: Any, **kwargs: Any):
     plt = _plt()
     da = scene[name]
     times = [0, da.sizes["time"] - 1] if da.sizes["time"] > 1 else [0]
-    fig, axes = plt.subplots(1, len(times), figsize=(4.2 * len(times), 4.0), constrained_layout=True)
+    fig, axes = plt.subplots(1, len(times), figsize=book_figsize(len(times), panel_aspect=0.8), constrained_layout=True)
     values = np.asarray(da.isel(time=times).values, dtype=np.float32)
     vmin, vmax = float(np.nanmin(values)), float(np.nanmax(values))  # one colour scale for all epochs
     label = f"{da.attrs.get('long_name', name)} ({da.attrs.get('units', '')})"
