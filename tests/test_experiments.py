@@ -143,6 +143,23 @@ def test_ensemble_recipe_averages_member_probabilities_and_rechooses_the_thresho
         ProbabilityEnsemble([a, build("unet", optical_channels=4)])
 
 
+def test_same_seed_gives_the_same_weights_whatever_the_global_random_state():
+    """The initial weights are seeded too: a run does not depend on what ran before it."""
+    import torch
+
+    train_s, val_s, test_s = [_city("t0", 0)], [_city("v", 10)], [_city("x", 11)]
+    options = {"profile": "quick", "device": "cpu",
+               "overrides": {"epochs": 1, "steps_per_epoch": 1, "patch_size": 32}}
+    torch.manual_seed(123)
+    first = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, seed=4, **options)
+    torch.rand(1000)  # another global random state before the second run
+    again = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, seed=4, **options)
+    other = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, seed=5, **options)
+    pairs = list(zip(first.model.parameters(), again.model.parameters()))
+    assert all(torch.equal(p, q) for p, q in pairs)
+    assert any(not torch.equal(p, q) for p, q in zip(first.model.parameters(), other.model.parameters()))
+
+
 def test_ensemble_members_checkpoint_in_their_own_folders_and_resume_from_latest(tmp_path):
     train_s, val_s, test_s = [_city("t0", 0)], [_city("v", 10)], [_city("x", 11)]
     options = {"profile": "quick", "device": "cpu", "checkpoint_dir": tmp_path,

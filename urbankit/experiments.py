@@ -426,7 +426,9 @@ def _fit_member(model_name: str, recipe: Recipe, train_scenes: Sequence[Any], va
                 label_key: str):
     """One training run of ``recipe``: ``(model with its best validation weights, FitResult)``."""
     from . import train
+    from .profiles import seed_everything
 
+    seed_everything(seed)  # the initial weights too: the same seed gives the same run in any process
     model = build_for_scenes(model_name, recipe, train_scenes, **dict(build_options or {}))
     contract = model.input_contract
     loader = make_train_loader(recipe, train_scenes, contract, seed, num_workers)
