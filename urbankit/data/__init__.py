@@ -20,7 +20,8 @@ from typing import Any
 
 _SUBMODULES = {"bands", "schema", "normalize", "synthetic", "samples", "oscd", "spacenet7", "vhr",
                "download", "generic", "sources", "cache", "synthetic_region", "raster", "checks",
-               "reader", "sample_files", "ghsl", "worldpop", "population_grids", "contract"}
+               "reader", "sample_files", "ghsl", "worldpop", "population_grids", "contract",
+               "vhr_pairs", "levir_cd", "whu_cd", "dsifn", "sysu_cd"}
 
 # convenience re-exports: name -> sub-module
 _EXPORTS = {

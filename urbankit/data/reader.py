@@ -45,8 +45,8 @@ __all__ = ["READERS", "Reader", "reader_for"]
 READERS: dict[str, type[Reader]] = {}
 
 #: reader key -> the module that defines it (so that :func:`reader_for` can import it lazily)
-_MODULES = {"oscd": "oscd", "spacenet7_s1s2": "spacenet7", "levir_cd": "vhr", "whu_cd": "vhr",
-            "dsifn": "vhr", "sysu_cd": "vhr", "geotiff": "generic", "ghsl": "ghsl", "worldpop": "worldpop"}
+_MODULES = {"oscd": "oscd", "spacenet7_s1s2": "spacenet7", "levir_cd": "levir_cd", "whu_cd": "whu_cd",
+            "dsifn": "dsifn", "sysu_cd": "sysu_cd", "geotiff": "generic", "ghsl": "ghsl", "worldpop": "worldpop"}
 
 
 class Reader:

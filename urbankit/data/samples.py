@@ -142,10 +142,10 @@ def _read_manifest(path: Path) -> dict[str, str]:
 
 def _writers() -> dict[str, Callable[[Path, int], Path]]:
     """The sample writers, each owned by its reader module (this module only orchestrates)."""
+    from .levir_cd import LEVIRCD
     from .oscd import OSCD
     from .population_grids import write_population_sample
     from .spacenet7 import SpaceNet7
-    from .vhr import LEVIRCD
 
     return {"oscd": OSCD.write_sample, "spacenet7": SpaceNet7.write_sample, "levir": LEVIRCD.write_sample,
             "population": write_population_sample}
