@@ -43,7 +43,7 @@ from .recipes import Recipe, get_recipe
 __all__ = ["Fold", "ExperimentResult", "FoldsResult", "leave_sites_out", "run_experiment", "run_folds",
            "cva_experiment", "make_loss", "make_train_loader", "make_eval_loader", "make_contract",
            "pooled_table", "estimate_full_time", "full_recipe_steps", "build_for_scenes", "change_fraction",
-           "single_date_scenes"]
+           "single_date_scenes", "pooled_groups", "run_models", "scores_table"]
 
 
 def single_date_scenes(scene: Any, dates: Sequence[int] | None = None,
@@ -200,24 +200,56 @@ def _per_scene_counts(recipe: Recipe, train_scenes: Sequence[Any]) -> list[int]:
     return [max(1, math.ceil(per_site_patches / per_site[s])) for s in sites]
 
 
+def _train_sampler(recipe: Recipe, counts: list[int]):
+    """The recipe's training sampler; ``counts``: patches per scene and epoch (random / importance)."""
+    from .datasets import GridSampler, ImportanceSampler, RandomSampler
+
+    if recipe.sampler == "grid":
+        return GridSampler(recipe.patch_size, stride=int(recipe.sampler_options.get("stride", recipe.patch_size)))
+    if recipe.sampler == "random":
+        return RandomSampler(recipe.patch_size, n_per_scene=counts)
+    opts = dict(recipe.sampler_options)
+    return ImportanceSampler(recipe.patch_size, n_per_scene=counts, n_candidates=int(opts.get("n_candidates", 20)),
+                             bias=float(opts.get("bias", 5.0)))
+
+
 def make_train_loader(recipe: Recipe, train_scenes: Sequence[Any], contract: InputContract, seed: int,
-                      num_workers: int = 0):
-    """Training loader with the recipe's sampler and augmentation (see :mod:`urbankit.datasets`)."""
-    from .datasets import GridSampler, ImportanceSampler, RandomSampler, SceneDataset, make_loader
+                      num_workers: int = 0, *, unlabelled_scenes: Sequence[Any] = (),
+                      balance_unlabelled: bool = True):
+    """Training loader with the recipe's sampler and augmentation (see :mod:`urbankit.datasets`).
+
+    Args:
+        recipe, train_scenes, contract, seed, num_workers: the run's recipe, labelled scenes,
+            input contract, seed and loader workers.
+        unlabelled_scenes: scenes whose patches enter training without labels (``labelled`` is
+            False in their samples: semi-supervised and domain-adaptation strategies).
+        balance_unlabelled: with unlabelled scenes, True draws as many labelled as unlabelled
+            patches per epoch and doubles the batch (each step holds about ``batch_size``
+            labelled patches, as a supervised run); False gives every scene, labelled or not,
+            the same number of patches and keeps ``batch_size``.
+    """
+    from .datasets import SceneDataset, make_loader
 
     if recipe.sar_orbit == "random" and contract.sar_pols is not None:
-        _check_orbit_scenes(train_scenes)
-    if recipe.sampler == "grid":
-        sampler = GridSampler(recipe.patch_size, stride=int(recipe.sampler_options.get("stride", recipe.patch_size)))
-    elif recipe.sampler == "random":
-        sampler = RandomSampler(recipe.patch_size, n_per_scene=_per_scene_counts(recipe, train_scenes))
+        _check_orbit_scenes(list(train_scenes) + list(unlabelled_scenes))
+    common = dict(augment=_augment(recipe), seed=seed, contract=contract, pair=recipe.pair)
+    if not unlabelled_scenes:
+        dataset = SceneDataset(list(train_scenes), _train_sampler(recipe, _per_scene_counts(recipe, train_scenes)),
+                               **common)
+        return make_loader(dataset, batch_size=recipe.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
+    import torch
+
+    n = len(train_scenes)
+    if balance_unlabelled:
+        counts = (_per_scene_counts(recipe, train_scenes), _per_scene_counts(recipe, unlabelled_scenes))
     else:
-        opts = dict(recipe.sampler_options)
-        sampler = ImportanceSampler(recipe.patch_size, n_per_scene=_per_scene_counts(recipe, train_scenes),
-                                    n_candidates=int(opts.get("n_candidates", 20)), bias=float(opts.get("bias", 5.0)))
-    dataset = SceneDataset(list(train_scenes), sampler, augment=_augment(recipe), seed=seed, contract=contract,
-                           pair=recipe.pair)
-    return make_loader(dataset, batch_size=recipe.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
+        both = _per_scene_counts(recipe, list(train_scenes) + list(unlabelled_scenes))
+        counts = (both[:n], both[n:])
+    parts = [SceneDataset(list(scenes), _train_sampler(recipe, c), labelled=labelled, **common)
+             for scenes, c, labelled in ((train_scenes, counts[0], True), (unlabelled_scenes, counts[1], False))]
+    batch = recipe.batch_size * (2 if balance_unlabelled else 1)
+    return make_loader(torch.utils.data.ConcatDataset(parts), batch_size=batch, shuffle=True, seed=seed,
+                       num_workers=num_workers)
 
 
 def _check_orbit_scenes(scenes: Sequence[Any]) -> None:
@@ -284,10 +316,13 @@ class ExperimentResult:
         threshold: the decision threshold (chosen on the validation scenes, or fixed).
         fit: the :class:`urbankit.train.FitResult` (``fit.history`` per epoch); of the first
             member when the recipe trains an ensemble (``member_fits`` holds every member's).
-        val_table, test_table: per-site + pooled tables at ``threshold``.
+        val_table, test_table: per-site + pooled tables at ``threshold`` (``val_table`` is None
+            for a run without validation sites).
         predictions: ``{test site: probability DataArray}``.
         seconds, steps: training wall time and optimiser steps (for time estimates).
         params: trainable parameters.
+        output_tables: ``{output key: test table}`` of the further heads asked for with
+            ``score_outputs`` (same threshold).
     """
 
     model_name: str
@@ -305,6 +340,7 @@ class ExperimentResult:
     seed: int = 0
     fold_name: str = ""
     member_fits: list = field(default_factory=list)
+    output_tables: dict[str, Any] = field(default_factory=dict)
 
     @property
     def history(self):
@@ -317,16 +353,19 @@ class ExperimentResult:
         return self.seconds / max(self.steps, 1)
 
     def f1(self, split: str = "test") -> float:
-        """Pooled F1 of the ``test`` or ``val`` table."""
+        """Pooled F1 of the ``test`` or ``val`` table (NaN for ``val`` without validation sites)."""
         table = self.test_table if split == "test" else self.val_table
-        return float(table.loc["pooled", "f1"])
+        return math.nan if table is None else float(table.loc["pooled", "f1"])
 
     def summary(self) -> str:
         """One line: model, pooled test P/R/F1, threshold, best epoch, time."""
         row = self.test_table.loc["pooled"]
+        chosen = (f"validation F1 {self.f1('val'):.3f}, best epoch {self.best_epochs}/{len(self.history)}"
+                  if self.val_table is not None else
+                  f"no validation sites: fixed threshold, last epoch of {len(self.history)}")
         return (f"{self.model_name} (seed {self.seed}): test P {row['precision']:.3f} R {row['recall']:.3f} "
-                f"F1 {row['f1']:.3f} at threshold {self.threshold:.2f} (validation F1 {self.f1('val'):.3f}, "
-                f"best epoch {self.best_epochs}/{len(self.history)}); {self.steps} steps in {self.seconds:.0f} s")
+                f"F1 {row['f1']:.3f} at threshold {self.threshold:.2f} ({chosen}); "
+                f"{self.steps} steps in {self.seconds:.0f} s")
 
     @property
     def best_epochs(self) -> str:
@@ -339,8 +378,10 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
                    overrides: Mapping[str, Any] | Sequence[str] | None = None, seed: int = 0, device: Any = "auto",
                    amp: bool | str = False, strategy: Any = None, build_options: Mapping[str, Any] | None = None,
                    checkpoint_dir: Any = None, resume: Any = None, progress: bool | str = False,
-                   num_workers: int = 0, output_key: str = "change", label_key: str | None = None
-                   ) -> ExperimentResult:
+                   num_workers: int = 0, output_key: str = "change", label_key: str | None = None,
+                   unlabelled_scenes: Sequence[Any] = (), balance_unlabelled: bool = True, validation: bool = True,
+                   score_outputs: Mapping[str, str] | None = None, strategy_for: Callable | None = None,
+                   configure_model: Callable | None = None) -> ExperimentResult:
     """Train ``model_name`` on ``train_scenes`` and score it on ``test_scenes`` (module docstring).
 
     Args:
@@ -359,24 +400,37 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
         progress: ``"epoch"`` prints a line per epoch.
         output_key, label_key: the model output that is validated and scored, and its label
             (default ``change``; ``buildings_t1`` for single-date built-up mapping).
+        unlabelled_scenes: scenes trained on without their labels (semi-supervised or domain
+            adaptation strategies); their sites may be in no other split.
+        balance_unlabelled: how labelled and unlabelled patches are mixed
+            (:func:`make_train_loader`).
+        validation: False for a run without validation sites (``val_scenes`` empty): the last
+            epoch is kept, the threshold is the recipe's ``fixed_threshold``, and the recipe's
+            ``deviations`` and :meth:`ExperimentResult.summary` say so.
+        score_outputs: further heads scored on the test scenes at the same threshold,
+            ``{output key: label key}`` (e.g. ``{"buildings_t1_sar": "buildings_t1"}``).
+        strategy_for: ``model -> Strategy``, for a strategy that needs the built model (e.g.
+            deep-supervision targets); not together with ``strategy``.
+        configure_model: ``model -> None``, called on the built model before training (e.g. to
+            set ``inference_window``).
 
     Returns:
         An :class:`ExperimentResult`.
     """
-    from .inference import evaluate_scenes
     from .models import ProbabilityEnsemble, count_parameters
     from .profiles import resolve_device
 
-    _check_disjoint(train_scenes, val_scenes, test_scenes)
-    if not isinstance(recipe, Recipe):
-        recipe = get_recipe(recipe or model_name, profile=profile, overrides=overrides)
-    elif overrides:
-        recipe = recipe.replace(**dict(overrides))
+    _check_disjoint(train_scenes, val_scenes, test_scenes, unlabelled_scenes, need_val=validation)
+    if strategy is not None and strategy_for is not None:
+        raise ConfigError("run_experiment: pass strategy or strategy_for, not both")
+    recipe = _run_recipe(model_name, recipe, profile, overrides, validation)
     torch_device = device if not isinstance(device, str) else resolve_device(device)
     label_key = label_key or output_key
     options = {"device": torch_device, "amp": amp, "output_key": output_key, "label_key": label_key}
     member = {"strategy": strategy, "build_options": build_options, "progress": progress,
-              "num_workers": num_workers, **options}
+              "num_workers": num_workers, "unlabelled_scenes": unlabelled_scenes,
+              "balance_unlabelled": balance_unlabelled, "strategy_for": strategy_for,
+              "configure_model": configure_model, **options}
     start = time.perf_counter()
     members = [_fit_member(model_name, recipe, train_scenes, val_scenes, member_seed(seed, k),
                            checkpoint_dir=_member_dir(checkpoint_dir, k, recipe.ensemble),
@@ -385,17 +439,50 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     seconds = time.perf_counter() - start
     fits = [fitted for _, fitted in members]
     model = members[0][0] if recipe.ensemble == 1 else ProbabilityEnsemble([m for m, _ in members])
-    if recipe.threshold != "val_best_f1":
-        threshold = float(recipe.fixed_threshold)
-    elif recipe.ensemble == 1:
-        threshold = fits[0].best_threshold
-    else:  # the members' thresholds do not hold for their average: sweep it on the validation patches
-        threshold = _validation_threshold(model, recipe, val_scenes, **options)
-    val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options)
-    test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True, **options)
+    threshold = _run_threshold(model, recipe, fits, val_scenes, options)
+    val_table, test_table, preds, heads = _score_run(model, val_scenes, test_scenes, threshold, score_outputs,
+                                                     options)
     steps = sum(int(f.history["steps"].sum()) for f in fits if "steps" in f.history)
     return ExperimentResult(model_name, model, recipe, model.input_contract, threshold, fits[0], val_table,
-                            test_table, preds, seconds, steps, count_parameters(model), seed, member_fits=fits)
+                            test_table, preds, seconds, steps, count_parameters(model), seed, member_fits=fits,
+                            output_tables=heads)
+
+
+def _run_threshold(model, recipe: Recipe, fits: Sequence[Any], val_scenes: Sequence[Any],
+                   options: Mapping[str, Any]) -> float:
+    """The recipe's fixed threshold, the run's validation choice, or a sweep for an ensemble."""
+    if recipe.threshold != "val_best_f1":
+        return float(recipe.fixed_threshold)
+    if recipe.ensemble == 1:
+        return fits[0].best_threshold
+    # the members' thresholds do not hold for their average: sweep it on the validation patches
+    return _validation_threshold(model, recipe, val_scenes, **options)
+
+
+def _run_recipe(model_name: str, recipe: Any, profile: str, overrides: Any, validation: bool) -> Recipe:
+    """The recipe a run uses; without validation sites, its fixed threshold (a listed deviation)."""
+    if not isinstance(recipe, Recipe):
+        recipe = get_recipe(recipe or model_name, profile=profile, overrides=overrides)
+    elif overrides:
+        recipe = recipe.replace(**dict(overrides))
+    if validation:
+        return recipe
+    note = (f"no validation sites: the last epoch is kept and the threshold is fixed at "
+            f"{recipe.fixed_threshold:g}")
+    return recipe.replace(threshold="fixed", deviations=recipe.deviations + (note,))
+
+
+def _score_run(model, val_scenes: Sequence[Any], test_scenes: Sequence[Any], threshold: float,
+               score_outputs: Mapping[str, str] | None, options: Mapping[str, Any]):
+    """(val table or None, test table, test predictions, ``{head: test table}``) at ``threshold``."""
+    from .inference import evaluate_scenes
+
+    val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options) if val_scenes else None
+    test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True, **options)
+    rest = {k: v for k, v in options.items() if k not in ("output_key", "label_key")}
+    heads = {key: evaluate_scenes(model, test_scenes, output_key=key, label_key=label, threshold=threshold, **rest)
+             for key, label in dict(score_outputs or {}).items()}
+    return val_table, test_table, preds, heads
 
 
 def member_seed(seed: int, k: int) -> int:
@@ -423,20 +510,27 @@ def _member_resume(resume: Any, k: int, n_members: int) -> Any:
 def _fit_member(model_name: str, recipe: Recipe, train_scenes: Sequence[Any], val_scenes: Sequence[Any],
                 seed: int, *, strategy: Any, build_options: Mapping[str, Any] | None, device: Any, amp: Any,
                 progress: Any, checkpoint_dir: Any, resume: Any, num_workers: int, output_key: str,
-                label_key: str):
+                label_key: str, unlabelled_scenes: Sequence[Any] = (), balance_unlabelled: bool = True,
+                strategy_for: Callable | None = None, configure_model: Callable | None = None):
     """One training run of ``recipe``: ``(model with its best validation weights, FitResult)``."""
     from . import train
     from .profiles import seed_everything
 
     seed_everything(seed)  # the initial weights too: the same seed gives the same run in any process
     model = build_for_scenes(model_name, recipe, train_scenes, **dict(build_options or {}))
+    if configure_model is not None:
+        configure_model(model)
     contract = model.input_contract
-    loader = make_train_loader(recipe, train_scenes, contract, seed, num_workers)
-    val_loader = make_eval_loader(recipe, val_scenes, contract)
+    loader = make_train_loader(recipe, train_scenes, contract, seed, num_workers, unlabelled_scenes=unlabelled_scenes,
+                               balance_unlabelled=balance_unlabelled)
+    val_loader = make_eval_loader(recipe, val_scenes, contract) if val_scenes else None
+    if strategy_for is not None:
+        strategy = strategy_for(model)
     strategy = strategy or train.Supervised(loss=make_loss(recipe, train_scenes))
+    fit_options = recipe.fit_options() | ({} if val_loader is not None else {"restore_best": False})
     fitted = train.fit(model, loader, val_loader, strategy=strategy, device=device, amp=amp,
                        progress=progress, seed=seed, checkpoint_dir=checkpoint_dir, resume=resume,
-                       val_key=output_key, val_label_key=label_key, **recipe.fit_options())
+                       val_key=output_key, val_label_key=label_key, **fit_options)
     return model, fitted
 
 
@@ -451,13 +545,17 @@ def _validation_threshold(model, recipe: Recipe, val_scenes: Sequence[Any], *, d
     return float(scores["sweep"].best_threshold("f1")[0])
 
 
-def _check_disjoint(*groups: Sequence[Any]) -> None:
-    names = ["train", "val", "test"]
+def _check_disjoint(train: Sequence[Any], val: Sequence[Any], test: Sequence[Any],
+                    unlabelled: Sequence[Any] = (), *, need_val: bool = True) -> None:
+    names = ["train", "val", "test", "unlabelled"]
+    groups = (train, val, test, unlabelled)
     sites = [{_site(s) for s in g} for g in groups]
-    for i in range(3):
-        if not groups[i]:
+    if not need_val and val:
+        raise ConfigError("run_experiment: validation=False, but validation scenes were given")
+    for i in range(4):
+        if not groups[i] and (i in (0, 2) or (i == 1 and need_val)):
             raise ConfigError(f"run_experiment: no {names[i]} scenes")
-        for j in range(i + 1, 3):
+        for j in range(i + 1, 4):
             both = sites[i] & sites[j]
             if both:
                 raise ConfigError(f"run_experiment: sites {sorted(both)} are both {names[i]} and {names[j]} "
@@ -478,6 +576,67 @@ def pooled_table(tables: Sequence[Any], pooled_label: str = "pooled"):
     out = pd.concat([rows, pd.DataFrame([pooled], index=[pooled_label])])
     out.index.name = rows.index.name
     return out
+
+
+def pooled_groups(table: Any, groups: Mapping[str, Sequence[str]], pooled_label: str = "pooled"):
+    """Scores pooled over groups of sites of one per-site table (e.g. the test sites of each region).
+
+    Args:
+        table: a per-site table with ``tp``, ``fp``, ``fn``, ``tn`` columns (its pooled row is ignored).
+        groups: ``{group name: site names}``; every site must be a row of ``table``.
+
+    Returns:
+        A DataFrame, one row per group: summed counts, ``n`` and the scores recomputed from them.
+    """
+    import pandas as pd
+
+    from .metrics import scores_from_counts
+
+    rows = table.drop(index=pooled_label, errors="ignore")
+    out = {}
+    for name, sites in groups.items():
+        missing = [s for s in sites if s not in rows.index]
+        if missing or not sites:
+            raise ConfigError(f"pooled_groups: group {name!r}: no row for site(s) {missing or '(none given)'}")
+        counts = {k: int(rows.loc[list(sites), k].sum()) for k in ("tp", "fp", "fn", "tn")}
+        out[name] = {**counts, "n": int(sum(counts.values())), **scores_from_counts(**counts)}
+    return pd.DataFrame.from_dict(out, orient="index")
+
+
+def run_models(configs: Mapping[str, Any], train_scenes: Sequence[Any], val_scenes: Sequence[Any],
+               test_scenes: Sequence[Any], *, progress: Callable[[str], None] | None = None,
+               **common: Any) -> dict[str, ExperimentResult]:
+    """:func:`run_experiment` for several models on the same scenes: ``{label: result}``.
+
+    Args:
+        configs: ``{label: model name}`` or ``{label: (model name, {run_experiment keyword: value})}``;
+            a row's keywords (e.g. ``build_options``, ``strategy``) override ``common``.
+        train_scenes, val_scenes, test_scenes: as :func:`run_experiment`, shared by every model.
+        progress: called with each finished run's :meth:`ExperimentResult.summary` (e.g. ``print``).
+        common: keywords of :func:`run_experiment` for every model (``profile``, ``recipe``, ``seed``...).
+    """
+    results = {}
+    for label, config in configs.items():
+        name, options = (config, {}) if isinstance(config, str) else config
+        results[label] = run_experiment(name, train_scenes, val_scenes, test_scenes, **(common | dict(options)))
+        if progress is not None:
+            progress(f"{label}: {results[label].summary()}")
+    return results
+
+
+def scores_table(results: Mapping[str, ExperimentResult], columns: Sequence[str] = ("precision", "recall", "f1",
+                                                                                    "kappa"),
+                 split: str = "test"):
+    """One row per run: the pooled ``columns`` of its ``test`` (or ``val``) table and its threshold."""
+    import pandas as pd
+
+    rows = {}
+    for label, r in results.items():
+        table = r.test_table if split == "test" else r.val_table
+        if table is None:
+            raise ConfigError(f"scores_table: run {label!r} has no {split} table (a run without validation sites)")
+        rows[label] = {c: float(table.loc["pooled", c]) for c in columns} | {"threshold": r.threshold}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 @dataclass
