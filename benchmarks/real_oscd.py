@@ -21,6 +21,7 @@ Protocol (nothing is chosen on a test city):
     python benchmarks/real_oscd.py --models fc_siam_diff --override optical_norm=none
     python benchmarks/real_oscd.py --seeds 0 1 --threads 2
     python benchmarks/real_oscd.py --jobs 2 --threads 1     # both models side by side (2 cores)
+    python benchmarks/real_oscd.py --override ensemble=1 test_time_flips=false   # one run per fold
 
 Writes ``benchmarks/results/real_oscd.md`` (atomically). Skips (exit 0, says so) when the
 shared real data is absent. Never put its numbers in a test: they are measurements.
@@ -70,27 +71,83 @@ def summary_row(method: str, fold_tables: list, minutes: float, steps: int) -> t
     return row, pooled
 
 
+def _inner_ensemble(model):
+    """The members' ensemble inside a run's model (under test-time flips, if the recipe has them)."""
+    from urbankit.models import FlipAverage
+
+    return model.model if isinstance(model, FlipAverage) else model
+
+
+def variant_tables(run, val, test) -> dict[str, list]:
+    """Test tables of one fold's run and of its parts, each with its threshold chosen on ``val``.
+
+    ``one run``: every ensemble member alone at its own validation threshold (a list: one
+    table per seed); and ``ensemble`` (the members' mean probability) when the run has
+    test-time flips, else ``ensemble + flips``. Without an ensemble only the run itself.
+    """
+    from urbankit.inference import evaluate_scenes
+    from urbankit.models import FlipAverage, ProbabilityEnsemble
+
+    options = {"device": "cpu", "output_key": "change", "label_key": "change"}
+    inner = _inner_ensemble(run.model)
+    if not isinstance(inner, ProbabilityEnsemble):
+        return {"one run": [run.test_table]}
+    out = {"one run": [evaluate_scenes(m, test, threshold=f.best_threshold, **options)
+                       for m, f in zip(inner.members, run.member_fits)]}
+    # the run itself is one of the two; score the other (flips cost four forward passes)
+    name, model = ("ensemble", inner) if run.recipe.test_time_flips else ("ensemble + flips", FlipAverage(inner))
+    threshold = experiments.validation_threshold(model, run.recipe, val, **options)
+    out[name] = [evaluate_scenes(model, test, threshold=threshold, **options)]
+    return out
+
+
 def run_model(name: str, scenes: dict, folds, seeds, overrides) -> list[tuple[dict, pd.DataFrame]]:
-    """Train ``name`` on every fold; rows for its validation threshold and its per-city percentile rule."""
+    """Train ``name`` on every fold; rows for its run, its parts (ensemble members, flips) and CVA's rule."""
     start = time.perf_counter()
     result = experiments.run_folds(name, scenes, folds, seeds=seeds, profile="real", overrides=overrides,
                                    device="cpu", progress=lambda line: print("  " + line, flush=True))
-    minutes = (time.perf_counter() - start) / 60
+    minutes = (time.perf_counter() - start) / 60 / len(result.runs)  # per trained model (one fold, one seed)
     by_name = {f.name: f for f in folds}
-    fixed = [run.test_table for run in result.runs]
+    variants: dict[str, list[list]] = {}
     percentile = []
     for run in result.runs:
         _, val, test = by_name[run.fold_name].scenes(scenes)
+        for key, tables in variant_tables(run, val, test).items():
+            variants.setdefault(key, []).append(tables)
         q, table = experiments.percentile_rule_of_run(run, val, test, device="cpu")
         percentile.append(table)
         print(f"  {run.fold_name}: percentile chosen on the validation city {q:.1f}", flush=True)
+    recipe = result.runs[0].recipe
     steps = int(np.mean([run.steps for run in result.runs]))
-    print(f"{name}: recipe {result.runs[0].recipe.describe()}", flush=True)
-    for d in result.runs[0].recipe.deviations:
+    print(f"{name}: recipe {recipe.describe()}", flush=True)
+    for d in recipe.deviations:
         print(f"   deviation: {d}", flush=True)
     label = LABELS.get(name, name)
-    return [summary_row(f"{label}, threshold on val", fixed, minutes, steps),
-            summary_row(f"{label}, percentile on val", percentile, minutes, steps)]
+    rows = [summary_row(f"{label}, {_run_name(recipe)}, threshold on val", [r.test_table for r in result.runs],
+                        minutes, steps)]
+    if len(variants) > 1:  # the parts of an ensemble, scored from the same trained members
+        members = list(zip(*variants["one run"]))  # per seed: its table in every fold
+        member_rows = [summary_row("", list(tables), minutes, steps)[0] for tables in members]
+        row, pooled = summary_row(f"{label}, one run (mean of {len(members)} seeds), threshold on val",
+                                  list(members[0]), minutes / len(members), steps // len(members))
+        for key in ("pooled F1", "pooled P", "pooled R", "fold F1 mean", "fold F1 std"):
+            row[key] = float(np.mean([r[key] for r in member_rows]))
+        row["seed F1 std"] = float(np.std([r["pooled F1"] for r in member_rows]))
+        rows.insert(0, (row, pooled))
+        if recipe.test_time_flips:  # the run itself has flips: show the ensemble without them
+            rows.insert(1, summary_row(f"{label}, ensemble of {len(members)}, no flips, threshold on val",
+                                       [t[0] for t in variants["ensemble"]], minutes, steps))
+        else:
+            rows.insert(1, summary_row(f"{label}, ensemble of {len(members)} + test-time flips, threshold on val",
+                                       [t[0] for t in variants["ensemble + flips"]], minutes, steps))
+    rows.append(summary_row(f"{label}, {_run_name(recipe)}, percentile on val", percentile, minutes, steps))
+    return rows
+
+
+def _run_name(recipe) -> str:
+    """How a row names the recipe's model: one run, or an ensemble (with flips)."""
+    name = "one run" if recipe.ensemble == 1 else f"ensemble of {recipe.ensemble}"
+    return name + (" + test-time flips" if recipe.test_time_flips else "")
 
 
 def _worker(name: str, real_root: str, seeds, overrides, threads: int) -> list[tuple[dict, pd.DataFrame]]:
@@ -128,11 +185,18 @@ def write_summary(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, fol
         "",
         *[f"- {f.name}: {', '.join(f.test)} / {', '.join(f.val)} / {', '.join(f.train)}" for f in folds],
         "",
-        "| method | pooled P | pooled R | pooled F1 | fold F1 mean ± std | minutes | steps/run |",
+        "Minutes are per trained model (one fold: every member of an ensemble, training and the",
+        "validation sweeps), with the models of the table trained side by side. The *one run* row is",
+        "the mean over the ensemble's members, each scored alone at its own validation threshold",
+        "(± its spread over seeds).",
+        "",
+        "| method | pooled P | pooled R | pooled F1 | fold F1 mean ± std | min/model | steps/model |",
         "|---|---|---|---|---|---|---|",
     ]
     for _, r in summary.iterrows():
-        lines.append(f"| {r['method']} | {r['pooled P']:.3f} | {r['pooled R']:.3f} | **{r['pooled F1']:.3f}** | "
+        seed_std = r.get("seed F1 std")
+        f1 = f"**{r['pooled F1']:.3f}**" + (f" ± {seed_std:.3f}" if pd.notna(seed_std) else "")
+        lines.append(f"| {r['method']} | {r['pooled P']:.3f} | {r['pooled R']:.3f} | {f1} | "
                      f"{r['fold F1 mean']:.3f} ± {r['fold F1 std']:.3f} | {r['minutes']:.1f} | {r['steps per run']} |")
     lines += ["", "Per-city test F1 (each city is tested in exactly one fold):", "",
               per_city.round(3).to_markdown() if hasattr(per_city, "to_markdown") else per_city.round(3).to_string(),
@@ -174,7 +238,8 @@ def main(argv=None) -> int:
     for model_rows in results:
         for row, table in model_rows:
             rows.append(row)
-            per_city[row["method"]] = table["f1"]
+            if "mean of" not in row["method"]:  # a per-seed mean has no one per-city table
+                per_city[row["method"]] = table["f1"]
     summary = pd.DataFrame(rows)
     print(summary.round(3).to_string(index=False))
     write_summary(Path(args.out), summary, pd.DataFrame(per_city), folds, args, time.perf_counter() - start)

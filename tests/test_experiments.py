@@ -249,3 +249,35 @@ def test_single_date_scenes_label_each_date_with_the_built_rule():
         experiments.single_date_scenes(twin, dates=[5])
     with pytest.raises(ConfigError, match="no 'buildings' label"):
         experiments.single_date_scenes(twin.drop_vars("buildings"))
+
+
+def test_test_time_flips_average_the_four_flipped_views_and_rechoose_the_threshold():
+    import torch
+
+    from urbankit.models import FlipAverage
+
+    train_s, val_s, test_s = [_city("t0", 0)], [_city("v", 10)], [_city("x", 11)]
+    result = experiments.run_experiment(
+        "fc_siam_diff", train_s, val_s, test_s, profile="quick", device="cpu",
+        overrides={"epochs": 1, "steps_per_epoch": 2, "patch_size": 32, "test_time_flips": True})
+    model = result.model
+    assert isinstance(model, FlipAverage) and "test-time flips" in result.recipe.describe()
+    assert model.input_contract is result.contract
+    inner = model.model
+    batch = {k: torch.rand(1, 4, 32, 40) for k in model.input_keys}  # not square: flips keep the shape
+    with torch.no_grad():
+        model.eval()
+        views = []
+        for dims in ((), (-1,), (-2,), (-2, -1)):
+            out = inner({k: torch.flip(v, dims) if dims else v for k, v in batch.items()})["change"]
+            views.append(torch.sigmoid(torch.flip(out, dims) if dims else out))
+        expected = torch.stack(views).mean(0)
+        got = torch.sigmoid(model(batch)["change"])
+    assert got.shape == (1, 1, 32, 40)
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert not torch.allclose(got, views[0], atol=1e-6)  # the views differ: averaging does something
+    loader = experiments.make_eval_loader(result.recipe, val_s, result.contract)
+    sweep = train.evaluate(model, loader, device="cpu", sweep=True)["sweep"]
+    assert result.threshold == pytest.approx(sweep.best_threshold("f1")[0])
+    assert result.threshold == pytest.approx(
+        experiments.validation_threshold(model, result.recipe, val_s, device="cpu"))

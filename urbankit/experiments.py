@@ -43,7 +43,8 @@ from .recipes import Recipe, get_recipe
 __all__ = ["Fold", "ExperimentResult", "FoldsResult", "leave_sites_out", "run_experiment", "run_folds",
            "cva_experiment", "make_loss", "make_train_loader", "make_eval_loader", "make_contract",
            "pooled_table", "estimate_full_time", "full_recipe_steps", "build_for_scenes", "change_fraction",
-           "single_date_scenes", "pooled_groups", "run_models", "scores_table"]
+           "single_date_scenes", "pooled_groups", "run_models", "scores_table", "validation_threshold",
+           "percentile_rule", "percentile_rule_of_run"]
 
 
 def single_date_scenes(scene: Any, dates: Sequence[int] | None = None,
@@ -417,7 +418,7 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     Returns:
         An :class:`ExperimentResult`.
     """
-    from .models import ProbabilityEnsemble, count_parameters
+    from .models import FlipAverage, ProbabilityEnsemble, count_parameters
     from .profiles import resolve_device
 
     _check_disjoint(train_scenes, val_scenes, test_scenes, unlabelled_scenes, need_val=validation)
@@ -439,6 +440,8 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     seconds = time.perf_counter() - start
     fits = [fitted for _, fitted in members]
     model = members[0][0] if recipe.ensemble == 1 else ProbabilityEnsemble([m for m, _ in members])
+    if recipe.test_time_flips:
+        model = FlipAverage(model)
     threshold = _run_threshold(model, recipe, fits, val_scenes, options)
     val_table, test_table, preds, heads = _score_run(model, val_scenes, test_scenes, threshold, score_outputs,
                                                      options)
@@ -453,10 +456,10 @@ def _run_threshold(model, recipe: Recipe, fits: Sequence[Any], val_scenes: Seque
     """The recipe's fixed threshold, the run's validation choice, or a sweep for an ensemble."""
     if recipe.threshold != "val_best_f1":
         return float(recipe.fixed_threshold)
-    if recipe.ensemble == 1:
+    if recipe.ensemble == 1 and not recipe.test_time_flips:
         return fits[0].best_threshold
-    # the members' thresholds do not hold for their average: sweep it on the validation patches
-    return _validation_threshold(model, recipe, val_scenes, **options)
+    # the members' thresholds do not hold for their average (or flips): sweep it on the validation patches
+    return validation_threshold(model, recipe, val_scenes, **options)
 
 
 def _run_recipe(model_name: str, recipe: Any, profile: str, overrides: Any, validation: bool) -> Recipe:
@@ -534,9 +537,13 @@ def _fit_member(model_name: str, recipe: Recipe, train_scenes: Sequence[Any], va
     return model, fitted
 
 
-def _validation_threshold(model, recipe: Recipe, val_scenes: Sequence[Any], *, device: Any, amp: Any,
-                          output_key: str, label_key: str) -> float:
-    """Best-F1 threshold of ``model`` on the validation patches (the members' own sweep, pooled)."""
+def validation_threshold(model, recipe: Recipe, val_scenes: Sequence[Any], *, device: Any = "cpu",
+                         amp: Any = False, output_key: str = "change", label_key: str = "change") -> float:
+    """Best-F1 threshold of a trained ``model`` on the validation patches of ``recipe``.
+
+    The sweep the training loop runs at every epoch, for a model put together after training
+    (an ensemble, test-time flips). Never pass test scenes: the threshold is part of the model.
+    """
     from . import train
 
     loader = make_eval_loader(recipe, val_scenes, model.input_contract)

@@ -78,6 +78,9 @@ class Recipe:
             (:class:`urbankit.models.ProbabilityEnsemble`; 1 = one run, as the papers). Each
             run keeps its own best epoch on the validation sites; the threshold is then chosen
             on the validation sites for the averaged probabilities.
+        test_time_flips: average the probabilities over the image and its three flips at
+            validation and test time (:class:`urbankit.models.FlipAverage`); the threshold is
+            then chosen on the validation sites for the flip-averaged probabilities.
         threshold: ``"val_best_f1"`` (best-F1 threshold on the validation sites at the best
             epoch) or ``"fixed"`` (``fixed_threshold``).
         fixed_threshold: the threshold when ``threshold="fixed"``.
@@ -113,6 +116,7 @@ class Recipe:
     pair: str = "first_last"
     width: float = 1.0
     ensemble: int = 1
+    test_time_flips: bool = False
     threshold: str = "val_best_f1"
     fixed_threshold: float = 0.5
     monitor: str = "val_best_f1"
@@ -170,7 +174,8 @@ class Recipe:
                 f"{steps}, batch {self.batch_size}, {self.sampler} {self.patch_size} px patches, loss {self.loss}"
                 f"{' (' + self.class_weighting + ' class weights)' if self.class_weighting else ''}, "
                 f"optical norm {self.optical_norm}, width x{self.width:g}, threshold {self.threshold}"
-                f"{f', ensemble of {self.ensemble} runs' if self.ensemble > 1 else ''}")
+                f"{f', ensemble of {self.ensemble} runs' if self.ensemble > 1 else ''}"
+                f"{', test-time flips' if self.test_time_flips else ''}")
 
     def table(self):
         """A pandas DataFrame: field, value, source (for a chapter's recipe cell)."""

@@ -36,7 +36,7 @@ from .baselines import VHR_TABLE
 from .blocks import ChangeModel
 from .deeplab import DeepLabV3EF
 from .dsifn import DSIFN
-from .ensemble import ProbabilityEnsemble
+from .ensemble import FlipAverage, ProbabilityEnsemble
 from .fc import FCEF, FCSiamConc, FCSiamDiff
 from .hdanet import ABLATION_ROWS, HDANet, SiamHRNet, ablation_models
 from .multimodal import FusionDANet, MMCRNet, MultiModalSiamDiff
@@ -73,6 +73,7 @@ __all__ = [
     "ModelSpec",
     "MultiModalSiamDiff",
     "ProbabilityEnsemble",
+    "FlipAverage",
     "STANet",
     "SegNetEF",
     "SiamDiff",

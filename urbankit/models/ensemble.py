@@ -5,6 +5,11 @@ different random seeds. With few training sites one run depends a lot on its see
 initial weights and which patches it sees first): averaging a few short runs reduces that
 variance, which a single longer run does not. :func:`urbankit.experiments.run_experiment`
 builds one when a recipe asks for ``ensemble > 1``.
+
+:class:`FlipAverage` is test-time augmentation with flips: the probabilities of one network
+(or ensemble) for the image and its horizontal, vertical and double flips, flipped back and
+averaged. A fully convolutional network is not exactly flip-equivariant, so the four views
+differ a little; their mean is a smoother, less noisy score map (a free ensemble of views).
 """
 from __future__ import annotations
 
@@ -15,10 +20,22 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["ProbabilityEnsemble"]
+__all__ = ["ProbabilityEnsemble", "FlipAverage"]
 
 #: Probabilities are clipped to [EPS, 1 - EPS] before the logit (float32 keeps them distinct).
 EPS = 1e-7
+
+
+#: The flips of :class:`FlipAverage`: tensor dims flipped (H is -2, W is -1); shapes are kept.
+FLIPS: tuple[tuple[int, ...], ...] = ((), (-1,), (-2,), (-2, -1))
+
+
+def _copy_model_attrs(target: nn.Module, source: nn.Module) -> None:
+    """Give a wrapper the attributes that inference reads from the model it wraps."""
+    for name in ("input_keys", "input_contract", "output_keys", "pad_multiple", "size_dependent",
+                 "inference_window"):
+        if hasattr(source, name):
+            setattr(target, name, getattr(source, name))
 
 
 def _mean_logit(logits: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -55,15 +72,51 @@ class ProbabilityEnsemble(nn.Module):
         if len(described) != 1:
             raise ConfigError("ProbabilityEnsemble: members were trained with different input contracts")
         self.members = nn.ModuleList(members)
+        _copy_model_attrs(self, members[0])
         self.input_keys = keys[0]
         self.input_contract = contracts[0]
-        for name in ("output_keys", "pad_multiple", "size_dependent", "inference_window"):
-            if hasattr(members[0], name):
-                setattr(self, name, getattr(members[0], name))
 
     def forward(self, batch: Mapping[str, torch.Tensor]):
         """Averaged outputs of the members for ``batch`` (logits, as each member returns them)."""
         outputs = [member(batch) for member in self.members]
+        if isinstance(outputs[0], Mapping):
+            return {key: _mean_logit([out[key] for out in outputs]) for key in outputs[0]}
+        return _mean_logit(outputs)
+
+
+def _flip(value, dims: tuple[int, ...]):
+    """``value`` flipped along ``dims`` when it is an image tensor (ndim >= 3), else unchanged."""
+    if not dims or not isinstance(value, torch.Tensor) or value.ndim < 3:
+        return value
+    return torch.flip(value, dims)
+
+
+class FlipAverage(nn.Module):
+    """Test-time flips: the mean probability over the image and its three flips (module docstring).
+
+    Args:
+        model: a trained network or :class:`ProbabilityEnsemble` reading a batch dict of
+            ``(N, C, H, W)`` tensors and returning per-pixel logits ``(N, K, H, W)`` (a dict of
+            them or one tensor). Every input tensor is flipped alike; outputs are flipped back.
+
+    The output is the logit of the mean probability, so thresholds apply as for ``model``.
+    Costs four forward passes. Flips keep the tile shape, so any tile size works.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        _copy_model_attrs(self, model)
+
+    def forward(self, batch: Mapping[str, torch.Tensor]):
+        """Flip-averaged outputs of the wrapped model for ``batch`` (logits)."""
+        outputs = []
+        for dims in FLIPS:
+            out = self.model({k: _flip(v, dims) for k, v in batch.items()})
+            if isinstance(out, Mapping):
+                outputs.append({k: _flip(v, dims) for k, v in out.items()})
+            else:
+                outputs.append(_flip(out, dims))
         if isinstance(outputs[0], Mapping):
             return {key: _mean_logit([out[key] for out in outputs]) for key in outputs[0]}
         return _mean_logit(outputs)
