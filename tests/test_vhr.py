@@ -295,6 +295,13 @@ def test_whu_epoch_geotiffs_tiles_and_spatial_split(tmp_path):
                                   a[:, 0:256, 2304:2560])
     out = ds.write_split_file(tmp_path / "whu_split.csv")
     assert out.read_text().startswith("name,y0,x0,split")
+    from urbankit.data.whu_cd import WHUCD
+
+    reader = WHUCD(root, split="test")  # the reader class on the epoch GeoTIFFs: same tiles, same names
+    assert reader.sites == ["whu_00000_02304", "whu_00256_02304"] == test.names
+    assert reader.read("whu_00256_02304").attrs["row_off"] == 256
+    with pytest.raises(DataFormatError, match="no WHU-CD tile named 'whu_00000_00000' in split 'test'"):
+        reader.read("whu_00000_00000")
 
 
 def test_whu_epoch_grid_mismatch_is_reported(tmp_path):

@@ -122,6 +122,19 @@ class WHUEpochTiles(Sequence):
                                              "split_rule": WHU_SPLIT["rule"], "label_coding": self.label_coding},
                                 validate=self.validate)
 
+    @property
+    def names(self) -> list[str]:
+        """Tile names ``whu_<yyyyy>_<xxxxx>`` of the chosen split (the reader's sites)."""
+        return [f"whu_{y0:05d}_{x0:05d}" for y0, x0, _ in self._items]
+
+    def scene(self, name: str):
+        """The tile called ``name``."""
+        try:
+            index = self.names.index(name)
+        except ValueError:
+            raise DataFormatError(f"{self.paths[0]}: no WHU-CD tile named {name!r} in split {self.split!r}") from None
+        return self[index]
+
     def split_table(self):
         """A pandas DataFrame of every tile: name, y0, x0, split (the recorded split)."""
         import pandas as pd
