@@ -221,32 +221,67 @@ def test_full_profile_rehearsal_on_the_shared_real_samples(real_data, tmp_path):
     assert expected <= ran, "\n".join(logs)
 
 
-def test_ctrl_c_stops_the_whole_book_instead_of_moving_to_the_next_chapter(mini_book):
+def _interrupt_book_when(mini_book: Path, flag: Path, env: dict) -> tuple[subprocess.Popen, str, str, int]:
+    """Run ``urbankit book`` on the mini book, send Ctrl-C once ``flag`` exists (it holds the kernel's pid).
+
+    Returns the process, its stdout and stderr, and the kernel's pid.
+    """
     import signal
     import time
 
-    started = mini_book / "cell_started.flag"  # written by the kernel once it runs the sleeping cell
-    _notebook(mini_book / "book" / "01_first.ipynb",
-              [f"import pathlib, time\npathlib.Path({str(started)!r}).write_text('1')\ntime.sleep(120)"])
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "urbankit", "book", "--no-build"], cwd=mini_book,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 180
-        while time.monotonic() < deadline and not started.exists():
-            time.sleep(0.5)   # the kernel is running the sleeping cell (not still starting up)
-        assert started.exists(), "the chapter's kernel never started the cell"
-        time.sleep(1)
+        while time.monotonic() < deadline and not (flag.exists() and flag.read_text().strip()):
+            time.sleep(0.2)
+        assert flag.exists(), "the chapter's kernel never started"
+        time.sleep(0.5)
         os.killpg(proc.pid, signal.SIGINT)   # what Ctrl-C in a terminal sends
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=60)   # bounded: a hang fails here instead of blocking CI
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+    return proc, out, err, int(flag.read_text())
+
+
+def _assert_stopped_cleanly(proc, out: str, err: str, kernel_pid: int) -> None:
+    import time
+
     assert proc.returncode == 130, (out, err)
     assert "interrupted (Ctrl-C)" in err
     assert len(err.strip().splitlines()) <= 3, err   # one short message, not the kernel's tracebacks
     assert "02_second" not in out   # the next chapter never started
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Path(f"/proc/{kernel_pid}").exists():
+        time.sleep(0.2)   # killed by the runner; reaped by init once the runner has exited
+    assert not Path(f"/proc/{kernel_pid}").exists(), f"the chapter's kernel (pid {kernel_pid}) is still running"
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for the kernel process in /proc")
+def test_ctrl_c_stops_the_whole_book_instead_of_moving_to_the_next_chapter(mini_book):
+    started = mini_book / "cell_started.flag"  # written by the kernel once it runs the sleeping cell
+    _notebook(mini_book / "book" / "01_first.ipynb",
+              [f"import os, pathlib, time\npathlib.Path({str(started)!r}).write_text(str(os.getpid()))\n"
+               "time.sleep(120)"])
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    _assert_stopped_cleanly(*_interrupt_book_when(mini_book, started, env))
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="looks for the kernel process in /proc")
+def test_ctrl_c_during_the_kernels_start_up_stops_the_book_and_the_kernel(mini_book, tmp_path):
+    """The kernel's start-up is held open (a sitecustomize that sleeps in kernel processes only)."""
+    launched = tmp_path / "kernel_launched.flag"
+    slow = tmp_path / "slow_start"
+    slow.mkdir()
+    (slow / "sitecustomize.py").write_text(   # JPY_PARENT_PID: set by jupyter_client for its kernels only
+        "import os, pathlib, time\n"
+        "if 'JPY_PARENT_PID' in os.environ:\n"
+        f"    pathlib.Path({str(launched)!r}).write_text(str(os.getpid()))\n"
+        "    time.sleep(120)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(slow), str(REPO)])}
+    _assert_stopped_cleanly(*_interrupt_book_when(mini_book, launched, env))
 
 
 def test_inplace_records_release_profile_and_seconds_and_the_landing_page_names_the_release(mini_book):
@@ -262,3 +297,19 @@ def test_inplace_records_release_profile_and_seconds_and_the_landing_page_names_
     assert executed_with(books) == (f"urbankit {__version__} (quick profile) for chapters 01 "
                                     "(chapters 02: a release that was not recorded)")
     assert executed_with(books[1:]) == "a release of urbankit that was not recorded"
+
+
+def test_ctrl_c_before_any_kernel_exists_is_one_line_and_exit_130(monkeypatch, capsys):
+    """While the arguments are parsed or the runner prepares (no kernel yet): the same exit."""
+    from urbankit import cli
+
+    def interrupt(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupt)
+    assert cli.main(["book"]) == 130
+    assert capsys.readouterr().err.strip() == "urbankit: interrupted (Ctrl-C)"
+    monkeypatch.undo()
+    monkeypatch.setitem(cli.COMMANDS, "book", (*cli.COMMANDS["book"][:2], interrupt))
+    assert cli.main(["book", "--no-build"]) == 130
+    assert capsys.readouterr().err.strip() == "urbankit book: interrupted (Ctrl-C)"

@@ -8,10 +8,12 @@ only) -> Jupyter Book 1.x builds ``_build/html`` from the staged copy, offline, 
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -217,19 +219,51 @@ def execute_chapter(
 
 
 def _kernel_manager_writing_to(log_file):
-    """A kernel manager class whose kernels write their stderr to ``log_file``.
+    """A kernel manager class whose kernels write their stderr to ``log_file`` and die on Ctrl-C.
 
     The kernel's own messages (the TCP-transport warning at every start, ZMQ tracebacks when
     the run is interrupted) then stay out of the terminal; the log is kept when a chapter fails.
+
+    Ctrl-C: while a notebook runs, nbclient replaces Python's SIGINT handler by an event-loop
+    handler that only schedules the kernel's shutdown, so an interrupt during the kernel's
+    start-up was lost (the start-up went on, then the chapter) and one during a cell surfaced as
+    a dead kernel. From the start of the kernel on, :func:`_on_ctrl_c` handles SIGINT instead.
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class _LoggingKernelManager(AsyncKernelManager):
         async def start_kernel(self, **kw):
+            _stop_on_ctrl_c(self)
             kw.setdefault("stderr", log_file)
             return await super().start_kernel(**kw)
 
     return _LoggingKernelManager
+
+
+def _stop_on_ctrl_c(manager) -> None:
+    """Make SIGINT on the running event loop kill ``manager``'s kernel and raise KeyboardInterrupt."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, _on_ctrl_c, loop, manager)
+    except (RuntimeError, ValueError, NotImplementedError):   # not the main thread, or no signals here
+        pass
+
+
+def _on_ctrl_c(loop, manager) -> None:
+    """Kill the kernel's process group now (it runs in its own session), then stop the run."""
+    loop.remove_signal_handler(signal.SIGINT)   # Python's default handler again: a 2nd Ctrl-C interrupts
+    process = getattr(getattr(manager, "provisioner", None), "process", None)
+    if process is not None and process.poll() is None:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, AttributeError):   # gone already, or no process groups
+            process.kill()
+        process.wait()
+    try:
+        manager.cleanup_connection_file()
+    except OSError:
+        pass
+    raise KeyboardInterrupt   # asyncio lets it leave run_until_complete: papermill and nbclient stop here
 
 
 def _finish_executed(executed: Path, profile: str) -> None:

@@ -80,9 +80,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``urbankit`` command line; returns the exit code (1 on an urbankit error, printed)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run the ``urbankit`` command line; returns the exit code (1 on an urbankit error, printed).
+
+    Ctrl-C at any moment (parsing, a chapter's kernel start-up, a cell) returns 130 with one line.
+    """
+    command = ""
+    try:
+        args = build_parser().parse_args(argv)
+        command = args.command
+        return _run_command(args)
+    except KeyboardInterrupt:  # Ctrl-C: stop everything, one short line, the shell's exit status for SIGINT
+        return _interrupted(command)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """Run the parsed sub-command; an urbankit or file error becomes one printed line and exit 1."""
     _, _, run = COMMANDS[args.command]
     try:
         return int(run(args) or 0)
@@ -93,12 +105,15 @@ def main(argv: list[str] | None = None) -> int:
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
         print(f"urbankit {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # Ctrl-C: stop everything, one short line, the shell's exit status for SIGINT
-        # the interrupted kernel's pending asyncio task would be reported at exit ("Task exception
-        # was never retrieved"): the interrupt is the whole story
-        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-        print(f"urbankit {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
-        return 130
+
+
+def _interrupted(command: str = "") -> int:
+    """Print the one Ctrl-C line and return 130 (the shell's exit status for SIGINT)."""
+    # the interrupted kernel's pending asyncio tasks would be reported at exit ("Task exception
+    # was never retrieved", "Task was destroyed but it is pending"): the interrupt is the whole story
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    print(f"{' '.join(('urbankit', command)).strip()}: interrupted (Ctrl-C)", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
