@@ -1,7 +1,9 @@
 """The book stands alone: no wording about how the project is made, no links outside the book."""
 from __future__ import annotations
 
+import io
 import re
+import tokenize
 from pathlib import Path
 
 import nbformat
@@ -32,12 +34,21 @@ def _texts() -> list[tuple[str, str]]:
         nb = nbformat.read(path, as_version=4)
         for number, cell in enumerate(nb.cells, 1):
             source = cell.source
-            if cell.cell_type == "code":   # its comments, and what its outputs say
-                source = "\n".join(line for line in source.splitlines() if line.lstrip().startswith("#"))
+            if cell.cell_type == "code":   # its comments (also at a line's end), and what its outputs say
+                source = "\n".join(_comments(source))
                 source += "".join(out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
                                   for out in cell.get("outputs", []))
             texts.append((f"{path.relative_to(REPO)} cell {number}", source))
     return texts
+
+
+def _comments(source: str) -> list[str]:
+    """The comments of a code cell: whole-line ones and those after code (``x = 1  # ...``)."""
+    try:
+        return [tok.string for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+                if tok.type == tokenize.COMMENT]
+    except (tokenize.TokenError, IndentationError, SyntaxError):   # a cell with shell or magic lines
+        return [line for line in source.splitlines() if line.lstrip().startswith("#")]
 
 
 def _outside_link(target: str) -> str | None:
@@ -52,9 +63,19 @@ def _outside_link(target: str) -> str | None:
     return None
 
 
-def test_no_internal_wording_in_the_book():
+#: pages whose comments after code (checked since this test reads them) another branch of this
+#: session still has to fix; strict xfail, so the entry must go once the page is clean
+_PAGES_PENDING = {"book/06_vhr_building_change_hdanet.ipynb"}
+_PAGES = ["book/intro.md"] + [str(path.relative_to(REPO)) for path in chapter_notebooks(REPO)]
+
+
+@pytest.mark.parametrize("page", [pytest.param(page, marks=pytest.mark.xfail(
+    strict=True, reason="comments after code not yet rewritten by the chapter's owner"))
+    if page in _PAGES_PENDING else page for page in _PAGES])
+def test_no_internal_wording_in_the_book(page):
     found = [f"{where}: {re.search(pattern, text).group(0)!r} ({why})"
-             for where, text in _texts() for pattern, why in FORBIDDEN.items() if re.search(pattern, text)]
+             for where, text in _texts() if where.split(" cell ")[0] == page
+             for pattern, why in FORBIDDEN.items() if re.search(pattern, text)]
     assert not found, "\n".join(found)
 
 
@@ -93,3 +114,26 @@ def test_every_chapter_header_states_its_run_times_in_one_form():
     missing = [path.stem for path in chapter_notebooks(REPO)
                if parse_claim(nbformat.read(path, as_version=4).cells[0].source) is None]
     assert not missing, f"no '**Run time.** `quick` ...: about N min on 2 CPU cores (measured). `full`: ...': {missing}"
+
+
+#: package modules whose docstrings another branch of this session still has to fix (strict xfail:
+#: the test fails as soon as the module is clean, so that the entry is removed)
+_PACKAGE_TEXT_PENDING = {"urbankit/data/vhr.py"}
+
+
+@pytest.mark.parametrize("module", [pytest.param(
+    str(path.relative_to(REPO)),
+    marks=pytest.mark.xfail(strict=True, reason="docstrings not yet rewritten by the module's owner"))
+    if str(path.relative_to(REPO)) in _PACKAGE_TEXT_PENDING else str(path.relative_to(REPO))
+    for path in sorted((REPO / "urbankit").rglob("*.py"))])
+def test_package_text_cites_papers_not_internal_notes(module):
+    """Docstrings and comments of the package are read by students too (help(), the API pages)."""
+    text = (REPO / module).read_text()
+    found = [f"line {text.count(chr(10), 0, m.start()) + 1}: {m.group(0)!r}"
+             for m in re.finditer(r"METHODS\.md|\[UNVERIFIED\]|DESIGN\.md", text)]
+    assert not found, f"{module}: cite the paper (book/references.bib) or say what is unverified: {found}"
+
+
+def test_comments_after_code_are_checked_too():
+    assert _comments('data_root = None  # see ../shared/data\nx = "# not a comment"') == ["# see ../shared/data"]
+    assert _comments("!pip install x  # quiet\n") == ["# quiet"]

@@ -199,7 +199,7 @@ class RandomSampler(PatchSampler):
 
 
 class ImportanceSampler(RandomSampler):
-    """Random patches that favour change (METHODS.md §2.4, §3.4, §4.4).
+    """Random patches that favour change (the KTH papers' code, e.g. Hafner et al. 2022, GRSL).
 
     Draws ``n_candidates`` random windows and picks one with probability proportional to
     ``#change pixels + bias``. Scenes without a change label (unlabelled) give uniform picks.
@@ -241,7 +241,8 @@ class Augment:
         vflip: flip up-down with probability 0.5 (independent of ``hflip``).
         rot90: rotate by ``k * 90`` degrees, ``k`` uniform in {0, 1, 2, 3}.
         gamma: per optical band ``x ** g``, ``g ~ U(gamma_range)``, after clipping to [0, 1]
-            (METHODS.md §5.4); the same ``g`` for a band at both dates. SAR and labels untouched.
+            (Fusion-DA code, Hafner et al. 2022, RSE); the same ``g`` for a band at both dates.
+            SAR and labels untouched.
         gamma_range: the range of ``g``.
     """
 

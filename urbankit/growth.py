@@ -1,4 +1,4 @@
-"""CA-Markov urban growth simulation and its validation (METHODS.md §9.1).
+"""CA-Markov urban growth simulation and its validation (Pontius & Millones 2011 for the latter).
 
 1. **Markov chain**: cross-tabulate two class maps (t0 -> t1) into transition counts n_ij and
    row-normalised probabilities P_ij = n_ij / sum_j n_ij for the interval of Δ years

@@ -1,4 +1,4 @@
-"""Spectral indices and NDVI-based urban green mapping (METHODS.md §9.2).
+"""Spectral indices and NDVI-based urban green mapping (Tucker 1979; KTH SATDES pipeline).
 
 - :func:`ndvi` = (B08 - B04) / (B08 + B04) (Tucker 1979), :func:`ndbi` = (B11 - B08) / (B11 + B08)
   (Zha et al. 2003), :func:`mndwi` = (B03 - B11) / (B03 + B11) (Xu 2006), with safe division
@@ -8,9 +8,9 @@
   a histogram) and :func:`gmm_threshold` (a 2-component 1-D Gaussian mixture fitted by EM with
   scikit-learn; threshold = the intersection of the two weighted Gaussians between the two
   means, as in the KTH SATDES urban-green pipeline).
-- :func:`change_vector_analysis`: the classical pixel-level change detector (Malila 1980;
-  METHODS.md §9.3): magnitude of the difference of per-band standardised images, thresholded
-  at a percentile (default 97, the DESIGN.md baseline) or by Otsu.
+- :func:`change_vector_analysis`: the classical pixel-level change detector (Malila 1980):
+  magnitude of the difference of per-band standardised images, thresholded
+  at a percentile (default 97, the kit's baseline) or by Otsu.
 - :func:`green_mask` restricted to an urban extent, :func:`max_composite` (per-pixel maximum
   NDVI over time, plus the count of valid observations), :func:`majority_smooth` (3-year
   centred majority of yearly labels, edges padded by repeating the first/last year) and
@@ -36,7 +36,7 @@ __all__ = [
     "DEFAULT_NDVI_THRESHOLD",
 ]
 
-#: Fixed NDVI threshold of the fallback method (METHODS.md §9.2 [default]).
+#: Fixed NDVI threshold of the fallback method (a kit default, not from a paper).
 DEFAULT_NDVI_THRESHOLD = 0.3
 
 
@@ -207,7 +207,7 @@ def _mean_log_likelihood(unfitted, x: np.ndarray) -> float:
 
 
 def gmm_threshold(values, *, mask=None, **kwargs) -> float:
-    """Threshold at the intersection of a fitted 2-component GMM (METHODS.md §9.2)."""
+    """Threshold at the intersection of a fitted 2-component GMM (the KTH SATDES pipeline)."""
     return fit_gmm_1d(values, mask=mask, **kwargs).intersection()
 
 

@@ -5,14 +5,14 @@ CONTRIBUTING.md) and applies the sigmoid itself; pass ``from_logits=False`` to g
 probabilities instead.
 
 - :func:`power_jaccard`: the power Jaccard loss of Duque-Arias et al. (VISAPP 2021), the
-  supervised and consistency loss of the KTH networks (METHODS.md §6; p = 2 there).
+  supervised and consistency loss of the KTH networks (p = 2 there).
 - :func:`jaccard_like_loss`: the "Jaccard-like" loss of the Dual-Stream U-Net code
-  (METHODS.md §2.3); it equals ``2 * power_jaccard(p=2) - 1``.
+  (Hafner et al. 2022, GRSL); it equals ``2 * power_jaccard(p=2) - 1``.
 - :func:`daudt_class_weights`, :func:`weighted_bce`, :func:`weighted_nll`: the class-weighted
-  negative log-likelihood of Daudt et al. (ICIP 2018, METHODS.md §1.3), for a single logit
+  negative log-likelihood of Daudt et al. (ICIP 2018), for a single logit
   (sigmoid) and for two-class log-softmax outputs.
 - :func:`consistency_l2`, :func:`consistency_power_jaccard`: consistency between two
-  modalities' predictions on unlabelled data (MMCR, METHODS.md §4.3; Fusion-DA, §5.3).
+  modalities' predictions on unlabelled data (MMCR, Hafner et al. 2023; Fusion-DA, Hafner et al. 2022, RSE).
 - :func:`dsifn_loss`, :func:`deep_supervision_loss`: BCE + Dice per output and its sum over the
   side outputs of a deeply supervised network (DSIFN, Zhang et al. 2020; UNet++).
 - :func:`batch_balanced_contrastive_loss`: STANet's metric loss on feature distances
@@ -82,7 +82,7 @@ def power_jaccard(
     from_logits: bool = True,
     reduction: Reduction = "batch",
 ) -> torch.Tensor:
-    r"""Power Jaccard loss (Duque-Arias et al., VISAPP 2021; METHODS.md §6).
+    r"""Power Jaccard loss (Duque-Arias et al., VISAPP 2021).
 
     .. math::
 
@@ -148,7 +148,7 @@ def power_jaccard(
 def jaccard_like_loss(
     logits: torch.Tensor, target: torch.Tensor, eps: float = 1e-6, from_logits: bool = True
 ) -> torch.Tensor:
-    r"""The Dual-Stream U-Net's "Jaccard-like" loss (Hafner et al., IEEE GRSL 2022; METHODS.md §2.3).
+    r"""The Dual-Stream U-Net's "Jaccard-like" loss (Hafner et al., IEEE GRSL 2022).
 
     .. math::
 
@@ -179,7 +179,7 @@ def change_fraction(labels) -> float:
 
 
 def daudt_class_weights(p: float, fp_modifier: float = 10.0) -> torch.Tensor:
-    """Class weights of Daudt et al.'s FC-EF/FC-Siam recipe (ICIP 2018; METHODS.md §1.3).
+    """Class weights of Daudt et al.'s FC-EF/FC-Siam recipe (ICIP 2018).
 
     With ``p`` the fraction of change pixels in the training set:
     ``w_nochange = fp_modifier * 2 * p`` and ``w_change = 2 * (1 - p)``. The rare change class
@@ -267,7 +267,7 @@ def weighted_nll(
     weights: Sequence[float] | torch.Tensor | None = None,
     from_logits: bool = False,
 ) -> torch.Tensor:
-    """Class-weighted negative log-likelihood on two-class outputs (Daudt et al., METHODS.md §1.3).
+    """Class-weighted negative log-likelihood on two-class outputs (Daudt et al. 2018).
 
     Args:
         log_probs: (B, 2, H, W) log-probabilities (the output of a ``LogSoftmax(dim=1)`` layer,
@@ -311,7 +311,7 @@ def consistency_l2(
 ) -> torch.Tensor:
     """Mean squared difference between two predictions' probabilities.
 
-    The L2 consistency of the early MMCR code (METHODS.md §4.3, branch ``dav5gamma``):
+    The L2 consistency of the early MMCR code (Hafner et al. 2023, branch ``dav5gamma``):
     ``mean((sigmoid(a) - sigmoid(b))**2)``. Gradients flow into both inputs unless
     ``detach_target=True`` (then ``b`` is treated as a fixed target).
     """
@@ -336,8 +336,8 @@ def consistency_power_jaccard(
     """Power Jaccard consistency with the other modality's probabilities as a soft target.
 
     ``power_jaccard(logits_student, sigmoid(logits_teacher))``: MMCR scores the SAR logits
-    against the optical probabilities (METHODS.md §4.3), Fusion-DA the optical logits against
-    the SAR probabilities (§5.3). As in the KTH code, there is no stop-gradient by default:
+    against the optical probabilities (Hafner et al. 2023), Fusion-DA the optical logits against
+    the SAR probabilities (Hafner et al. 2022, RSE). As in the KTH code, there is no stop-gradient by default:
     the gradient reaches both networks; ``detach_target=True`` stops it at the target.
 
     Args:

@@ -2,7 +2,7 @@
 
 The KTH papers (and Daudt et al.) report scores for the positive class (change, or
 built-up) computed from confusion counts **accumulated over the whole test set** and only
-then turned into ratios (METHODS.md §0.3). Averaging per-batch or per-image F1 gives a
+then turned into ratios (as in Hafner et al. 2022, GRSL, and 2023). Averaging per-batch or per-image F1 gives a
 different, batch-size dependent number; :class:`ConfusionCounter` therefore keeps integer
 counts and computes the scores at the end.
 
@@ -15,7 +15,7 @@ Conventions (fixed here for the whole kit):
   targets: turn them into 0/1 built-up masks with :func:`urbankit.data.schema.is_built` first
   (the torch layer and :func:`urbankit.inference.scene_label` do), the kit's one "built" rule.
 - **FP = predicted AND NOT true, FN = NOT predicted AND true.** (The DS U-Net code swaps
-  the two; F1 does not notice, precision and recall do. METHODS.md §0.3.)
+  the two; F1 does not notice, precision and recall do: its ``evaluation_metrics.py``, Hafner et al. 2022, GRSL.)
 - Undefined ratios (0/0) are **NaN** by default, never silently 0 or 1:
 
   ========================================  ===========  ======  ====  ====  ====  =====
@@ -382,7 +382,7 @@ class ThresholdSweep:
     every threshold they equal those of :class:`ConfusionCounter` with the same threshold
     (the comparison runs in the probabilities' own precision, as ``prob > threshold`` does).
 
-    DS U-Net (METHODS.md §0.3) picks the threshold of best F1 on the *training* set and
+    DS U-Net (Hafner et al. 2022, GRSL) picks the threshold of best F1 on the *training* set and
     applies it to the test set: ``ThresholdSweep().update(...)`` on training predictions,
     then ``best_threshold()``, then a :class:`ConfusionCounter` at that threshold on the
     test set.

@@ -5,7 +5,8 @@ tensors; the result has the same type, dtype and device), a rate ``r`` in [0, 1]
 or ``numpy.random.Generator``, and returns a corrupted **copy**. Rate 0 returns an exact copy.
 In a batch, every image gets its own random draw (one generator, drawn in batch order).
 
-Definitions (METHODS.md §7.6; HDANet's exact protocol is [UNVERIFIED]):
+Definitions (common ones; the HDANet paper, Wang et al. 2022, does not give its exact protocol,
+so these are the kit's choices):
 
 - :func:`strip_noise`: ⌊r·H⌋ rows (or ⌊r·W⌋ columns) chosen uniformly at random without
   replacement; the same rows on all bands are set to the maximum value (sensor-like striping).

@@ -2,7 +2,7 @@
 
 Also its secondary indicators, and the city definition by the Degree of Urbanisation (DEGURBA).
 
-Formulas (UN-Habitat SDG metadata 11.3.1, METHODS.md §8.1), for a city with built-up area
+Formulas (UN-Habitat SDG metadata 11.3.1, UN-Habitat 2021), for a city with built-up area
 ``Urb`` and population ``Pop`` at years t1 and t2 (y = t2 - t1 years)::
 
     LCR    = ln(Urb_t2 / Urb_t1) / y          (land consumption rate, 1/yr)
@@ -21,7 +21,7 @@ built-up area (%), and new development split into **infill / extension / leapfro
   the extent (8-neighbourhood);
 - **leapfrog** = new built-up in patches that do not touch it.
 
-City definition (METHODS.md §8.2): on a ~1 km population grid (any input grid is aggregated
+City definition (Degree of Urbanisation, Dijkstra et al. 2021): on a ~1 km population grid (any input grid is aggregated
 by summing whole blocks of cells, never averaging; density = population / true cell area in
 km2), urban centres are 4-connected cells with density >= 1,500 inh/km2 and cluster population
 >= 50,000, with holes < 15 km2 filled and edges smoothed by the majority rule (a cell joins
@@ -526,7 +526,7 @@ def builtup_mask(
     Args:
         built: (y, x) map (numpy or DataArray).
         threshold: a cell is built-up if its built share is >= this (default 0.1 = 10 %,
-            METHODS.md §8.3).
+            the kit's choice for GHS-BUILT-S shares; GHSL: Pesaresi et al. 2023).
         units: ``"auto"`` (see :func:`built_units`), ``"binary"`` (0/1 or 0/255), ``"fraction"``
             (0..1), ``"percent"`` (0..100) or ``"m2"`` of built surface per cell (needs
             ``cell_area_m2`` per row).

@@ -8,8 +8,9 @@ by a :class:`Strategy`:
   output key to the batch's label key), weighted and summed, on labelled samples only.
 - :class:`ConsistencySSL`: a supervised part on the labelled samples of a batch plus a
   consistency loss between two output heads on the unlabelled ones (the ``labelled`` flag
-  of the batch). It covers Fusion-DA (SAR vs optical built-up, METHODS.md §5), MMCR
-  (per-date SAR vs optical semantics, §4) and dual-task SSL (change vs semantic change, §3):
+  of the batch). It covers Fusion-DA (SAR vs optical built-up, Hafner et al. 2022 RSE), MMCR
+  (per-date SAR vs optical semantics, Hafner et al. 2023) and dual-task SSL (change vs
+  semantic change, Hafner et al. 2022 IGARSS):
   see :func:`fusion_da`, :func:`mmcr` and :func:`dualtask_ssl`.
 
 A new strategy is a subclass with a ``compute_loss(model, batch, outputs) -> (loss, logs)``
@@ -20,7 +21,7 @@ stops early on validation F1, can pick the best-F1 threshold on a chosen split (
 did on its training cities), writes complete checkpoints atomically and resumes exactly:
 on CPU a run interrupted after epoch *k* and resumed ends with bit-identical weights.
 
-Recipes of the papers (METHODS.md) are in :data:`RECIPES`; pass them with
+Recipes of the papers (each entry names its paper) are in :data:`RECIPES`; pass them with
 ``fit(..., **recipe("daudt"))``.
 """
 from __future__ import annotations
@@ -331,7 +332,7 @@ def dualtask_ssl(lam: float = 0.1, semantic_change_key: str = "change_semantic",
 
 
 # ----------------------------------------------------------------------------- recipes
-#: Optimiser recipes of the papers (METHODS.md §1.4, §2.4, §3.4/§4.4/§5.4).
+#: Optimiser recipes of the papers (Daudt et al. 2018; Hafner et al. 2022 GRSL, IGARSS, RSE; 2023).
 RECIPES: dict[str, dict[str, Any]] = {
     "daudt": dict(optimizer="adam", lr=1e-3, weight_decay=1e-4, scheduler="exponential",
                   scheduler_options={"gamma": 0.95}),

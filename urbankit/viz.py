@@ -394,14 +394,16 @@ def _example_input_keys(first: Any) -> list[str]:
     return []
 
 
-def _plot_example_row(fig: Any, axes: Any, title: str, sample: Any, prob: np.ndarray, *, input_keys, rgb_bands,
-                      label_key: str, cut: float | None, colorbar_axes: list | None) -> None:
-    """One row of :func:`plot_examples`: inputs, label, probability (or map at ``cut``).
+def _plot_example_row(row: Any, title: str, sample: Any, prob: np.ndarray, *, input_keys, rgb_bands,
+                      label_key: str, cut: float | None) -> Any:
+    """One row (a subfigure titled ``title``) of :func:`plot_examples`: inputs, label, probability.
 
-    ``colorbar_axes``: the axes the probability colour bar spans (given on the last row only).
+    Returns the probability image (None when the row shows the binary map at ``cut``).
     """
     from .inference import scene_label
 
+    axes = row.subplots(1, len(input_keys) + 2)
+    row.suptitle(title, fontsize=8.5)
     for c, key in enumerate(input_keys):
         shown = _display_image(sample, key, rgb_bands)
         if shown is None:
@@ -413,18 +415,16 @@ def _plot_example_row(fig: Any, axes: Any, title: str, sample: Any, prob: np.nda
     label = scene_label(sample, label_key) if _is_scene(sample) else _numpy(sample[label_key]).squeeze()
     axes[-2].imshow(label, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     axes[-2].set_title(f"label ({label_key})", fontsize=8)
+    im = None
     if cut is not None:
         axes[-1].imshow(prob > cut, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         axes[-1].set_title(f"prediction > {cut:.2f}", fontsize=8)
     else:
         im = axes[-1].imshow(prob, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
         axes[-1].set_title("probability", fontsize=8)
-        if colorbar_axes is not None:
-            fig.colorbar(im, ax=colorbar_axes, shrink=0.6)
     for ax in axes:
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0].set_ylabel(title, fontsize=8)  # the row's site, beside the row: long names fit
+        ax.set_axis_off()
+    return im
 
 
 def plot_examples(examples: Any, samples: Mapping[str, Any], predictions: Mapping[str, Any], *,
@@ -470,20 +470,24 @@ def plot_examples(examples: Any, samples: Mapping[str, Any], predictions: Mappin
     if input_keys is None:
         input_keys = _example_input_keys(samples[next(iter(examples.values()))])
     ncol, nrow = len(input_keys) + 2, len(examples)
-    fig, axes = _plt().subplots(nrow, ncol, figsize=book_figsize(ncol, nrow, panel_aspect=0.85), squeeze=False,
-                                constrained_layout=True)
+    width, height = book_figsize(ncol, nrow, panel_aspect=1.0)
+    fig = _plt().figure(figsize=(width, height + 0.55), layout="constrained")
+    # one subfigure per example (its title names the site above the row), and a strip for the colour bar
+    rows = fig.subfigures(nrow + 1, 1, height_ratios=[1.0] * nrow + [0.55 * nrow / height])
     for r, (role, site) in enumerate(examples.items()):
         if site not in samples or site not in predictions:
             raise ConfigError(f"plot_examples: site {site!r} is missing from samples or predictions")
-        title = f"{role}:\n{site}" if role != site else site
+        title = f"{role}: {site}" if role != site else site
         if table is not None and site in table.index and metric in table.columns:
-            title += f"\n{metric} {float(table.loc[site, metric]):.2f}"
+            title += f" ({metric} {float(table.loc[site, metric]):.2f})"
         cut = threshold.get(site) if isinstance(threshold, Mapping) else threshold
         if isinstance(threshold, Mapping) and cut is None:
             raise ConfigError(f"plot_examples: no threshold for site {site!r} in the threshold mapping")
-        _plot_example_row(fig, axes[r], title, samples[site], np.asarray(predictions[site], dtype=np.float32).squeeze(),
-                          input_keys=input_keys, rgb_bands=rgb_bands, label_key=label_key, cut=cut,
-                          colorbar_axes=axes[:, -1].tolist() if r == nrow - 1 else None)
+        im = _plot_example_row(rows[r], title, samples[site], np.asarray(predictions[site], dtype=np.float32).squeeze(),
+                               input_keys=input_keys, rgb_bands=rgb_bands, label_key=label_key, cut=cut)
+    if im is not None:   # one colour bar for the probability column, under it
+        cax = rows[-1].add_axes(((ncol - 1) / ncol + 0.01, 0.7, 1 / ncol - 0.03, 0.14))
+        fig.colorbar(im, cax=cax, orientation="horizontal", label="probability")
     return fig
 
 

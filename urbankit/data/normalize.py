@@ -5,7 +5,7 @@
   -1000 (``BOA_ADD_OFFSET`` / ``RADIO_ADD_OFFSET``); pass ``offset=-1000`` for those.
 - Sentinel-1 backscatter: linear power <-> dB (``10 log10``), and dB -> [0, 1] by a linear map
   of a fixed dB range. The range is a knob: DS U-Net rescaled [-25, +5] dB, MMCR [-25, 0] dB
-  (see ``METHODS.md``); urbankit's default is **[-25, 0] dB**.
+  (Hafner et al. 2022 GRSL; 2023 Remote Sensing); urbankit's default is **[-25, 0] dB**.
 - ``percentile_stretch`` for display (ignores NaNs).
 
 Every function accepts numpy arrays and xarray DataArrays (coords and attrs are kept) and

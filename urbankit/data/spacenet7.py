@@ -33,7 +33,7 @@ published code and data description and states its assumptions:
 - all rasters of a site share one grid; a raster on a slightly different grid is warped onto the
   grid of the site's first raster by georeference (bilinear; buildings: bilinear on fractions).
 
-Change between two dates follows the dataset's convention (METHODS.md §4.4): built at the later
+Change between two dates follows the dataset's convention (Hafner et al. 2023, Remote Sensing): built at the later
 date AND not built at the earlier one (construction only). Anything that differs from the
 assumptions raises :class:`urbankit.errors.DataFormatError` naming the file and what was expected.
 """

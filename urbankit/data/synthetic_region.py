@@ -4,8 +4,8 @@
 40 km x 40 km) in a projected CRS (UTM, metres), with per-year
 
 - ``built_up`` (time, y, x) float32: built-up *fraction* of each cell (0..1). Built-up cells
-  have a fraction >= 0.15; non-built cells carry a little noise below 0.08, so the METHODS.md
-  §8.3 rule "a cell is built-up if its built surface is >= 10 % of its area" recovers the true
+  have a fraction >= 0.15; non-built cells carry a little noise below 0.08, so the kit's
+  GHS-BUILT-S rule "a cell is built-up if its built surface is >= 10 % of its area" recovers the true
   binary map exactly.
 - ``population`` (time, y, x) float32: persons per cell, proportional to the built-up fraction
   times a density that falls off from the centre (plus a thin rural population), scaled so the
@@ -393,7 +393,7 @@ def region_truth(ds: xr.Dataset) -> dict[str, Any]:
 def truth_indicators(ds: xr.Dataset, year_t1: int, year_t2: int) -> dict[str, float]:
     """The SDG 11.3.1 indicators computed from the generator's truth over the whole region.
 
-    Uses the UN formulas of METHODS.md §8.1 (log, annualised); the names match
+    Uses the UN formulas (UN-Habitat 2021 SDG 11.3.1 metadata; log, annualised); the names match
     :func:`urbankit.sdg.sdg_11_3_1` output rows.
     """
     tr = region_truth(ds)

@@ -1,7 +1,7 @@
 """The networks of the seed's VHR comparison table (HDANet, Wang et al. 2022), all native torch.
 
 Earlier versions built UNet++ and DeepLabV3 through ``segmentation_models_pytorch``; it needs
-torchvision, which cannot be imported beside the CPU torch wheel here (DESIGN.md), so every
+torchvision, which cannot be imported beside the CPU torch wheel the kit is tested with, so every
 network is now written in plain torch in its own module. :data:`VHR_TABLE` lists the ten rows of
 the seed's table in its order, with the registry name, the change-detection form, the
 canonical parameter count (and where it comes from) and the bib key.
@@ -44,11 +44,11 @@ class TableRow:
 #: The seed's comparison table, in its row order (LEVIR-CD, SYSU-CD and WHU-building tables).
 VHR_TABLE: tuple[TableRow, ...] = (
     TableRow("FC_EF", "fc_ef", "early fusion", 1_351_000,
-             "Daudt et al. 2018 code, 3 bands (METHODS.md 1.2; BIT table: 1.35 M)", "daudt2018fcsiam"),
+             "Daudt et al. 2018 code, 3 bands (BIT table: 1.35 M)", "daudt2018fcsiam"),
     TableRow("FC_Siam_conc", "fc_siam_conc", "Siamese", 1_546_000,
-             "Daudt et al. 2018 code, 3 bands (METHODS.md 1.2; BIT table: 1.55 M)", "daudt2018fcsiam"),
+             "Daudt et al. 2018 code, 3 bands (BIT table: 1.55 M)", "daudt2018fcsiam"),
     TableRow("FC_Siam_diff", "fc_siam_diff", "Siamese", 1_350_000,
-             "Daudt et al. 2018 code, 3 bands (METHODS.md 1.2; BIT table: 1.35 M)", "daudt2018fcsiam"),
+             "Daudt et al. 2018 code, 3 bands (BIT table: 1.35 M)", "daudt2018fcsiam"),
     TableRow("SegNet", "segnet", "early fusion", 29_500_000,
              "Badrinarayanan et al. 2017, Table 6 (29.5 M)", "badrinarayanan2017segnet"),
     TableRow("DeepLab V3", "deeplabv3", "early fusion", 39_638_869,

@@ -4,13 +4,13 @@ Contents (each class documents its input/output shapes):
 
 - :class:`ChangeModel`: base class of every urbankit model (``input_keys``, ``output_keys``,
   reading tensors from the batch dict with clear errors).
-- Hafner U-Net parts (METHODS.md §0.1, the KTH repositories' ``utils/networks.py``):
+- Hafner U-Net parts (the KTH repositories' ``utils/networks.py``, e.g. Hafner et al. 2022, GRSL):
   :class:`DoubleConv`, :class:`InConv`, :class:`Down`, :class:`Up`, :class:`OutConv`,
   :class:`Encoder`, :class:`Decoder`.
-- Daudt FC blocks (METHODS.md §1.2): :class:`FCConvBlock`, :class:`FCEncoder`, :class:`FCDecoder`.
+- Daudt FC blocks (Daudt et al. 2018, ICIP): :class:`FCConvBlock`, :class:`FCEncoder`, :class:`FCDecoder`.
 - :class:`ASPP` (DeepLabv3, Chen et al. 2017), :class:`ChannelAttention`,
   :class:`SpatialAttention` and :class:`CBAM` (Woo et al. 2018), and the
-  :class:`DifferenceAttention` module of HDANet (METHODS.md §7.3).
+  :class:`DifferenceAttention` module of HDANet (Wang et al. 2022).
 
 Everything is plain PyTorch; shapes use B (batch), C (channels), H, W (pixels).
 """
@@ -27,7 +27,7 @@ from ..errors import ConfigError
 #: The three ways a model can see the sensors: SAR only, optical only, or both stacked.
 MODALITIES = ("sar", "optical", "fusion")
 
-#: The default Hafner U-Net widths (METHODS.md §0.1).
+#: The default Hafner U-Net widths (the U-Net of the KTH papers' public code, e.g. Hafner et al. 2022, GRSL).
 DEFAULT_TOPOLOGY = (64, 128, 256, 512)
 
 
@@ -166,7 +166,7 @@ def crop_to(x: Tensor, size: tuple[int, int]) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------
-# Hafner U-Net parts (METHODS.md §0.1)
+# Hafner U-Net parts (the KTH papers' public code)
 # ----------------------------------------------------------------------------------------
 
 class DoubleConv(nn.Module):
@@ -245,7 +245,7 @@ class Encoder(nn.Module):
     """Hafner U-Net encoder: InConv + one Down per topology entry.
 
     With topology [64,128,256,512] the feature maps are 64 (H), 128 (H/2), 256 (H/4),
-    512 (H/8) and 512 (H/16): the deepest Down keeps its width (METHODS.md §0.1).
+    512 (H/8) and 512 (H/16): the deepest Down keeps its width (as in the KTH code).
 
     forward(x (B, in_ch, H, W)) -> list of len(topology)+1 feature maps, **deepest first**.
     """
@@ -321,7 +321,7 @@ def feature_difference(f1: Tensor, f2: Tensor, diff: str) -> Tensor:
 
 
 # ----------------------------------------------------------------------------------------
-# Daudt FC blocks (METHODS.md §1.2)
+# Daudt FC blocks (Daudt et al. 2018, ICIP)
 # ----------------------------------------------------------------------------------------
 
 #: Convolutions per encoder stage in Daudt's FC networks (16, 32, 64, 128 channels).
@@ -530,7 +530,7 @@ class CBAM(nn.Module):
 
 
 class DifferenceAttention(nn.Module):
-    """HDANet's Difference Attention Module (DAM), METHODS.md §7.3, for one resolution branch.
+    """HDANet's Difference Attention Module (DAM; Wang et al. 2022), for one resolution branch.
 
     For features T1, T2 (B, C, H, W) of the two dates:
 
@@ -542,7 +542,7 @@ class DifferenceAttention(nn.Module):
        F = w * F_s, plus the residual DI [kit choice, ``residual=True``]: output = F + DI.
 
     The sequential wiring (spatial, then channel) and the residual are **unverified kit
-    choices**: the seed slides only say the spatial attention is "combined with channel
+    choices**: the course's slides only say the spatial attention is "combined with channel
     attention" and show F_CIM = A_CIM * DI, without a residual. With the residual the attention
     can only add to DI (it can never suppress an unchanged area below DI); ``residual=False``
     gives output = F, which can. With ``spatial=False`` step 2 is skipped (A = 1); with

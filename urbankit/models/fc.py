@@ -1,4 +1,4 @@
-"""Daudt, Le Saux, Boulch (ICIP 2018): FC-EF, FC-Siam-conc and FC-Siam-diff (METHODS.md §1).
+"""Daudt, Le Saux, Boulch (ICIP 2018): FC-EF, FC-Siam-conc and FC-Siam-diff.
 
 Three small fully convolutional change detectors trained from scratch:
 

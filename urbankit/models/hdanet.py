@@ -2,8 +2,8 @@
 
 X. Wang, J. Du, K. Tan, J. Ding, Z. Liu, C. Pan, B. Han, "A high-resolution feature difference
 attention network for the application of building change detection", JAG 112 (2022) 102950.
-No public code exists; METHODS.md §7 records what is known. What this module builds, and from
-where:
+No public code exists, and the paper's text beyond its abstract was not available to the kit.
+What this module builds, and from where:
 
 From the paper's abstract (verified):
     * a **Siamese** network (one backbone, shared weights, applied to t1 and t2);
@@ -11,12 +11,12 @@ From the paper's abstract (verified):
       high-resolution features throughout instead of repeatedly down-sampling;
     * a **difference attention module** strengthening the sensitivity to bi-temporal differences.
 
-From the seed slides (unverified, METHODS.md §7.2-7.3):
+From the course's HDANet slides (not checked against the paper's full text):
     * the DAM's change-intensity map CIM = ||T1 - T2||_2 over channels, the spatial attention
       sigmoid(conv3x3(CIM)) applied to DI = |T1 - T2|, "combined with channel attention";
     * an ASPP after aggregating the branches; CBAM among the ablation rows.
 
-Documented defaults of the kit ([default] in METHODS.md):
+Documented defaults of the kit (the kit's choices where the slides say nothing):
     * backbone = HRNet-W18-small-v2 layout: stem of two 3x3 stride-2 convs (64 ch, 1/4 res);
       stage 1 = 2 bottleneck blocks (64 -> 256); stages 2-4 with 2, 3, 4 parallel branches at
       1/4, 1/8, 1/16, 1/32 of widths 18/36/72/144, made of (1, 3, 2) modules of 2 basic blocks
@@ -30,7 +30,7 @@ Documented defaults of the kit ([default] in METHODS.md):
     * ASPP = DeepLabv3's (rates 6/12/18 + image pooling, 256 ch);
     * head: 3x3 conv-BN-ReLU (256) -> 1x1 conv -> 1 logit, bilinear upsampling x4 to the input.
 
-**The paper's model is ASPP + DAM without CBAM** (the seed's ablation, METHODS.md 7.5b): that
+**The paper's model is ASPP + DAM without CBAM** (the ablation table of the course's slides): that
 is the default. The five rows of the seed's ablation table (:data:`ABLATION_ROWS`,
 :func:`ablation_models`):
 
@@ -215,7 +215,7 @@ class HRNetBackbone(nn.Module):
         return xs
 
 
-#: The seed's ablation rows (METHODS.md 7.5b): row label -> HDANet switches.
+#: The ablation rows of the course's HDANet slides: row label -> HDANet switches.
 ABLATION_ROWS: dict[str, dict[str, bool]] = {
     "Baseline": dict(use_aspp=False, use_dam=False, use_cbam=False),
     "Baseline+ASPP": dict(use_aspp=True, use_dam=False, use_cbam=False),

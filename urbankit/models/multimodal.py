@@ -1,7 +1,7 @@
 """Multi-modal (Sentinel-1 SAR + Sentinel-2 optical) networks of the KTH group.
 
 - :class:`MultiModalSiamDiff` (``mm_siamdiff``): Hafner, Ban, Nascetti (Remote Sensing 2023),
-  METHODS.md §4.2, the supervised baseline ``MultiModalSiameseUnet``: a SAR encoder and an
+  the supervised baseline ``MultiModalSiameseUnet``: a SAR encoder and an
   optical encoder, each shared across dates; at each level the signed differences of both
   are concatenated and one change decoder with doubled widths ([128,256,512,1024]) produces
   the change logit (1x1 conv, 128 -> 1). 40.33 M parameters (2 SAR + 4 optical bands).
@@ -12,7 +12,7 @@
   predicted per modality (1x1 conv each) and fused (1x1 conv on the concatenated semantic
   features, shared across dates). 40.33 M parameters (2 SAR + 4 optical bands). The
   per-modality change heads of the authors' code are unused there and omitted here.
-- :class:`FusionDANet` (``fusionda_net``): Hafner, Ban, Nascetti (RSE 2022), METHODS.md §5:
+- :class:`FusionDANet` (``fusionda_net``): Hafner, Ban, Nascetti (RSE 2022):
   single-date built-up mapping with a lightweight U-Net per modality (topology [64,128]), a
   SAR head, an optical head and a fusion head on the concatenated features. 1.87 M parameters
   (2 SAR + 10 optical bands). At inference the fusion head is used.

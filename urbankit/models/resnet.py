@@ -1,7 +1,7 @@
 """ResNet encoders (He et al. 2016) in plain torch, for DeepLabV3 and STANet.
 
-torchvision cannot be imported here (DESIGN.md), so the two ResNets the VHR baselines need are
-written natively, with torchvision's layer layout (so the parameter counts agree):
+torchvision cannot be imported beside the CPU torch wheel the kit is tested with, so the two
+ResNets the VHR baselines need are written natively, with torchvision's layer layout (so the parameter counts agree):
 
 * ResNet-50 (bottleneck blocks, [3, 4, 6, 3]) with an output stride of 32, 16 or 8 (the last
   stages' strides replaced by dilation, as DeepLabV3 does: Chen et al. 2017);

@@ -1,4 +1,4 @@
-"""Siamese-difference U-Nets of Hafner, Ban, Nascetti (IGARSS 2022), METHODS.md §3.
+"""Siamese-difference U-Nets of Hafner, Ban, Nascetti (IGARSS 2022).
 
 - :class:`SiamDiff` (``siamdiff``, the code's ``SiameseUNet``): one Hafner encoder with shared
   weights applied to t1 and t2; at each of the 5 levels the decoder receives the signed

@@ -1,11 +1,11 @@
 """The Hafner U-Net family: single-date U-Net, early-fusion U-Net and the Dual-Stream U-Net.
 
 - :class:`UNet` (registry ``unet``): single-date built-up segmentation from S1, S2 or both
-  stacked at the input (the supervised baselines of Fusion-DA, METHODS.md §5.6;
-  Ronneberger et al. 2015 in the Hafner variant of §0.1).
+  stacked at the input (the supervised baselines of Fusion-DA, Hafner et al. 2022 RSE;
+  Ronneberger et al. 2015 in the variant of the KTH papers' public code).
 - :class:`UNetEF` (``unet_ef``): change detection with both dates stacked along channels
   (early fusion); with S1+S2 this is the "input-level fusion" baseline of the DS U-Net paper.
-- :class:`DualStreamUNet` (``dsunet``): Hafner et al. 2022 (GRSL), METHODS.md §2: one U-Net
+- :class:`DualStreamUNet` (``dsunet``): Hafner et al. 2022 (GRSL): one U-Net
   stream per sensor (each stacks t1 and t2), their 64-channel last feature maps concatenated
   and a 1x1 conv producing the change logit (decision-level fusion).
 
@@ -138,7 +138,7 @@ class UNetEF(ChangeModel):
 
 
 class DualStreamUNet(ChangeModel):
-    """Dual-Stream U-Net (Hafner, Nascetti, Azizpour, Ban 2022, GRSL), METHODS.md §2.
+    """Dual-Stream U-Net (Hafner, Nascetti, Azizpour, Ban 2022, GRSL).
 
     SAR stream: U-Net on concat(sar_t1, sar_t2); optical stream: U-Net on
     concat(optical_t1, optical_t2); each stream ends with its 64-channel decoder output

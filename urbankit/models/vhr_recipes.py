@@ -21,8 +21,9 @@ import copy
 
 from ..errors import ConfigError
 
-_SEED = "seed slides (HDANet comparison): 256 x 256 tiles, batch 4, RTX 3090"
-_DAUDT = "Daudt et al. 2018 code (notebook), METHODS.md 1.4"
+_SEED = "course slides (HDANet comparison): 256 x 256 tiles, batch 4, RTX 3090"
+_KIT = "kit default (the slides give none)"
+_DAUDT = "Daudt et al. 2018 code (notebook)"
 
 VHR_RECIPES: dict[str, dict] = {
     "fc_ef": dict(
@@ -32,7 +33,7 @@ VHR_RECIPES: dict[str, dict] = {
         augmentation="horizontal flip, k x 90 degree rotation", decision="argmax of 2 classes",
         sources=dict(pretrained="Daudt et al. 2018: trained from scratch", optimizer=_DAUDT, lr=_DAUDT,
                      betas="torch Adam default in the code", weight_decay=_DAUDT, schedule=_DAUDT, epochs=_DAUDT,
-                     batch_size=_DAUDT, patch=_DAUDT, loss="Daudt et al. 2018 code, METHODS.md 1.3",
+                     batch_size=_DAUDT, patch=_DAUDT, loss="Daudt et al. 2018 code",
                      augmentation=_DAUDT, decision=_DAUDT, model="registry", form="Daudt et al. 2018, Sec. 2")),
     "segnet": dict(
         model="segnet", form="early fusion", pretrained=None, optimizer="sgd", lr=0.1, momentum=0.9,
@@ -57,7 +58,7 @@ VHR_RECIPES: dict[str, dict] = {
         sources=dict(model="registry", form="seed: single-stream segmentation network on both dates",
                      pretrained="Chen et al. 2017, Sec. 4", optimizer="Chen et al. 2017, Sec. 4.1",
                      lr="Chen et al. 2017, Sec. 4.1 (training protocol)", momentum="Chen et al. 2017, Sec. 4.1",
-                     weight_decay="not restated here [UNVERIFIED]", schedule="Chen et al. 2017, Sec. 4.1",
+                     weight_decay="not restated in Chen et al. 2017", schedule="Chen et al. 2017, Sec. 4.1",
                      epochs="given in iterations (30K on PASCAL VOC augmented), not epochs",
                      batch_size="Chen et al. 2017, Sec. 4.1", patch="Chen et al. 2017, Sec. 4.1 (crop 513)",
                      loss="Chen et al. 2017", augmentation="Chen et al. 2017, Sec. 4.1",
@@ -81,11 +82,11 @@ VHR_RECIPES: dict[str, dict] = {
         augmentation=None, decision="threshold 0.5 on the full-resolution output",
         sources=dict(model="registry", form="authors' code DSIFN.py: two VGG16 streams (model_A, model_B)",
                      pretrained="Zhang et al. 2020, Sec. 2.1; the code's vgg16_base is pretrained and in eval mode",
-                     optimizer="[UNVERIFIED]: not in the public code", lr="[UNVERIFIED]: not in the public code",
-                     weight_decay="[UNVERIFIED]", schedule="[UNVERIFIED]", epochs="[UNVERIFIED]",
-                     batch_size="[UNVERIFIED]", patch="DSIFN-CD images are 512 x 512 (Zhang et al. 2020, Sec. 3.1)",
+                     optimizer="not in the public code (unknown)", lr="not in the public code (unknown)",
+                     weight_decay="unknown", schedule="unknown", epochs="unknown",
+                     batch_size="unknown", patch="DSIFN-CD images are 512 x 512 (Zhang et al. 2020, Sec. 3.1)",
                      loss="authors' loss.py (cd_loss = BCE + Dice), summed over the side outputs (Sec. 2.3)",
-                     augmentation="[UNVERIFIED]", decision="authors' code (sigmoid outputs)")),
+                     augmentation="unknown", decision="authors' code (sigmoid outputs)")),
     "stanet": dict(
         model="stanet", form="Siamese", pretrained="ImageNet ResNet-18", optimizer="adam", lr=1e-3,
         betas=(0.5, 0.999), weight_decay=None, schedule="constant for 100 epochs, then linear decay to 0 over 100",
@@ -105,11 +106,9 @@ VHR_RECIPES: dict[str, dict] = {
         schedule="poly/cosine decay [default]", epochs=200, batch_size=4, patch=256,
         loss="BCE + Dice [default]", augmentation="flips, rot90 [default]", decision="threshold 0.5",
         sources=dict(model="registry", form="seed: Baseline row = Siam_HRNet (same numbers)",
-                     pretrained="[UNVERIFIED]: not stated in the seed", optimizer="[default] METHODS.md 7.4",
-                     lr="[default] METHODS.md 7.4", weight_decay="[default] METHODS.md 7.4",
-                     schedule="[default] METHODS.md 7.4", epochs="[default] METHODS.md 7.4", batch_size=_SEED,
-                     patch=_SEED, loss="[default] METHODS.md 7.4", augmentation="[default] METHODS.md 7.4",
-                     decision="[default] METHODS.md 7.4")),
+                     pretrained="not stated on the slides (unknown)", optimizer=_KIT,
+                     lr=_KIT, weight_decay=_KIT, schedule=_KIT, epochs=_KIT, batch_size=_SEED,
+                     patch=_SEED, loss=_KIT, augmentation=_KIT, decision=_KIT)),
 }
 VHR_RECIPES["fc_siam_conc"] = dict(copy.deepcopy(VHR_RECIPES["fc_ef"]), model="fc_siam_conc", form="Siamese")
 VHR_RECIPES["fc_siam_diff"] = dict(copy.deepcopy(VHR_RECIPES["fc_ef"]), model="fc_siam_diff", form="Siamese")
