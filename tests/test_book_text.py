@@ -116,16 +116,7 @@ def test_every_chapter_header_states_its_run_times_in_one_form():
     assert not missing, f"no '**Run time.** `quick` ...: about N min on 2 CPU cores (measured). `full`: ...': {missing}"
 
 
-#: package modules whose docstrings another branch of this session still has to fix (strict xfail:
-#: the test fails as soon as the module is clean, so that the entry is removed)
-_PACKAGE_TEXT_PENDING = {"urbankit/data/vhr.py"}
-
-
-@pytest.mark.parametrize("module", [pytest.param(
-    str(path.relative_to(REPO)),
-    marks=pytest.mark.xfail(strict=True, reason="docstrings not yet rewritten by the module's owner"))
-    if str(path.relative_to(REPO)) in _PACKAGE_TEXT_PENDING else str(path.relative_to(REPO))
-    for path in sorted((REPO / "urbankit").rglob("*.py"))])
+@pytest.mark.parametrize("module", [str(path.relative_to(REPO)) for path in sorted((REPO / "urbankit").rglob("*.py"))])
 def test_package_text_cites_papers_not_internal_notes(module):
     """Docstrings and comments of the package are read by students too (help(), the API pages)."""
     text = (REPO / module).read_text()
