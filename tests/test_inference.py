@@ -153,6 +153,9 @@ def test_pick_examples_and_figure():
     table = pd.DataFrame({"f1": [0.2, 0.9, np.nan, 0.5, 0.7, 0.8]},
                          index=pd.Index(["s1", "s2", "s3", "s4", "s5", "pooled"], name="site"))
     assert I.pick_examples(table) == {"best": "s2", "median": "s4", "worst": "s1"}
+    two, one = table.loc[["s1", "s4", "pooled"]], table.loc[["s4", "pooled"]]
+    assert I.pick_examples(two) == {"best": "s4", "worst": "s1"}   # no site shown twice
+    assert I.pick_examples(one) == {"best": "s4"}
     scenes = [make_scene("a", 32, 32, seed=1), make_scene("b", 32, 40, seed=2),
               make_scene("c", 36, 32, seed=3)]
     t, preds = I.evaluate_scenes(PixelNet(), scenes, device="cpu", return_predictions=True)

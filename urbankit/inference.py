@@ -514,7 +514,8 @@ def pick_examples(per_site_table, metric: str = "f1", pooled_label: str = "poole
 
     Chosen by the numbers, not by hand: ``{"best": site, "median": site, "worst": site}``. The
     median is the middle site of the sorted list (the lower middle for an even count); ties
-    are broken by site name, so the choice is deterministic.
+    are broken by site name, so the choice is deterministic. A site is picked once: with two
+    sites there is no median (``{"best", "worst"}``), with one only ``"best"``.
     """
     if metric not in per_site_table.columns:
         raise ConfigError(f"pick_examples: no column {metric!r}; columns: {list(per_site_table.columns)}")
@@ -523,4 +524,7 @@ def pick_examples(per_site_table, metric: str = "f1", pooled_label: str = "poole
     if not rows:
         raise ConfigError(f"pick_examples: no site with a defined {metric}")
     rows.sort(key=lambda r: (r[0], r[1]))
-    return {"best": rows[-1][1], "median": rows[(len(rows) - 1) // 2][1], "worst": rows[0][1]}
+    picks = {"best": rows[-1][1], "median": rows[(len(rows) - 1) // 2][1], "worst": rows[0][1]}
+    if len(rows) == 2:
+        del picks["median"]  # the lower middle of two sites is the worst one
+    return picks if len(rows) > 1 else {"best": rows[0][1]}
