@@ -27,7 +27,7 @@ multiplier (1.0 = the paper's size) and any number of bands per modality.
 | ``dsifn`` | Zhang 2020 (two-stream, deep supervision) | :mod:`.dsifn` |
 | ``stanet`` | Chen & Shi 2020 (Siamese, metric + BCL) | :mod:`.stanet` |
 
-:mod:`.baselines` lists the seed's VHR comparison table (forms, canonical parameter counts);
+:mod:`.baselines` lists the VHR comparison table of the HDANet paper (forms, canonical parameter counts);
 :func:`load_weights` loads a local state dict (weights are never downloaded).
 """
 from __future__ import annotations

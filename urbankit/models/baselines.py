@@ -1,9 +1,9 @@
-"""The networks of the seed's VHR comparison table (HDANet, Wang et al. 2022), all native torch.
+"""The networks of the VHR comparison table of the HDANet paper (HDANet, Wang et al. 2022), all native torch.
 
 Earlier versions built UNet++ and DeepLabV3 through ``segmentation_models_pytorch``; it needs
 torchvision, which cannot be imported beside the CPU torch wheel the kit is tested with, so every
 network is now written in plain torch in its own module. :data:`VHR_TABLE` lists the ten rows of
-the seed's table in its order, with the registry name, the change-detection form, the
+the HDANet comparison table in its order, with the registry name, the change-detection form, the
 canonical parameter count (and where it comes from) and the bib key.
 
 All are trained **from scratch** in the kit: ImageNet weights cannot be downloaded here (and do
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TableRow:
-    """One row of the seed's VHR table.
+    """One row of the HDANet comparison table.
 
     Attributes:
-        label: the row label of the seed's table (e.g. ``"DeepLab V3"``).
+        label: the row label of the HDANet comparison table (e.g. ``"DeepLab V3"``).
         model: the registry name (``build(model)`` gives the paper-size network).
         form: the change-detection form: ``early fusion`` (both dates stacked along channels,
             one single-stream network) or ``Siamese`` (one encoder per date, shared weights,
@@ -41,7 +41,7 @@ class TableRow:
     canonical_part: str = ""
 
 
-#: The seed's comparison table, in its row order (LEVIR-CD, SYSU-CD and WHU-building tables).
+#: The HDANet comparison table, in its row order (LEVIR-CD, SYSU-CD and WHU-building tables).
 VHR_TABLE: tuple[TableRow, ...] = (
     TableRow("FC_EF", "fc_ef", "early fusion", 1_351_000,
              "Daudt et al. 2018 code, 3 bands (BIT table: 1.35 M)", "daudt2018fcsiam"),
@@ -69,5 +69,5 @@ VHR_TABLE: tuple[TableRow, ...] = (
 
 
 def vhr_table_rows() -> list[str]:
-    """The registry names of the seed's table, in its row order."""
+    """The registry names of the HDANet comparison table, in its row order."""
     return [r.model for r in VHR_TABLE]

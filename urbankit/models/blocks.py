@@ -88,7 +88,7 @@ class ChangeModel(nn.Module):
             so a model trained on ``inference_window`` tiles must also predict on such tiles
             (:func:`urbankit.inference.predict` tiles with ``inference_window`` then).
         inference_window: the training window in pixels (H = W) of a size-dependent model
-            (default 256, the seed's VHR setting); None for size-independent models.
+            (default 256, the HDANet comparison's tile size); None for size-independent models.
     """
 
     name: str = "model"

@@ -31,7 +31,7 @@ Documented defaults of the kit (the kit's choices where the slides say nothing):
     * head: 3x3 conv-BN-ReLU (256) -> 1x1 conv -> 1 logit, bilinear upsampling x4 to the input.
 
 **The paper's model is ASPP + DAM without CBAM** (the ablation table of the course's slides): that
-is the default. The five rows of the seed's ablation table (:data:`ABLATION_ROWS`,
+is the default. The five rows of the HDANet paper's ablation table (:data:`ABLATION_ROWS`,
 :func:`ablation_models`):
 
     ============== ===== ===== ====== ==========================================
@@ -53,7 +53,7 @@ Switches that are **unverified kit choices** (neither the abstract nor the slide
 
 Size dependence: ASPP image pooling and the channel attentions pool over the whole input, so
 the output at a pixel depends on the input size. A model with any of ASPP, DAM or CBAM declares
-``size_dependent = True`` and ``inference_window = 256`` (the seed's training tiles), and
+``size_dependent = True`` and ``inference_window = 256`` (the HDANet paper's training tiles), and
 :func:`urbankit.inference.predict` then predicts on 256-pixel windows; Siam-HRNet (no global
 pooling) is size-independent.
 
@@ -234,12 +234,12 @@ class HDANet(ChangeModel):
         optical_channels, sar_channels: bands per date.
         width: multiplier of every width (stem 64, branches 18/36/72/144, ASPP/head 256).
         use_aspp, use_dam, use_cbam: ablation switches; the default (ASPP + DAM, no CBAM) is the
-            paper's HDANet, :data:`ABLATION_ROWS` lists the seed's five rows.
+            paper's HDANet, :data:`ABLATION_ROWS` lists the paper's five ablation rows.
         dam_residual: the DAM's ``+ DI`` (unverified kit choice, see the module docstring).
         cbam_placement: ``"branch"`` (default) or ``"aggregate"`` (unverified kit choice).
         modules, blocks: backbone depth (see :class:`HRNetBackbone`).
         align_corners: of every bilinear resampling (True = the official HRNet code).
-        inference_window: the training window declared to inference (256 = the seed's tiles).
+        inference_window: the training window declared to inference (256 = the paper's training tiles).
 
     forward(batch) -> {"change": (B, 1, H, W)} logits.
     """
@@ -302,7 +302,7 @@ class HDANet(ChangeModel):
 class SiamHRNet(HDANet):
     """Siam-HRNet: the Siamese HRNet with plain differences |T1 - T2|, no ASPP, DAM or CBAM.
 
-    The seed's "Baseline" row and its "Siam_HRNet" row have identical numbers on all three
+    The HDANet comparison's "Baseline" row and its "Siam_HRNet" row have identical numbers on all three
     datasets, so Siam-HRNet is HDANet's baseline configuration (:data:`ABLATION_ROWS`).
     Size-independent (no global pooling). Same arguments as :class:`HDANet` minus the switches.
     """
@@ -317,7 +317,7 @@ class SiamHRNet(HDANet):
 
 
 def ablation_models(rows: Sequence[str] | None = None, **cfg) -> dict[str, HDANet]:
-    """Build the seed's ablation rows: ``{row label: HDANet}`` (all five by default).
+    """Build the HDANet paper's ablation rows: ``{row label: HDANet}`` (all five by default).
 
     ``cfg`` (e.g. ``width=0.25, modules=(1, 1, 1)``) is passed to every row, so the rows differ
     only in their switches. Unknown row labels raise ConfigError listing :data:`ABLATION_ROWS`.
@@ -325,7 +325,7 @@ def ablation_models(rows: Sequence[str] | None = None, **cfg) -> dict[str, HDANe
     rows = list(ABLATION_ROWS) if rows is None else list(rows)
     unknown = [r for r in rows if r not in ABLATION_ROWS]
     if unknown:
-        raise ConfigError(f"unknown ablation row(s) {unknown}; the seed's rows are {list(ABLATION_ROWS)}")
+        raise ConfigError(f"unknown ablation row(s) {unknown}; the ablation rows are {list(ABLATION_ROWS)}")
     clash = sorted(set(cfg) & {"use_aspp", "use_dam", "use_cbam"})
     if clash:
         raise ConfigError(f"ablation_models sets {clash} per row; do not pass them")

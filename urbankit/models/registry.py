@@ -44,7 +44,7 @@ class ModelSpec:
 _REGISTRY: dict[str, ModelSpec] = {}
 
 #: Methods of the seed that the kit does not provide yet (listed, never registered as fakes).
-#: name -> (description, bib key or ""). Empty since every network of the seed's VHR table is
+#: name -> (description, bib key or ""). Empty since every network of the HDANet paper's VHR table is
 #: native (SegNet, DeepLabV3, UNet++, DSIFN, STANet, Siam-HRNet).
 NOT_YET_AVAILABLE: dict[str, tuple[str, str]] = {}
 

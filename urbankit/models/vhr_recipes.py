@@ -12,8 +12,8 @@ Keys: ``model`` (registry name), ``form`` (early fusion / Siamese / two-stream),
 
 **Every network is trained from scratch in the kit** (ImageNet weights cannot be downloaded
 here, whatever the paper used); :func:`urbankit.models.registry.load_weights` loads a local
-file. The seed trained all networks of its comparison on 256 x 256 tiles with batch 4
-(seed slides); the per-paper values below are the original authors' settings.
+file. The HDANet comparison trained all its networks on 256 x 256 tiles with batch 4
+(one GPU); the per-paper values below are the original authors' settings.
 """
 from __future__ import annotations
 
