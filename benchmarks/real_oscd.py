@@ -103,10 +103,14 @@ def variant_tables(run, val, test) -> dict[str, list]:
 
 def run_model(name: str, scenes: dict, folds, seeds, overrides) -> list[tuple[dict, pd.DataFrame]]:
     """Train ``name`` on every fold; rows for its run, its parts (ensemble members, flips) and CVA's rule."""
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     result = experiments.run_folds(name, scenes, folds, seeds=seeds, profile="real", overrides=overrides,
                                    device="cpu", progress=lambda line: print("  " + line, flush=True))
     minutes = (time.perf_counter() - start) / 60 / len(result.runs)  # per trained model (one fold, one seed)
+    cpu_minutes = (time.process_time() - cpu_start) / 60 / len(result.runs)  # the same, in CPU time
+    print(f"{name}: {minutes:.1f} min wall, {cpu_minutes:.1f} min CPU per trained model "
+          f"({torch.get_num_threads()} thread(s); CPU time is what an idle machine would take with one thread)",
+          flush=True)
     by_name = {f.name: f for f in folds}
     variants: dict[str, list[list]] = {}
     percentile = []
@@ -141,6 +145,8 @@ def run_model(name: str, scenes: dict, folds, seeds, overrides) -> list[tuple[di
             rows.insert(1, summary_row(f"{label}, ensemble of {len(members)} + test-time flips, threshold on val",
                                        [t[0] for t in variants["ensemble + flips"]], minutes, steps))
     rows.append(summary_row(f"{label}, {_run_name(recipe)}, percentile on val", percentile, minutes, steps))
+    for row, _ in rows:  # CPU minutes scale like the wall minutes of each row
+        row["cpu minutes"] = cpu_minutes * row["minutes"] / minutes if minutes else 0.0
     return rows
 
 
@@ -186,22 +192,29 @@ def write_summary(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, fol
         *[f"- {f.name}: {', '.join(f.test)} / {', '.join(f.val)} / {', '.join(f.train)}" for f in folds],
         "",
         "Minutes are per trained model (one fold: every member of an ensemble, training and the",
-        "validation sweeps), with the models of the table trained side by side. The *one run* row is",
+        "validation sweeps), with the models of the table trained side by side; wall time depends on",
+        "what else ran on the machine, CPU time (one torch thread per model) does not. The *one run* row is",
         "the mean over the ensemble's members, each scored alone at its own validation threshold",
         "(± its spread over seeds).",
         "",
-        "| method | pooled P | pooled R | pooled F1 | fold F1 mean ± std | min/model | steps/model |",
+        "| method | pooled P | pooled R | pooled F1 | fold F1 mean ± std | min/model (wall / CPU) | steps/model |",
         "|---|---|---|---|---|---|---|",
     ]
     for _, r in summary.iterrows():
         seed_std = r.get("seed F1 std")
         f1 = f"**{r['pooled F1']:.3f}**" + (f" ± {seed_std:.3f}" if pd.notna(seed_std) else "")
         lines.append(f"| {r['method']} | {r['pooled P']:.3f} | {r['pooled R']:.3f} | {f1} | "
-                     f"{r['fold F1 mean']:.3f} ± {r['fold F1 std']:.3f} | {r['minutes']:.1f} | {r['steps per run']} |")
+                     f"{r['fold F1 mean']:.3f} ± {r['fold F1 std']:.3f} | {_minutes(r)} | {r['steps per run']} |")
     lines += ["", "Per-city test F1 (each city is tested in exactly one fold):", "",
               per_city.round(3).to_markdown() if hasattr(per_city, "to_markdown") else per_city.round(3).to_string(),
               ""]
     write_report(path, "\n".join(lines) + "\n")
+
+
+def _minutes(row) -> str:
+    """``wall / CPU`` minutes of a result row (``-`` for a method without training)."""
+    cpu = row.get("cpu minutes")
+    return f"{row['minutes']:.1f} / {cpu:.1f}" if pd.notna(cpu) and row["minutes"] else "-"
 
 
 def main(argv=None) -> int:
