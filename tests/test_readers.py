@@ -84,6 +84,10 @@ def test_bands_and_download_are_checked(tmp_path):
         LEVIRCD(root, bands=["B04"])
     oscd = OSCD.write_sample(tmp_path)
     assert list(OSCD(oscd, bands=["B04", "B03", "B02"]).read("riverton")["band"].values) == ["B04", "B03", "B02"]
+    from urbankit.data.bands import resolve_bands
+
+    # a subset name is one word, not a list of letters
+    assert list(OSCD(oscd, bands="rgbn").read("riverton")["band"].values) == list(resolve_bands("rgbn"))
     with pytest.raises(ConfigError, match="no registry entry"):
         GeoTIFFSeries(tmp_path / "missing", download=True)
     with pytest.raises(ConfigError, match=r"folder named \['oscd'\]"):

@@ -13,8 +13,8 @@ Constructor arguments:
 
 - ``root``: the dataset's folder (the layout as distributed; see each reader's docstring).
 - ``split``: one of the reader's :attr:`Reader.splits` (``"all"`` keeps every site).
-- ``bands``: the optical bands to read (None: the reader's default); readers without a band
-  choice refuse anything but None.
+- ``bands``: the optical bands to read, as names or a subset name such as ``"rgb"`` (None:
+  the reader's default); readers without a band choice refuse anything but None.
 - ``download``: when True and ``root`` does not exist yet, fetch the reader's registry entries
   (:attr:`Reader.sources`, :func:`urbankit.data.download.fetch`) into ``root``'s parent; the
   entries' target folder must then be ``root``'s name.
@@ -72,13 +72,14 @@ class Reader:
         if cls.key:
             READERS[cls.key] = cls
 
-    def __init__(self, root: str | os.PathLike, split: str = "all", bands: Sequence[str] | None = None,
+    def __init__(self, root: str | os.PathLike, split: str = "all", bands: str | Sequence[str] | None = None,
                  download: bool = False, checksum: bool = True):
         self.root = Path(root).expanduser()
         if split != "all" and split not in self.splits:
             raise ConfigError(f"{self.title}: split must be 'all' or one of {self.splits}, got {split!r}")
         self.split = split
-        self.bands = None if bands is None else tuple(bands)
+        # a subset name ("rgb", "10m") stays one word; a list of band names becomes a tuple
+        self.bands = bands if bands is None or isinstance(bands, str) else tuple(bands)
         self.checksum = bool(checksum)
         if download and not self.root.exists():
             self.download(self.root, checksum=checksum)
