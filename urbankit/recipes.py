@@ -34,7 +34,7 @@ from typing import Any
 from .errors import ConfigError
 
 __all__ = ["Recipe", "RECIPES", "PROFILE_BUDGETS", "get_recipe", "recipe_for_model", "list_recipes",
-           "parse_overrides"]
+           "parse_overrides", "apply_overrides"]
 
 _SAMPLERS = ("grid", "random", "importance")
 #: Fields a shrunk profile may change without stating a reason: size and duration.
@@ -436,8 +436,18 @@ def get_recipe(name_or_model: str, profile: str = "full", overrides: Mapping[str
         if unexplained:  # a budget may change size and duration freely, anything else needs a reason
             raise ConfigError(f"profile {profile!r} changes {unexplained} of recipe {name!r} without a reason")
         recipe = recipe.replace(**budget, profile=profile, deviations=recipe.deviations + reasons)
+    return apply_overrides(recipe, overrides)
+
+
+def apply_overrides(recipe: Recipe, overrides: Mapping[str, Any] | Any = None) -> Recipe:
+    """``recipe`` with user overrides (``{field: value}`` or ``["field=value"]``; None: unchanged).
+
+    Every overridden field is listed in :attr:`Recipe.deviations` as set by the user, so the
+    change is printed with every result. Chapters call this with their ``recipe_overrides``
+    parameter (``urbankit book --recipe lr=1e-4``) on the recipe they train.
+    """
     extra = parse_overrides(overrides)
-    if extra:
-        shown = tuple(f"{k} = {_show(v)}: set by the user" for k, v in extra.items())
-        recipe = recipe.replace(**extra).replace(deviations=recipe.deviations + shown)
-    return recipe
+    if not extra:
+        return recipe
+    shown = tuple(f"{k} = {_show(v)}: set by the user" for k, v in extra.items())
+    return recipe.replace(**extra).replace(deviations=recipe.deviations + shown)
