@@ -59,7 +59,17 @@ def test_run_without_validation_keeps_the_last_epoch_at_the_fixed_threshold(monk
         experiments.scores_table({"fc": result}, split="val")
 
 
-def test_unlabelled_run_with_a_strategy_for_the_built_model_and_further_heads():
+def test_unlabelled_run_with_a_strategy_for_the_built_model_and_further_heads(monkeypatch):
+    from urbankit import inference
+
+    calls = []
+    original = inference.predict
+
+    def counting_predict(model, inputs, **kw):
+        calls.append(getattr(inputs, "attrs", {}).get("site"))
+        return original(model, inputs, **kw)
+
+    monkeypatch.setattr(inference, "predict", counting_predict)
     train_s, val_s, test_s = [_city("t0", 0)], [_city("v", 3)], [_city("x", 11)]
     unlabelled = [_city("u0", 20)]
     seen = {}
@@ -78,6 +88,7 @@ def test_unlabelled_run_with_a_strategy_for_the_built_model_and_further_heads():
     assert seen["strategy"] is seen["configured"] is result.model and result.model.inference_window == 32
     assert list(result.output_tables) == ["change"]
     pd.testing.assert_frame_equal(result.output_tables["change"], result.test_table)
+    assert calls.count("x") == 1  # one forward pass of the test scene serves every scored head
     with pytest.raises(ConfigError, match="both test and unlabelled"):
         experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, unlabelled_scenes=test_s,
                                    overrides=FAST, device="cpu")

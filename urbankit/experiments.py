@@ -478,13 +478,23 @@ def _run_recipe(model_name: str, recipe: Any, profile: str, overrides: Any, vali
 def _score_run(model, val_scenes: Sequence[Any], test_scenes: Sequence[Any], threshold: float,
                score_outputs: Mapping[str, str] | None, options: Mapping[str, Any]):
     """(val table or None, test table, test predictions, ``{head: test table}``) at ``threshold``."""
-    from .inference import evaluate_scenes
+    from .inference import evaluate_scenes, predict
 
     val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options) if val_scenes else None
-    test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True, **options)
+    if not score_outputs:
+        test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True,
+                                            **options)
+        return val_table, test_table, preds, {}
+    # one forward pass per test scene gives every head (a pass per head cost as many passes as heads)
     rest = {k: v for k, v in options.items() if k not in ("output_key", "label_key")}
-    heads = {key: evaluate_scenes(model, test_scenes, output_key=key, label_key=label, threshold=threshold, **rest)
-             for key, label in dict(score_outputs or {}).items()}
+    outputs = {_site(s): predict(model, s, output_key=None, **rest) for s in test_scenes}
+
+    def table(key: str, label: str, **kw):
+        return evaluate_scenes(model, test_scenes, output_key=key, label_key=label, threshold=threshold,
+                               predictions={site: out[key] for site, out in outputs.items()}, **rest, **kw)
+
+    test_table, preds = table(options["output_key"], options["label_key"], return_predictions=True)
+    heads = {key: table(key, label) for key, label in dict(score_outputs).items()}
     return val_table, test_table, preds, heads
 
 

@@ -440,7 +440,7 @@ def evaluate_scenes(model: torch.nn.Module, scenes_or_batches: Iterable[Any], ou
                     label_key: str = "change", threshold: float = 0.5, *,
                     regions: Mapping[str, str] | None = None,
                     return_predictions: bool = False, scene_options: Mapping[str, Any] | None = None,
-                    **predict_kwargs):
+                    predictions: Mapping[str, Any] | None = None, **predict_kwargs):
     """Per-site scores and the pooled row (:func:`urbankit.metrics.per_site_table`).
 
     Args:
@@ -453,6 +453,8 @@ def evaluate_scenes(model: torch.nn.Module, scenes_or_batches: Iterable[Any], ou
             when every scene has one.
         return_predictions: also return ``{site: probability array}`` (for scenes, and for
             batches: the stacked samples of that site).
+        predictions: ``{site: probability map}`` already predicted for the scenes (e.g. one
+            pass that gave every output head); a scene missing from it is an error.
         predict_kwargs: passed to :func:`predict` (``tile``, ``device``, ...).
 
     Returns:
@@ -470,7 +472,13 @@ def evaluate_scenes(model: torch.nn.Module, scenes_or_batches: Iterable[Any], ou
             site = _site_of(item, f"scene{n}")
             if "region" in item.attrs:
                 found_regions[site] = str(item.attrs["region"])
-            prob = predict(model, item, output_key=output_key, scene_options=scene_options, **predict_kwargs)
+            if predictions is None:
+                prob = predict(model, item, output_key=output_key, scene_options=scene_options, **predict_kwargs)
+            elif site in predictions:
+                prob = predictions[site]
+            else:
+                raise ConfigError(f"evaluate_scenes: no prediction given for site {site!r} "
+                                  f"(predictions for {sorted(predictions)})")
             label = scene_label(item, label_key)
             counters.setdefault(site, ConfusionCounter()).update(
                 np.asarray(prob), label, threshold=threshold, from_logits=False)
