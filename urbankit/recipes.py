@@ -328,11 +328,11 @@ RECIPES: dict[str, Recipe] = {
 #: 2 CPU cores: the numbers in the comments were measured with ``benchmarks/real_oscd.py``.
 PROFILE_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "real": {
-        # 200 steps per fold, to fit 15 min per model on 2 cores (benchmarks/results/real_oscd.md:
-        # 8-13 min). The best validation epoch of 20-epoch runs ranged from 2 to 20, and 400 steps
-        # scored no better (pooled F1 0.192 for both networks, against 0.194 / 0.210 now).
-        # Each model is an ensemble of 3 such runs with test-time flips: one run's score depends on
-        # its seed as much as on any recipe change (benchmarks/results/real_oscd.md shows both).
+        # Each model is an ensemble of 3 runs of 200 steps with test-time flips, to fit 15 min per
+        # model (benchmarks/results/real_oscd.md: 12.5 CPU min for FC-Siam-diff, 7.6 for DS U-Net,
+        # one thread each). One run's pooled F1 depends on its seed as much as on any recipe change
+        # (the table shows a run alone and the ensemble); 400-step single runs scored no better than
+        # 200-step ones in an earlier measurement, and the best validation epoch ranged from 2 to 20.
         "daudt_fc": {"epochs": 10, "steps_per_epoch": 20, "batch_size": 16, "sampler": "importance",
                      "sampler_options": {"n_candidates": 20, "bias": 5.0}, "ensemble": 3,
                      "test_time_flips": True},
