@@ -281,3 +281,12 @@ def test_test_time_flips_average_the_four_flipped_views_and_rechoose_the_thresho
     assert result.threshold == pytest.approx(sweep.best_threshold("f1")[0])
     assert result.threshold == pytest.approx(
         experiments.validation_threshold(model, result.recipe, val_s, device="cpu"))
+
+
+def test_overrides_of_a_recipe_object_are_parsed_and_listed_like_get_recipes():
+    recipe = recipes.get_recipe("fc_siam_diff", profile="quick").replace(patch_size=32)
+    train_s, val_s, test_s = [_city("t0", 0)], [_city("v", 10)], [_city("x", 11)]
+    result = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, recipe=recipe, device="cpu",
+                                        overrides=["epochs=1", "steps_per_epoch=1"])
+    assert (result.recipe.epochs, result.recipe.steps_per_epoch) == (1, 1)
+    assert "epochs = 1: set by the user" in result.recipe.deviations

@@ -38,7 +38,7 @@ import numpy as np
 
 from .data.contract import InputContract
 from .errors import ConfigError
-from .recipes import Recipe, get_recipe
+from .recipes import Recipe, apply_overrides, get_recipe
 
 __all__ = ["Fold", "ExperimentResult", "FoldsResult", "leave_sites_out", "run_experiment", "run_folds",
            "cva_experiment", "make_loss", "make_train_loader", "make_eval_loader", "make_contract",
@@ -466,8 +466,8 @@ def _run_recipe(model_name: str, recipe: Any, profile: str, overrides: Any, vali
     """The recipe a run uses; without validation sites, its fixed threshold (a listed deviation)."""
     if not isinstance(recipe, Recipe):
         recipe = get_recipe(recipe or model_name, profile=profile, overrides=overrides)
-    elif overrides:
-        recipe = recipe.replace(**dict(overrides))
+    else:  # the same rule as get_recipe: "field=value" strings allowed, every change listed
+        recipe = apply_overrides(recipe, overrides)
     if validation:
         return recipe
     note = (f"no validation sites: the last epoch is kept and the threshold is fixed at "
