@@ -22,6 +22,12 @@ Protocol (nothing is chosen on a test city):
     python benchmarks/real_oscd.py --seeds 0 1 --threads 2
     python benchmarks/real_oscd.py --jobs 2 --threads 1     # both models side by side (2 cores)
     python benchmarks/real_oscd.py --override ensemble=1 test_time_flips=false   # one run per fold
+    python benchmarks/real_oscd.py --jobs 2 --threads 1 --run-cache runs   # keep (and reuse) the runs
+
+``--run-cache DIR`` keeps every trained run in DIR (:func:`urbankit.experiments.cached_run_dir`):
+an interrupted benchmark continues where it stopped, and chapter 04 run with the same
+``run_cache`` (``urbankit book --profile real --run-cache DIR``) loads these very runs instead of
+training them again. Minutes are the training time recorded in the runs' epochs either way.
 
 Writes ``benchmarks/results/real_oscd.md`` (atomically). Skips (exit 0, says so) when the
 shared real data is absent. Never put its numbers in a test: they are measurements.
@@ -101,13 +107,17 @@ def variant_tables(run, val, test) -> dict[str, list]:
     return out
 
 
-def run_model(name: str, scenes: dict, folds, seeds, overrides) -> list[tuple[dict, pd.DataFrame]]:
+def run_model(name: str, scenes: dict, folds, seeds, overrides, run_cache=None) -> list[tuple[dict, pd.DataFrame]]:
     """Train ``name`` on every fold; rows for its run, its parts (ensemble members, flips) and CVA's rule."""
     start, cpu_start = time.perf_counter(), time.process_time()
     result = experiments.run_folds(name, scenes, folds, seeds=seeds, profile="real", overrides=overrides,
-                                   device="cpu", progress=lambda line: print("  " + line, flush=True))
+                                   device="cpu", progress=lambda line: print("  " + line, flush=True),
+                                   run_cache=run_cache)
     minutes = (time.perf_counter() - start) / 60 / len(result.runs)  # per trained model (one fold, one seed)
     cpu_minutes = (time.process_time() - cpu_start) / 60 / len(result.runs)  # the same, in CPU time
+    recorded = sum(r.seconds for r in result.runs) / 60 / len(result.runs)  # the runs' own epoch times
+    if recorded > 1.5 * minutes:  # loaded from the run cache: its epochs were timed when they ran,
+        minutes, cpu_minutes = recorded, float("nan")  # in another process (CPU time not recorded)
     print(f"{name}: {minutes:.1f} min wall, {cpu_minutes:.1f} min CPU per trained model "
           f"({torch.get_num_threads()} thread(s); CPU time is what an idle machine would take with one thread)",
           flush=True)
@@ -156,12 +166,13 @@ def _run_name(recipe) -> str:
     return name + (" + test-time flips" if recipe.test_time_flips else "")
 
 
-def _worker(name: str, real_root: str, seeds, overrides, threads: int) -> list[tuple[dict, pd.DataFrame]]:
+def _worker(name: str, real_root: str, seeds, overrides, threads: int,
+            run_cache=None) -> list[tuple[dict, pd.DataFrame]]:
     """One model in its own process (``--jobs``): reads the cities itself, trains on every fold."""
     torch.set_num_threads(threads)
     scenes = read_cities(Path(real_root))
     folds = experiments.leave_sites_out(list(scenes), n_test=2, n_val=1)
-    return run_model(name, scenes, folds, seeds, overrides)
+    return run_model(name, scenes, folds, seeds, overrides, run_cache)
 
 
 def run_cva(scenes: dict, folds) -> tuple[dict, pd.DataFrame]:
@@ -225,6 +236,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads per model")
     parser.add_argument("--jobs", type=int, default=1, help="models trained side by side in processes")
     parser.add_argument("--data-root", default=None)
+    parser.add_argument("--run-cache", default=None, help="folder that keeps the trained runs (see above)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_oscd.md"))
     args = parser.parse_args(argv)
     real_root = Path(args.data_root) if args.data_root else shared_real_dir()
@@ -243,11 +255,11 @@ def main(argv=None) -> int:
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_worker, n, str(real_root), args.seeds, overrides, args.threads)
+            futures = [pool.submit(_worker, n, str(real_root), args.seeds, overrides, args.threads, args.run_cache)
                        for n in args.models]
             results = [f.result() for f in futures]
     else:
-        results = [run_model(n, scenes, folds, args.seeds, overrides) for n in args.models]
+        results = [run_model(n, scenes, folds, args.seeds, overrides, args.run_cache) for n in args.models]
     for model_rows in results:
         for row, table in model_rows:
             rows.append(row)

@@ -184,6 +184,19 @@ def test_recipe_overrides_reach_chapters_that_declare_them_and_only_those(mini_b
     assert any("01_first: trains no recipe model" in line for line in logs)
 
 
+def test_run_cache_reaches_chapters_that_declare_it_as_an_absolute_path(mini_book, tmp_path, monkeypatch):
+    _declaring_notebook(mini_book / "book" / "02_second.ipynb",
+                        'profile = "quick"\ndevice = None\nrun_cache = None',
+                        ["print('cache', run_cache)"])
+    monkeypatch.chdir(tmp_path)
+    logs: list[str] = []
+    run_book(mini_book, profile="quick", build=False, run_cache="runs", log=logs.append)
+    out = nbformat.read(mini_book / "_build" / "stage" / "quick" / "book" / "02_second.ipynb", 4)
+    printed = "".join(o.get("text", "") for c in out.cells for o in c.get("outputs", []))
+    assert f"cache {tmp_path / 'runs'}" in printed
+    assert any("01_first: has no run_cache parameter" in line for line in logs)
+
+
 def test_rehearsal_is_full_only_and_skips_chapters_without_it(mini_book):
     with pytest.raises(ConfigError, match="rehearses the full profile"):
         run_book(mini_book, profile="quick", rehearsal=True, build=False)

@@ -172,6 +172,36 @@ def test_ensemble_members_checkpoint_in_their_own_folders_and_resume_from_latest
         experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, resume=tmp_path / "last.ckpt", **options)
 
 
+def test_run_cache_reuses_only_the_same_run_and_keeps_its_training_time(tmp_path):
+    """A finished run is loaded, not retrained; another seed, recipe value or scene content trains anew."""
+    import torch
+
+    train_s, val_s, test_s = [_city("t0", 0)], [_city("v", 10)], [_city("x", 11)]
+    options = {"profile": "quick", "device": "cpu", "run_cache": tmp_path,
+               "overrides": {"epochs": 2, "steps_per_epoch": 2, "patch_size": 32, "ensemble": 2}}
+    first = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, **options)
+    folders = list((tmp_path / "fc_siam_diff").iterdir())
+    assert len(folders) == 1 and (folders[0] / "run.json").exists()
+    assert all((folders[0] / f"member{k}" / "last.ckpt").exists() for k in range(2))
+    torch.manual_seed(99)  # a cached run must not depend on the random state either
+    again = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, **options)
+    assert all(torch.equal(p, q) for p, q in zip(first.model.parameters(), again.model.parameters()))
+    assert again.threshold == first.threshold
+    assert again.seconds == pytest.approx(first.seconds)  # the epochs' recorded time, not the load time
+    assert list(again.history["epoch"]) == [1, 2]
+    changed_pixels = _city("t0", 0)
+    changed_pixels["optical"][0, 0, 0, 0] += 0.01
+    for changed in ({"seed": 1}, {"overrides": {**options["overrides"], "lr": 1e-4}},
+                    {"train_scenes": [changed_pixels]}):
+        kwargs = {**options, **changed}
+        experiments.run_experiment("fc_siam_diff", kwargs.pop("train_scenes", train_s), val_s, test_s, **kwargs)
+    assert len(list((tmp_path / "fc_siam_diff").iterdir())) == 4
+    with pytest.raises(ConfigError, match="run_cache or checkpoint_dir"):
+        experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, checkpoint_dir=tmp_path, **options)
+    with pytest.raises(ConfigError, match="custom strategy"):
+        experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, strategy=train.Supervised(), **options)
+
+
 def test_percentile_rule_flags_each_citys_top_pixels_at_the_validation_percentile():
     val_s, test_s = [_city("v", 10)], [_city("x", 11)]
     maps = {s.attrs["site"]: s["change"].values + 0.01 * np.arange(s["change"].size).reshape(48, 48) / s["change"].size

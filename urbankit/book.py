@@ -156,8 +156,8 @@ def declared_parameters(notebook: Path) -> set[str]:
 def _chapter_parameters(notebook: Path, params: dict, log) -> tuple[dict, str]:
     """The parameters one chapter takes, and a reason to skip it ('' to run it).
 
-    ``recipe_overrides`` and ``rehearsal`` are injected only into chapters that declare them:
-    papermill would otherwise add a variable that nothing reads (an ignored setting).
+    ``recipe_overrides``, ``run_cache`` and ``rehearsal`` are injected only into chapters that
+    declare them: papermill would otherwise add a variable that nothing reads (an ignored setting).
     """
     declared = declared_parameters(notebook)
     out = dict(params)
@@ -166,6 +166,9 @@ def _chapter_parameters(notebook: Path, params: dict, log) -> tuple[dict, str]:
     if "recipe_overrides" in params and "recipe_overrides" not in declared:
         del out["recipe_overrides"]
         log(f"    {notebook.stem}: trains no recipe model, --recipe overrides do not apply to it")
+    if "run_cache" in params and "run_cache" not in declared:
+        del out["run_cache"]
+        log(f"    {notebook.stem}: has no run_cache parameter, its models are trained again (--run-cache)")
     return out, ""
 
 
@@ -396,7 +399,7 @@ def format_table(results: list[ChapterResult]) -> str:
 
 
 def _run_parameters(profile: str, device: str, data_root: str | None, recipe_overrides, rehearsal: bool,
-                    execute: bool) -> dict:
+                    execute: bool, run_cache: str | None = None) -> dict:
     """The parameters injected into every chapter, checked before any chapter runs.
 
     The data root follows :func:`urbankit.paths.data_root_for`: ``real`` needs a folder of real
@@ -421,6 +424,8 @@ def _run_parameters(profile: str, device: str, data_root: str | None, recipe_ove
         params["recipe_overrides"] = parse_overrides(recipe_overrides)
     if rehearsal:
         params["rehearsal"] = True
+    if run_cache is not None:  # absolute, like data_root: the chapters run in book/
+        params["run_cache"] = str(Path(run_cache).expanduser().resolve())
     return params
 
 
@@ -508,6 +513,7 @@ def run_book(
     log: callable = print,
     recipe_overrides: dict | list[str] | None = None,
     rehearsal: bool = False,
+    run_cache: str | None = None,
 ) -> list[ChapterResult]:
     """Execute the selected chapters under ``profile`` and build the HTML book.
 
@@ -520,6 +526,9 @@ def run_book(
     that has a ``rehearsal`` parameter at the papers' model sizes and recipes, capped at a
     few optimiser steps on the data under ``data_root`` (a teacher's GPU run then cannot die
     on a shape, recipe or data-path bug after an hour); chapters without one are skipped.
+    ``run_cache`` (a folder) is injected into the chapters that declare a ``run_cache``
+    parameter: their runs keep checkpoints there (:func:`urbankit.experiments.cached_run_dir`),
+    so a run that was interrupted continues where it stopped and a finished one is loaded.
 
     Returns the per-chapter results. Raises BookError when any chapter fails or the build
     warns (after executing the remaining chapters), and ConfigError for invalid options:
@@ -530,7 +539,7 @@ def run_book(
 
     _check_run_options(profile, device, inplace, build, timeout, execute, rehearsal)
     root = Path(root) if root is not None else repo_root()
-    params = _run_parameters(profile, device, data_root, recipe_overrides, rehearsal, execute)
+    params = _run_parameters(profile, device, data_root, recipe_overrides, rehearsal, execute, run_cache)
     notebooks = chapter_notebooks(root, chapters) if execute else []
     out_root = Path(out_root) if out_root is not None else root
     stage = out_root / "_build" / "stage" / profile

@@ -36,6 +36,9 @@ def _add_book(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rehearsal", action="store_true",
                    help="with --profile full: every chapter at the papers' sizes and recipes, capped at a "
                         "few steps on --data-root (checks shapes, recipes and data paths before a GPU run)")
+    p.add_argument("--run-cache", default=None, metavar="DIR",
+                   help="keep the trained runs of chapters with a run_cache parameter in DIR: an interrupted "
+                        "run continues where it stopped, a finished one is loaded instead of trained again")
 
 
 def _run_book(args: argparse.Namespace) -> int:
@@ -44,7 +47,7 @@ def _run_book(args: argparse.Namespace) -> int:
     run_book(profile=args.profile, device=args.device, chapters=args.chapters,
              inplace=args.inplace, build=not args.no_build, data_root=args.data_root,
              timeout=args.timeout, execute=not args.no_execute, recipe_overrides=args.recipe,
-             rehearsal=args.rehearsal)
+             rehearsal=args.rehearsal, run_cache=args.run_cache)
     return 0
 
 

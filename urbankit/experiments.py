@@ -44,7 +44,7 @@ __all__ = ["Fold", "ExperimentResult", "FoldsResult", "leave_sites_out", "run_ex
            "cva_experiment", "make_loss", "make_train_loader", "make_eval_loader", "make_contract",
            "pooled_table", "estimate_full_time", "full_recipe_steps", "build_for_scenes", "change_fraction",
            "single_date_scenes", "pooled_groups", "run_models", "scores_table", "validation_threshold",
-           "percentile_rule", "percentile_rule_of_run"]
+           "percentile_rule", "percentile_rule_of_run", "cached_run_dir"]
 
 
 def single_date_scenes(scene: Any, dates: Sequence[int] | None = None,
@@ -382,7 +382,7 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
                    num_workers: int = 0, output_key: str = "change", label_key: str | None = None,
                    unlabelled_scenes: Sequence[Any] = (), balance_unlabelled: bool = True, validation: bool = True,
                    score_outputs: Mapping[str, str] | None = None, strategy_for: Callable | None = None,
-                   configure_model: Callable | None = None) -> ExperimentResult:
+                   configure_model: Callable | None = None, run_cache: Any = None) -> ExperimentResult:
     """Train ``model_name`` on ``train_scenes`` and score it on ``test_scenes`` (module docstring).
 
     Args:
@@ -414,6 +414,10 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
             deep-supervision targets); not together with ``strategy``.
         configure_model: ``model -> None``, called on the built model before training (e.g. to
             set ``inference_window``).
+        run_cache: a folder of runs (None: none). The run keeps its checkpoints in
+            :func:`cached_run_dir` under it and resumes from there: a run finished before is
+            loaded instead of trained again, one interrupted continues exactly where it
+            stopped. Not together with ``checkpoint_dir``/``resume`` or a custom strategy.
 
     Returns:
         An :class:`ExperimentResult`.
@@ -427,6 +431,17 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     recipe = _run_recipe(model_name, recipe, profile, overrides, validation)
     torch_device = device if not isinstance(device, str) else resolve_device(device)
     label_key = label_key or output_key
+    if run_cache is not None:
+        if checkpoint_dir is not None or resume is not None:
+            raise ConfigError("run_experiment: pass run_cache or checkpoint_dir/resume, not both")
+        if strategy is not None or strategy_for is not None or configure_model is not None:
+            raise ConfigError("run_experiment: run_cache cannot fingerprint a custom strategy, strategy_for or "
+                              "configure_model; pass checkpoint_dir and resume='latest' instead")
+        checkpoint_dir = cached_run_dir(run_cache, model_name, recipe, train_scenes, val_scenes, seed,
+                                        unlabelled_scenes=unlabelled_scenes, build_options=build_options,
+                                        output_key=output_key, label_key=label_key,
+                                        balance_unlabelled=balance_unlabelled)
+        resume = "latest"
     options = {"device": torch_device, "amp": amp, "output_key": output_key, "label_key": label_key}
     member = {"strategy": strategy, "build_options": build_options, "progress": progress,
               "num_workers": num_workers, "unlabelled_scenes": unlabelled_scenes,
@@ -437,8 +452,8 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
                            checkpoint_dir=_member_dir(checkpoint_dir, k, recipe.ensemble),
                            resume=_member_resume(resume, k, recipe.ensemble), **member)
                for k in range(recipe.ensemble)]
-    seconds = time.perf_counter() - start
     fits = [fitted for _, fitted in members]
+    seconds = _training_seconds(fits, time.perf_counter() - start)
     model = members[0][0] if recipe.ensemble == 1 else ProbabilityEnsemble([m for m, _ in members])
     if recipe.test_time_flips:
         model = FlipAverage(model)
@@ -449,6 +464,71 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     return ExperimentResult(model_name, model, recipe, model.input_contract, threshold, fits[0], val_table,
                             test_table, preds, seconds, steps, count_parameters(model), seed, member_fits=fits,
                             output_tables=heads)
+
+
+def _training_seconds(fits: Sequence[Any], wall: float) -> float:
+    """Seconds the members' epochs took, summed from their histories.
+
+    A resumed or cached run keeps the time of the epochs it did not run again; ``wall`` when a
+    history has no times.
+    """
+    histories = [f.history for f in fits]
+    if not histories or any("seconds" not in h or len(h) == 0 for h in histories):
+        return wall
+    return float(sum(h["seconds"].sum() for h in histories))
+
+
+def _scene_digest(scene: Any) -> str:
+    """A content hash of a scene: its site, sizes and every data variable's values."""
+    import hashlib
+
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((_site(scene), dict(scene.sizes))).encode())
+    for name in sorted(scene.data_vars):
+        values = np.ascontiguousarray(scene[name].values)
+        digest.update(f"{name}{values.dtype}{values.shape}".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def cached_run_dir(run_cache: Any, model_name: str, recipe: Recipe, train_scenes: Sequence[Any],
+                   val_scenes: Sequence[Any], seed: int, *, unlabelled_scenes: Sequence[Any] = (),
+                   build_options: Mapping[str, Any] | None = None, output_key: str = "change",
+                   label_key: str = "change", balance_unlabelled: bool = True) -> Path:
+    """The folder of one run in a run cache: ``run_cache/<model>/<key>``.
+
+    The key is a hash of everything that decides what the run trains: the urbankit version,
+    the model and its build options, every recipe value (its ``sources`` and ``deviations``
+    texts excepted), the seed, the output and label keys, and the contents of the training,
+    validation and unlabelled scenes. Any change gives a new folder, so a cached run is only
+    reused for the very same run. ``run.json`` in the folder lists these ingredients.
+
+    Returns:
+        The folder (created, with its ``run.json``).
+    """
+    import dataclasses
+    import hashlib
+    import json
+
+    from . import __version__
+
+    fields = {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("sources", "deviations")}
+    ingredients = {
+        "urbankit": __version__, "model": model_name, "build_options": dict(build_options or {}),
+        "recipe": fields, "seed": int(seed), "output_key": output_key, "label_key": label_key,
+        "balance_unlabelled": bool(balance_unlabelled),
+        **{role: {_site(s): _scene_digest(s) for s in scenes}
+           for role, scenes in (("train", train_scenes), ("val", val_scenes), ("unlabelled", unlabelled_scenes))},
+    }
+    text = json.dumps(ingredients, sort_keys=True, indent=1, default=str)
+    folder = Path(run_cache) / model_name / hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    record = folder / "run.json"
+    if not record.exists():
+        partial_record = folder / "run.json.partial"
+        partial_record.write_text(text + "\n")
+        partial_record.replace(record)
+    return folder
 
 
 def _run_threshold(model, recipe: Recipe, fits: Sequence[Any], val_scenes: Sequence[Any],
