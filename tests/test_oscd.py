@@ -187,7 +187,7 @@ def test_s1_orbits_and_variable(s1_root, riverton):
     s = riverton
     assert s.sar.dims == ("time", "polarisation", "y", "x") and s.sar.shape == (2, 1, 120, 120)
     assert list(s.polarisation.values) == ["VV"] and s.sar.dtype == np.float32
-    assert s.attrs["sar_orbits"] == "8,59"
+    assert s.attrs["sar_orbits"] == "8,59" and "sar_orbit" not in s.attrs  # a mean is no one orbit's sample
     assert -25.01 <= float(s.sar.min()) and float(s.sar.max()) <= 5.01
 
 
@@ -438,7 +438,8 @@ def test_orbit_missing_its_t2_file_raises(broken):
     # the old reader dropped orbit 59 from the mean without a word
     with pytest.raises(DataFormatError, match=r"sentinel1_riverton_59_t2\.tif: missing, but orbit 59 has its"):
         oscd.read_city(root, "riverton", bands="rgb", s1_root=s1)
-    assert oscd.read_city(root, "riverton", bands="rgb", s1_root=s1, orbit=8).attrs["sar_orbits"] == "8"
+    one = oscd.read_city(root, "riverton", bands="rgb", s1_root=s1, orbit=8)
+    assert one.attrs["sar_orbits"] == "8" and one.attrs["sar_orbit"] == "8"  # a sample for sar_orbit="random"
 
 
 def test_reversed_dates_raise(broken):

@@ -610,6 +610,8 @@ def _read_city_uncached(paths: OSCDPaths, city: str, names: tuple[str, ...], s1_
         sar_db, orbits, _ = _read_s1(s1_root, city, orbit, ref, opts["resampling"], opts["min_coverage"])
         sar = sar_db[:, None]
         attrs["sar_orbits"] = ",".join(str(o) for o in orbits)
+        if len(orbits) == 1 and orbit != "mean":  # one relative orbit: a sample of sar_orbit="random"
+            attrs["sar_orbit"] = str(orbits[0])
         attrs["sar_db_range"] = db_range_attr(S1_DB_RANGE)
         attrs["sar_processing"] = ("DS U-Net export: 3-month mean before t1 / after t2 per relative orbit; "
                                    "decoded (v*30-25 dB), warped in linear power, orbits averaged in "
