@@ -82,6 +82,17 @@ def test_run_experiment_refuses_a_site_in_two_roles():
         experiments.run_experiment("fc_siam_diff", [a], [b], [a], profile="quick")
 
 
+def test_a_recipe_can_be_compared_on_the_validation_sites_alone():
+    """No test scenes: the run is scored on its validation site only (no test table to peek at)."""
+    train_s, val_s = [_city("t0", 0)], [_city("v", 10)]
+    run = experiments.run_experiment("fc_siam_diff", train_s, val_s, [], profile="quick", device="cpu",
+                                     overrides={"epochs": 1, "steps_per_epoch": 1, "patch_size": 32})
+    assert run.test_table is None and run.predictions == {} and np.isnan(run.f1("test"))
+    assert run.val_table is not None and "no test scenes; validation F1" in run.summary()
+    with pytest.raises(ConfigError, match="nothing would be scored"):
+        experiments.run_experiment("fc_siam_diff", train_s, [], [], profile="quick", validation=False)
+
+
 def test_random_sampler_per_scene_counts():
     s = [_city("a", 1), _city("b", 2)]
     ds = SceneDataset(s, RandomSampler(16, n_per_scene=[3, 1]))

@@ -318,7 +318,7 @@ class ExperimentResult:
         fit: the :class:`urbankit.train.FitResult` (``fit.history`` per epoch); of the first
             member when the recipe trains an ensemble (``member_fits`` holds every member's).
         val_table, test_table: per-site + pooled tables at ``threshold`` (``val_table`` is None
-            for a run without validation sites).
+            for a run without validation sites, ``test_table`` for one without test sites).
         predictions: ``{test site: probability DataArray}``.
         seconds, steps: training wall time and optimiser steps (for time estimates).
         params: trainable parameters.
@@ -360,6 +360,10 @@ class ExperimentResult:
 
     def summary(self) -> str:
         """One line: model, pooled test P/R/F1, threshold, best epoch, time."""
+        if self.test_table is None:
+            return (f"{self.model_name} (seed {self.seed}): no test scenes; validation F1 {self.f1('val'):.3f} at "
+                    f"threshold {self.threshold:.2f}, best epoch {self.best_epochs}/{len(self.history)}; "
+                    f"{self.steps} steps in {self.seconds:.0f} s")
         row = self.test_table.loc["pooled"]
         chosen = (f"validation F1 {self.f1('val'):.3f}, best epoch {self.best_epochs}/{len(self.history)}"
                   if self.val_table is not None else
@@ -388,7 +392,9 @@ def run_experiment(model_name: str, train_scenes: Sequence[Any], val_scenes: Seq
     Args:
         model_name: a registry name (:func:`urbankit.models.list_models`).
         train_scenes, val_scenes, test_scenes: schema scenes of disjoint sites. The validation
-            scenes choose the best epoch and the threshold; the test scenes are only scored.
+            scenes choose the best epoch and the threshold; the test scenes are only scored. No
+            test scenes (``[]``) is allowed with validation scenes, for comparing recipes on the
+            validation sites alone (``test_table`` is then None).
         profile: ``"quick"``, ``"real"`` or ``"full"`` (the recipe's size).
         recipe: a :class:`Recipe`, a recipe name, or None (the model's recipe).
         overrides: recipe fields to change (``{"lr": 1e-4}`` or ``["lr=1e-4"]``).
@@ -561,6 +567,8 @@ def _score_run(model, val_scenes: Sequence[Any], test_scenes: Sequence[Any], thr
     from .inference import evaluate_scenes, predict
 
     val_table = evaluate_scenes(model, val_scenes, threshold=threshold, **options) if val_scenes else None
+    if not test_scenes:  # a recipe compared on the validation sites alone
+        return val_table, None, {}, {}
     if not score_outputs:
         test_table, preds = evaluate_scenes(model, test_scenes, threshold=threshold, return_predictions=True,
                                             **options)
@@ -649,8 +657,10 @@ def _check_disjoint(train: Sequence[Any], val: Sequence[Any], test: Sequence[Any
     sites = [{_site(s) for s in g} for g in groups]
     if not need_val and val:
         raise ConfigError("run_experiment: validation=False, but validation scenes were given")
+    if not test and not val:
+        raise ConfigError("run_experiment: no test scenes and no validation scenes: nothing would be scored")
     for i in range(4):
-        if not groups[i] and (i in (0, 2) or (i == 1 and need_val)):
+        if not groups[i] and (i == 0 or (i == 1 and need_val)):
             raise ConfigError(f"run_experiment: no {names[i]} scenes")
         for j in range(i + 1, 4):
             both = sites[i] & sites[j]
