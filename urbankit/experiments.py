@@ -507,7 +507,9 @@ def cached_run_dir(run_cache: Any, model_name: str, recipe: Recipe, train_scenes
     the model and its build options, every recipe value (its ``sources`` and ``deviations``
     texts excepted), the seed, the output and label keys, and the contents of the training,
     validation and unlabelled scenes. Any change gives a new folder, so a cached run is only
-    reused for the very same run. ``run.json`` in the folder lists these ingredients.
+    reused for the very same run. ``run.json`` in the folder lists these ingredients. The
+    device, mixed precision and the models' code are not part of the key: a run trained on a
+    CPU is loaded on a GPU, and the cache must be emptied after a model's code changes.
 
     Returns:
         The folder (created, with its ``run.json``).
