@@ -213,6 +213,17 @@ def test_run_cache_reuses_only_the_same_run_and_keeps_its_training_time(tmp_path
         experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, strategy=train.Supervised(), **options)
 
 
+def test_run_cache_key_sees_every_scene_of_a_site_with_several_orbits(tmp_path):
+    recipe = recipes.get_recipe("dsunet", profile="quick")
+    orbit_a, orbit_b, val = _city("t0", 0), _city("t0", 1), [_city("v", 10)]
+    other_b = _city("t0", 1)
+    other_b["sar"][0, 0, 0, 0] -= 1.0
+    key = experiments.cached_run_dir(tmp_path, "dsunet", recipe, [orbit_a, orbit_b], val, 0)
+    assert key == experiments.cached_run_dir(tmp_path, "dsunet", recipe, [orbit_a, orbit_b], val, 0)
+    assert key != experiments.cached_run_dir(tmp_path, "dsunet", recipe, [orbit_a, other_b], val, 0)
+    assert key != experiments.cached_run_dir(tmp_path, "dsunet", recipe, [orbit_a], val, 0)
+
+
 def test_percentile_rule_flags_each_citys_top_pixels_at_the_validation_percentile():
     val_s, test_s = [_city("v", 10)], [_city("x", 11)]
     maps = {s.attrs["site"]: s["change"].values + 0.01 * np.arange(s["change"].size).reshape(48, 48) / s["change"].size

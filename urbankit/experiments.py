@@ -320,7 +320,8 @@ class ExperimentResult:
         val_table, test_table: per-site + pooled tables at ``threshold`` (``val_table`` is None
             for a run without validation sites, ``test_table`` for one without test sites).
         predictions: ``{test site: probability DataArray}``.
-        seconds, steps: training wall time and optimiser steps (for time estimates).
+        seconds, steps: training time (the members' epochs as they were timed, also for a
+            resumed or cached run) and optimiser steps (for time estimates).
         params: trainable parameters.
         output_tables: ``{output key: test table}`` of the further heads asked for with
             ``score_outputs`` (same threshold).
@@ -497,6 +498,14 @@ def _scene_digest(scene: Any) -> str:
     return digest.hexdigest()
 
 
+def _digests_by_site(scenes: Sequence[Any]) -> dict[str, Any]:
+    """``{site: content hash}``; a site with several scenes (one per S1 orbit) maps to their list."""
+    by_site: dict[str, list[str]] = {}
+    for scene in scenes:
+        by_site.setdefault(_site(scene), []).append(_scene_digest(scene))
+    return {site: d[0] if len(d) == 1 else d for site, d in by_site.items()}
+
+
 def cached_run_dir(run_cache: Any, model_name: str, recipe: Recipe, train_scenes: Sequence[Any],
                    val_scenes: Sequence[Any], seed: int, *, unlabelled_scenes: Sequence[Any] = (),
                    build_options: Mapping[str, Any] | None = None, output_key: str = "change",
@@ -509,7 +518,8 @@ def cached_run_dir(run_cache: Any, model_name: str, recipe: Recipe, train_scenes
     validation and unlabelled scenes. Any change gives a new folder, so a cached run is only
     reused for the very same run. ``run.json`` in the folder lists these ingredients. The
     device, mixed precision and the models' code are not part of the key: a run trained on a
-    CPU is loaded on a GPU, and the cache must be emptied after a model's code changes.
+    CPU is loaded on a GPU, and the cache must be emptied after a model's code changes. Band
+    and polarisation names are checked on loading, with the rest of the input contract.
 
     Returns:
         The folder (created, with its ``run.json``).
@@ -525,7 +535,7 @@ def cached_run_dir(run_cache: Any, model_name: str, recipe: Recipe, train_scenes
         "urbankit": __version__, "model": model_name, "build_options": dict(build_options or {}),
         "recipe": fields, "seed": int(seed), "output_key": output_key, "label_key": label_key,
         "balance_unlabelled": bool(balance_unlabelled),
-        **{role: {_site(s): _scene_digest(s) for s in scenes}
+        **{role: _digests_by_site(scenes)
            for role, scenes in (("train", train_scenes), ("val", val_scenes), ("unlabelled", unlabelled_scenes))},
     }
     text = json.dumps(ingredients, sort_keys=True, indent=1, default=str)
