@@ -72,14 +72,9 @@ def summary_row(method: str, fold_tables: list, minutes: float, steps: int) -> t
     per_fold = [float(t.loc["pooled", "f1"]) for t in fold_tables]
     row = {"method": method, "pooled F1": float(pooled.loc["pooled", "f1"]),
            "pooled P": float(pooled.loc["pooled", "precision"]), "pooled R": float(pooled.loc["pooled", "recall"]),
-           "fold F1 mean": float(np.mean(per_fold)), "fold F1 std": _sample_std(per_fold),
+           "fold F1 mean": float(np.mean(per_fold)), "fold F1 std": float(np.std(per_fold)),
            "minutes": minutes, "steps per run": steps}
     return row, pooled
-
-
-def _sample_std(values) -> float:
-    """Standard deviation with n - 1 in the denominator, as chapter 04's tables (pandas) use."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
 
 
 def _inner_ensemble(model):
@@ -151,7 +146,7 @@ def run_model(name: str, scenes: dict, folds, seeds, overrides, run_cache=None) 
                                   list(members[0]), minutes / len(members), steps // len(members))
         for key in ("pooled F1", "pooled P", "pooled R", "fold F1 mean", "fold F1 std"):
             row[key] = float(np.mean([r[key] for r in member_rows]))
-        row["seed F1 std"] = _sample_std([r["pooled F1"] for r in member_rows])
+        row["seed F1 std"] = float(np.std([r["pooled F1"] for r in member_rows]))
         rows.insert(0, (row, pooled))
         if recipe.test_time_flips:  # the run itself has flips: show the ensemble without them
             rows.insert(1, summary_row(f"{label}, ensemble of {len(members)}, no flips, threshold on val",
@@ -211,7 +206,7 @@ def write_summary(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, fol
         "validation sweeps), with the models of the table trained side by side; wall time depends on",
         "what else ran on the machine, CPU time (one torch thread per model) does not. The *one run* row is",
         "the mean over the ensemble's members, each scored alone at its own validation threshold",
-        "(± its spread over seeds). Every ± is a sample standard deviation (n - 1), as in chapter 04.",
+        "(± its spread over seeds).",
         "",
         "| method | pooled P | pooled R | pooled F1 | fold F1 mean ± std | min/model (wall / CPU) | steps/model |",
         "|---|---|---|---|---|---|---|",
