@@ -27,7 +27,8 @@ Protocol (nothing is chosen on a test city):
 ``--run-cache DIR`` keeps every trained run in DIR (:func:`urbankit.experiments.cached_run_dir`):
 an interrupted benchmark continues where it stopped, and chapter 04 run with the same
 ``run_cache`` (``urbankit book --profile real --run-cache DIR``) loads these very runs instead of
-training them again. Minutes are the training time recorded in the runs' epochs either way.
+training them again. For runs loaded from the cache, the minutes are the training time their
+epochs recorded when they ran, and their CPU time is unknown (shown as ``-``).
 
 Writes ``benchmarks/results/real_oscd.md`` (atomically). Skips (exit 0, says so) when the
 shared real data is absent. Never put its numbers in a test: they are measurements.
@@ -226,7 +227,9 @@ def write_summary(path: Path, summary: pd.DataFrame, per_city: pd.DataFrame, fol
 def _minutes(row) -> str:
     """``wall / CPU`` minutes of a result row (``-`` for a method without training)."""
     cpu = row.get("cpu minutes")
-    return f"{row['minutes']:.1f} / {cpu:.1f}" if pd.notna(cpu) and row["minutes"] else "-"
+    if not row["minutes"]:
+        return "-"
+    return f"{row['minutes']:.1f} / " + (f"{cpu:.1f}" if pd.notna(cpu) else "-")
 
 
 def main(argv=None) -> int:
