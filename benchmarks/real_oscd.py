@@ -67,6 +67,11 @@ def read_cities(real_root: Path) -> dict:
     return {c: oscd.read_city(root, c, s1_root=s1) for c in cities}
 
 
+def make_folds(cities) -> list:
+    """The benchmark's folds: two test cities, one validation city, the rest train."""
+    return experiments.leave_sites_out(list(cities), n_test=2, n_val=1)
+
+
 def summary_row(method: str, fold_tables: list, minutes: float, steps: int) -> tuple[dict, pd.DataFrame]:
     """One row of the result table from per-fold test tables (pixels pooled over the folds)."""
     pooled = experiments.pooled_table(fold_tables)
@@ -172,7 +177,7 @@ def _worker(name: str, real_root: str, seeds, overrides, threads: int,
     """One model in its own process (``--jobs``): reads the cities itself, trains on every fold."""
     torch.set_num_threads(threads)
     scenes = read_cities(Path(real_root))
-    folds = experiments.leave_sites_out(list(scenes), n_test=2, n_val=1)
+    folds = make_folds(scenes)
     return run_model(name, scenes, folds, seeds, overrides, run_cache)
 
 
@@ -250,7 +255,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     scenes = read_cities(real_root)
-    folds = experiments.leave_sites_out(list(scenes), n_test=2, n_val=1)
+    folds = make_folds(scenes)
     overrides = parse_overrides(args.override)
     cva_row, cva_table = run_cva(scenes, folds)
     rows, per_city = [cva_row], {"CVA": cva_table["f1"]}

@@ -61,11 +61,12 @@ def read_fold_scenes(real_root: Path, fold, per_orbit: bool) -> tuple[list, list
 
 
 def folds_of(real_root: Path):
-    """The folds of ``benchmarks/real_oscd.py`` over the labelled cities found."""
-    from urbankit import experiments
+    """The folds of ``benchmarks/real_oscd.py`` (its :func:`make_folds`) over the labelled cities found."""
+    from real_oscd import make_folds
+
     from urbankit.data import oscd
 
-    return experiments.leave_sites_out(sorted(oscd.list_cities(real_root / "oscd", "train")), n_test=2, n_val=1)
+    return make_folds(sorted(oscd.list_cities(real_root / "oscd", "train")))
 
 
 def run_variant(model: str, variant: str, fold_index: int, seed: int, real_root: str) -> dict:
