@@ -121,9 +121,9 @@ def run_model(name: str, scenes: dict, folds, seeds, overrides, run_cache=None) 
                                    run_cache=run_cache)
     minutes = (time.perf_counter() - start) / 60 / len(result.runs)  # per trained model (one fold, one seed)
     cpu_minutes = (time.process_time() - cpu_start) / 60 / len(result.runs)  # the same, in CPU time
-    recorded = sum(r.seconds for r in result.runs) / 60 / len(result.runs)  # the runs' own epoch times
-    if recorded > 1.5 * minutes:  # loaded from the run cache: its epochs were timed when they ran,
-        minutes, cpu_minutes = recorded, float("nan")  # in another process (CPU time not recorded)
+    if all(r.epochs_trained == 0 for r in result.runs):  # every run loaded from the run cache: its epochs
+        minutes = sum(r.seconds for r in result.runs) / 60 / len(result.runs)  # were timed when they ran,
+        cpu_minutes = float("nan")  # in another process (CPU time not recorded)
     print(f"{name}: {minutes:.1f} min wall, {cpu_minutes:.1f} min CPU per trained model "
           f"({torch.get_num_threads()} thread(s); CPU time is what an idle machine would take with one thread)",
           flush=True)

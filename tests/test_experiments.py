@@ -191,13 +191,14 @@ def test_run_cache_reuses_only_the_same_run_and_keeps_its_training_time(tmp_path
     options = {"profile": "quick", "device": "cpu", "run_cache": tmp_path,
                "overrides": {"epochs": 2, "steps_per_epoch": 2, "patch_size": 32, "ensemble": 2}}
     first = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, **options)
+    assert first.epochs_trained == 4  # 2 members x 2 epochs
     folders = list((tmp_path / "fc_siam_diff").iterdir())
     assert len(folders) == 1 and (folders[0] / "run.json").exists()
     assert all((folders[0] / f"member{k}" / "last.ckpt").exists() for k in range(2))
     torch.manual_seed(99)  # a cached run must not depend on the random state either
     again = experiments.run_experiment("fc_siam_diff", train_s, val_s, test_s, **options)
     assert all(torch.equal(p, q) for p, q in zip(first.model.parameters(), again.model.parameters()))
-    assert again.threshold == first.threshold
+    assert again.threshold == first.threshold and again.epochs_trained == 0
     assert again.seconds == pytest.approx(first.seconds)  # the epochs' recorded time, not the load time
     assert list(again.history["epoch"]) == [1, 2]
     changed_pixels = _city("t0", 0)

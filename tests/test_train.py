@@ -160,6 +160,7 @@ def test_resume_is_bit_exact_on_cpu(tmp_path):
     train, val = loaders()
     res = run_fit(model_c, train, val, seed=3, checkpoint_dir=tmp_path, resume="latest", **kw)
     assert list(res.history["epoch"]) == [1, 2, 3, 4, 5]
+    assert res.epochs_trained == 3  # epochs 3-5; 1-2 came with the checkpoint
     assert state_equal(model_a.state_dict(), model_c.state_dict())
 
 
@@ -192,10 +193,10 @@ def test_resume_latest_without_checkpoint_starts_fresh_and_finished_run_is_noop(
     torch.manual_seed(0)
     train, val = loaders()
     res = run_fit(TinyNet(), train, val, epochs=2, checkpoint_dir=tmp_path, resume="latest")
-    assert len(res.history) == 2
+    assert len(res.history) == 2 and res.epochs_trained == 2
     model = TinyNet()
     res2 = run_fit(model, train, val, epochs=2, checkpoint_dir=tmp_path, resume="latest")
-    assert len(res2.history) == 2  # nothing left to do
+    assert len(res2.history) == 2 and res2.epochs_trained == 0  # nothing left to do
     assert state_equal(model.state_dict(), res.best_state)
     with pytest.raises(T.CheckpointError, match="does not exist"):
         run_fit(TinyNet(), train, val, epochs=2, resume=tmp_path / "nope.ckpt")

@@ -322,6 +322,8 @@ class ExperimentResult:
         predictions: ``{test site: probability DataArray}``.
         seconds, steps: training time (the members' epochs as they were timed, also for a
             resumed or cached run) and optimiser steps (for time estimates).
+        epochs_trained: epochs this call trained, summed over the members (0 when every member
+            was loaded finished from its checkpoints, e.g. from a run cache).
         params: trainable parameters.
         output_tables: ``{output key: test table}`` of the further heads asked for with
             ``score_outputs`` (same threshold).
@@ -348,6 +350,11 @@ class ExperimentResult:
     def history(self):
         """The per-epoch training history (a DataFrame)."""
         return self.fit.history
+
+    @property
+    def epochs_trained(self) -> int:
+        """Epochs this call trained, over all members (0: the run was loaded, not trained)."""
+        return sum(f.epochs_trained for f in (self.member_fits or [self.fit]))
 
     @property
     def seconds_per_step(self) -> float:

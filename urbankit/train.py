@@ -614,6 +614,8 @@ class FitResult:
         best_epoch, best_score: that epoch and its monitored value (``monitor``).
         best_threshold: the best-F1 threshold on ``threshold_split`` (else the validation threshold).
         stopped_early: whether early stopping ended the run.
+        epochs_trained: epochs this call trained (0 when a finished run was resumed from its
+            checkpoint; ``len(history)`` for a fresh run).
         checkpoint_dir: where checkpoints were written (None when not written).
         model: the trained model (holding the best weights when ``restore_best``).
     """
@@ -627,6 +629,7 @@ class FitResult:
     stopped_early: bool = False
     checkpoint_dir: Path | None = None
     model: torch.nn.Module | None = field(default=None, repr=False)
+    epochs_trained: int = 0
 
     def plot(self, **kwargs):
         """:func:`plot_history` of this run."""
@@ -1074,6 +1077,7 @@ class _Run:
     stopper: EarlyStopping
     history: list[dict[str, Any]] = field(default_factory=list)
     start_epoch: int = 0
+    resumed_epochs: int = 0  # history rows the checkpoint brought (not trained by this call)
 
 
 def _read_resume(resume, ckpt_dir: Path | None) -> dict[str, Any] | None:
@@ -1108,6 +1112,7 @@ def _restore(run: _Run, state: Mapping[str, Any], cfg: FitConfig) -> None:
         run.scaler.load_state_dict(state["scaler"])
     run.strategy.load_state_dict(state.get("strategy") or {})
     run.history = list(state["history"])
+    run.resumed_epochs = len(run.history)
     run.start_epoch = int(state["epoch"])
     run.stopper.best = dict(state["best"])
     run.stopper.bad_epochs = int(state.get("bad_epochs", 0))
@@ -1211,7 +1216,8 @@ def _fit_result(run: _Run, cfg: FitConfig, threshold: float) -> FitResult:
     return FitResult(history=frame, best_state=best["state"], best_epoch=int(best["epoch"]),
                      best_score=float("nan") if best["score"] is None else float(best["score"]),
                      best_threshold=threshold, monitor=cfg.monitor, stopped_early=run.stopper.stopped,
-                     checkpoint_dir=run.checkpoint_dir, model=run.model)
+                     checkpoint_dir=run.checkpoint_dir, model=run.model,
+                     epochs_trained=len(run.history) - run.resumed_epochs)
 
 
 def fit(model: torch.nn.Module, train_loader: Iterable[Mapping[str, Any]],
