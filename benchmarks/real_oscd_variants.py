@@ -12,7 +12,8 @@ cities, once.
     python benchmarks/real_oscd_variants.py --model dsunet --from-log   # only rewrite the table
 
 Every finished run is appended to a JSON-lines log (``--log``), so an interrupted comparison
-continues where it stopped. Writes ``benchmarks/results/real_oscd_variants.md`` (atomically).
+continues where it stopped. Writes ``benchmarks/results/real_oscd_variants.md`` for the DS U-Net
+and ``real_oscd_variants_<model>.md`` for another model (atomically).
 Skips (exit 0, says so) without the shared real data.
 """
 from __future__ import annotations
@@ -41,6 +42,10 @@ VARIANTS: dict[str, list[str]] = {
     "p32b64+w05": _P32 + ["width=0.5"],
     "p32b64+orbit": _P32 + ["sar_orbit=random"],
     "p32b64+bce": _P32 + ["loss=weighted_bce", "class_weighting=daudt"],
+    # the model's `real` recipe as it is, and one change on top (for any network)
+    "real": [],
+    "real+gamma": ["augment={flips: true, rot90: true, gamma: true}"],
+    "real+lr5e-4": ["lr=5e-4"],
 }
 ONE_RUN = ["ensemble=1", "test_time_flips=false"]
 DEFAULT_LOG = ROOT / "benchmarks" / "results" / "real_oscd_variants.jsonl"
@@ -131,7 +136,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side in processes")
     parser.add_argument("--log", default=str(DEFAULT_LOG))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "real_oscd_variants.md"))
+    parser.add_argument("--out", default=None, help="result file (default: see above)")
     parser.add_argument("--note", default="", help="a line written above the table")
     parser.add_argument("--from-log", action="store_true", help="only rewrite the table from the log")
     args = parser.parse_args(argv)
@@ -155,7 +160,10 @@ def main(argv=None) -> int:
                 print(json.dumps(record), flush=True)
                 with log.open("a") as fh:  # one finished run per line: a restart skips it
                     fh.write(json.dumps(record) + "\n")
-    write_table(Path(args.out), read_log(log), args.model, args.note)
+    results = ROOT / "benchmarks" / "results"
+    out = args.out or results / ("real_oscd_variants.md" if args.model == "dsunet"
+                                 else f"real_oscd_variants_{args.model}.md")
+    write_table(Path(out), read_log(log), args.model, args.note)
     return 0
 
 
