@@ -46,6 +46,8 @@ VARIANTS: dict[str, list[str]] = {
     "real": [],
     "real+gamma": ["augment={flips: true, rot90: true, gamma: true}"],
     "real+lr5e-4": ["lr=5e-4"],
+    "real+dataset_norm": ["optical_norm=dataset"],
+    "real+w05": ["width=0.5"],
 }
 ONE_RUN = ["ensemble=1", "test_time_flips=false"]
 DEFAULT_LOG = ROOT / "benchmarks" / "results" / "real_oscd_variants.jsonl"
