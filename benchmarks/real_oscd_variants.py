@@ -48,6 +48,9 @@ VARIANTS: dict[str, list[str]] = {
     "real+lr5e-4": ["lr=5e-4"],
     "real+dataset_norm": ["optical_norm=dataset"],
     "real+w05": ["width=0.5"],
+    # exchange the two dates of half the samples (OSCD's change label does not depend on their order)
+    "real+swap": ["augment={flips: true, rot90: true, gamma: false, swap_dates: true}"],
+    "real+p128b9": ["patch_size=128", "batch_size=9"],  # more context, about the same pixels per step
 }
 ONE_RUN = ["ensemble=1", "test_time_flips=false"]
 DEFAULT_LOG = ROOT / "benchmarks" / "results" / "real_oscd_variants.jsonl"

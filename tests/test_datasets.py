@@ -303,6 +303,33 @@ def test_gamma_is_per_band_optical_only_and_same_for_both_dates():
     assert torch.equal(s["sar_t1"], plain["sar_t1"]) and torch.equal(s["change"], plain["change"])
 
 
+def test_swap_dates_exchanges_the_dates_of_about_half_the_samples_and_keeps_the_change():
+    sc = make_test_scene(size=(16, 16), n_dates=2, seed=3)
+    kw = dict(sampler=RandomSampler(8, 40), seed=2)
+    swapped = SceneDataset(sc, augment=Augment(gamma=True, swap_dates=True), **kw)
+    plain = SceneDataset(sc, augment=Augment(gamma=True), **kw)  # the same draws, no swap
+    n_swapped = 0
+    for i in range(len(plain)):
+        s, r = swapped[i], plain[i]
+        assert torch.equal(s["change"], r["change"])
+        exchanged = all(torch.equal(s[f"{k}_t1"], r[f"{k}_t2"]) and torch.equal(s[f"{k}_t2"], r[f"{k}_t1"])
+                        for k in ("optical", "sar", "buildings"))
+        same = all(torch.equal(s[k], r[k]) for k in swapped.keys)
+        assert exchanged != same  # the dates differ in every sample of this scene
+        n_swapped += exchanged
+    assert 10 <= n_swapped <= 30
+
+
+@pytest.mark.parametrize("scene, pair, message", [
+    (make_test_scene("built_only", n_dates=2, change=False), "first_last", "built_only"),
+    (make_test_scene("series", n_dates=3), "random_pair", "series"),
+    (make_test_scene("one", n_dates=2), "single", "pair='single'"),
+])
+def test_swap_dates_refuses_an_order_dependent_change_label(scene, pair, message):
+    with pytest.raises(ConfigError, match=message):
+        SceneDataset(scene, RandomSampler(8), pair=pair, augment=Augment(swap_dates=True))
+
+
 # -- seeding, epochs, loaders -------------------------------------------------------------------
 
 

@@ -64,6 +64,16 @@ def test_overrides_are_typed_listed_and_unknown_fields_refused():
         recipes.get_recipe("no_such_model")
 
 
+def test_recipe_augment_switches_reach_the_loader_and_unknown_ones_are_refused():
+    r = recipes.get_recipe("fc_siam_conc", profile="quick",
+                           overrides=["augment={flips: false, rot90: true, swap_dates: true}"])
+    aug = experiments._augment(r)
+    assert (aug.hflip, aug.vflip, aug.rot90, aug.gamma, aug.swap_dates) == (False, False, True, False, True)
+    assert not experiments._augment(recipes.get_recipe("fc_siam_conc", profile="quick")).swap_dates
+    with pytest.raises(ConfigError, match=r"unknown augment key\(s\) \['swap'\]"):
+        recipes.get_recipe("fc_siam_conc", overrides=["augment={swap: true}"])
+
+
 # ------------------------------------------------------------------------------------- folds
 def test_leave_sites_out_partitions_the_test_sites_without_overlap():
     sites = ["a", "b", "c", "d", "e", "f"]

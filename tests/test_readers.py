@@ -65,8 +65,28 @@ def test_embedded_samples_are_what_the_reader_writes(cls, tmp_path, repo_root):
     cls.write_sample(tmp_path, seed=0)
     committed = repo_root / "data_samples" / cls.sample_folder
     written = manifest(tmp_path / cls.sample_folder)
-    assert written and written == manifest(committed)
+    expected = manifest(committed)
+    assert written and set(written) == set(expected)
+    for name in (n for n in written if written[n] != expected[n]):
+        assert_same_float_raster(tmp_path / cls.sample_folder / name, committed / name)
     assert cls(committed).sites  # and the committed copy reads
+
+
+def assert_same_float_raster(written, committed, atol=1e-6):
+    """Two GeoTIFFs whose bytes differ: the same grid and metadata, float pixels within ``atol``.
+
+    The float32 arithmetic of a synthetic band (e.g. SAR dB mapped to [0, 1]) may round one ulp
+    differently on CPUs whose numpy takes another SIMD path (seen: 1.2e-7 on 4 % of the pixels of
+    SpaceNet7 S1 rasters); anything else (grid, CRS, dtype, a real value change) still fails.
+    """
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(written) as a, rasterio.open(committed) as b:
+        assert a.profile == b.profile and a.tags() == b.tags() and a.descriptions == b.descriptions, written.name
+        assert np.issubdtype(np.dtype(a.dtypes[0]), np.floating), f"{written.name}: integer pixels differ"
+        diff = np.abs(a.read().astype(np.float64) - b.read().astype(np.float64))
+        assert diff.max() <= atol, f"{written.name}: pixels differ by up to {diff.max():g}"
 
 
 def test_split_filters_sites(tmp_path):

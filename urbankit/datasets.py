@@ -244,6 +244,12 @@ class Augment:
             (Fusion-DA code, Hafner et al. 2022, RSE); the same ``g`` for a band at both dates.
             SAR and labels untouched.
         gamma_range: the range of ``g``.
+        swap_dates: with probability 0.5 exchange the two dates: every ``<modality>_t1`` input
+            with its ``_t2``, and ``buildings_t1`` with ``buildings_t2``. The ``change`` label is
+            kept, so it must not depend on the order of the dates (OSCD's "any change" label);
+            :class:`SceneDataset` refuses it where the change is derived from buildings (new
+            construction, which a swap turns into demolition) and with ``pair="single"``.
+            Drawn after every other parameter, so turning it on leaves the other draws unchanged.
     """
 
     hflip: bool = True
@@ -251,6 +257,7 @@ class Augment:
     rot90: bool = True
     gamma: bool = False
     gamma_range: tuple[float, float] = (0.25, 2.0)
+    swap_dates: bool = False
 
     def __post_init__(self):
         lo, hi = self.gamma_range
@@ -267,6 +274,7 @@ class Augment:
         }
         if self.gamma and n_optical_bands:
             params["gamma"] = rng.uniform(*self.gamma_range, size=n_optical_bands).astype(np.float32)
+        params["swap"] = bool(rng.random() < 0.5) if self.swap_dates else False
         return params
 
     @staticmethod
@@ -351,6 +359,14 @@ class _Scene:
         win_i = np.lib.stride_tricks.sliding_window_view(self.built[i], (p, p))
         win_j = np.lib.stride_tricks.sliding_window_view(self.built[j], (p, p))
         return lambda ys, xs: (win_j[ys, xs] & ~win_i[ys, xs]).sum(axis=(1, 2))
+
+
+def _swap_dates(sample: dict[str, Any]) -> None:
+    """Exchange every ``*_t1`` entry of ``sample`` with its ``*_t2`` (in place)."""
+    for key in [k for k in sample if k.endswith("_t1")]:
+        other = key[:-3] + "_t2"
+        if other in sample:
+            sample[key], sample[other] = sample[other], sample[key]
 
 
 def _as_list(scenes) -> list:
@@ -446,6 +462,8 @@ class SceneDataset(Dataset):
         self.sar_pols = self._resolve_names(scenes, "sar", "polarisation", sar_pols)
         self._scenes = [self._convert(s, k, labelled) for k, s in enumerate(scenes)]
         self.label_keys = self._resolve_label_keys()
+        if augment is not None and augment.swap_dates:
+            self._check_swappable()
         self._plan = sampler.plan([s.shape for s in self._scenes])
 
     # -- construction helpers ------------------------------------------------------------------
@@ -560,6 +578,23 @@ class SceneDataset(Dataset):
                 s.prepare_counts()  # once here, not in every worker
         return tuple(k for k in LABEL_KEYS if k in keys)
 
+    def _check_swappable(self) -> None:
+        """Raise unless every labelled scene's change label survives a swap of the two dates."""
+        if self.pair == "single":
+            raise ConfigError("SceneDataset: augment.swap_dates needs two dates, but pair='single'")
+        if "change" not in self.label_keys:
+            return
+        for s in self._scenes:
+            if not s.labelled:
+                continue
+            stored = s.change is not None and (self.pair == "first_last" or s.built is None or s.n_dates == 2)
+            if not stored:
+                raise ConfigError(
+                    f"SceneDataset: augment.swap_dates with site {s.site!r}: its change label is derived "
+                    f"from the buildings of the two dates (built at t2 and not at t1), which a swap of the "
+                    f"dates turns into demolition; use swap_dates only with a stored change label that "
+                    f"does not depend on the order of the dates (pair={self.pair!r})")
+
     # -- public API ----------------------------------------------------------------------------
 
     @property
@@ -641,6 +676,8 @@ class SceneDataset(Dataset):
             else:
                 d = i if key == "buildings_t1" else j
                 out[key] = finish(sc.built[d, ys, xs][None].astype(np.float32))
+        if params is not None and params["swap"]:
+            _swap_dates(out)
         out["labelled"] = torch.tensor(sc.labelled)
         out["site"] = sc.site
         return out

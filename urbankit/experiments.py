@@ -189,7 +189,7 @@ def _augment(recipe: Recipe):
     if not any(a.values()):
         return None
     return Augment(hflip=bool(a.get("flips")), vflip=bool(a.get("flips")), rot90=bool(a.get("rot90")),
-                   gamma=bool(a.get("gamma")))
+                   gamma=bool(a.get("gamma")), swap_dates=bool(a.get("swap_dates")))
 
 
 def _per_scene_counts(recipe: Recipe, train_scenes: Sequence[Any]) -> list[int]:

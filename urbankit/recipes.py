@@ -43,6 +43,10 @@ _SIZE_FIELDS = ("epochs", "steps_per_epoch", "batch_size", "patch_size", "width"
 _THRESHOLDS = ("val_best_f1", "fixed")
 
 
+#: The switches of :attr:`Recipe.augment` (see :class:`urbankit.datasets.Augment`).
+_AUGMENT_KEYS = ("flips", "rot90", "gamma", "swap_dates")
+
+
 @dataclass(frozen=True)
 class Recipe:
     """How one model family is trained (see the module docstring).
@@ -64,7 +68,8 @@ class Recipe:
         class_weighting: ``None`` or ``"daudt"`` (weights 2p·fp_modifier / 2(1-p) from the
             training change fraction p).
         loss_options: e.g. ``fp_modifier``.
-        augment: ``flips``, ``rot90``, ``gamma`` (bool each).
+        augment: ``flips``, ``rot90``, ``gamma``, ``swap_dates`` (bool each; see
+            :class:`urbankit.datasets.Augment`).
         optical_norm: ``"none"``, ``"dataset"`` (per-band training z-score) or ``"per_image"``.
         optical_bands: optical bands in model order (None: all the scenes have).
         sar_pols, sar_db_range: SAR polarisations (None: all) and the dB range scaled to [0, 1].
@@ -145,6 +150,9 @@ class Recipe:
                               f"got {self.pair!r}")
         if self.sar_orbit not in ("mean", "random"):
             raise ConfigError(f"recipe {self.name!r}: sar_orbit must be 'mean' or 'random', got {self.sar_orbit!r}")
+        unknown = sorted(set(self.augment) - set(_AUGMENT_KEYS))
+        if unknown:
+            raise ConfigError(f"recipe {self.name!r}: unknown augment key(s) {unknown}; known: {list(_AUGMENT_KEYS)}")
 
     def replace(self, **changes: Any) -> Recipe:
         """A copy with fields changed (unknown fields are an error naming the known ones)."""
