@@ -63,6 +63,22 @@ def test_regeneration_is_byte_identical_and_check_finds_tampering(committed, tmp
     assert "1 problem(s)" in out and "levir/label/train_2.png: sha256 differs" in out
 
 
+def test_raster_difference_allows_one_float32_rounding_and_nothing_else(tmp_path):
+    from urbankit.data.sample_files import write_tif
+
+    base = np.linspace(0, 1, 2 * 8 * 8, dtype=np.float32).reshape(2, 8, 8)
+    write_tif(tmp_path / "a.tif", base, descriptions=["VV", "VH"])
+    write_tif(tmp_path / "ulp.tif", np.nextafter(base, np.float32(2)), descriptions=["VV", "VH"])
+    write_tif(tmp_path / "far.tif", base + np.float32(1e-3), descriptions=["VV", "VH"])
+    write_tif(tmp_path / "names.tif", base, descriptions=["HH", "HV"])
+    write_tif(tmp_path / "int_a.tif", (base * 100).astype(np.uint8))
+    write_tif(tmp_path / "int_b.tif", (base * 100).astype(np.uint8) + 1)
+    assert samples.raster_difference(tmp_path / "ulp.tif", tmp_path / "a.tif") is None
+    assert "up to 0.001" in samples.raster_difference(tmp_path / "far.tif", tmp_path / "a.tif")
+    assert "descriptions" in samples.raster_difference(tmp_path / "names.tif", tmp_path / "a.tif")
+    assert "uint8 pixels differ" in samples.raster_difference(tmp_path / "int_b.tif", tmp_path / "int_a.tif")
+
+
 def test_cli_is_registered():
     args = build_parser().parse_args(["samples", "--out", "x", "--check"])
     assert args.command == "samples" and args.check and args.out == "x"
