@@ -61,7 +61,8 @@ def test_reader_conformance(cls, tmp_path):
 
 @pytest.mark.parametrize("cls", [c for c in ALL if c.sample_folder], ids=lambda c: c.key)
 def test_embedded_samples_are_what_the_reader_writes(cls, tmp_path, repo_root):
-    """The reader owns its embedded sample: rewriting it gives the committed bytes."""
+    """The reader owns its embedded sample: rewriting it gives the committed files (bytes, or float
+    rasters to one float32 rounding)."""
     cls.write_sample(tmp_path, seed=0)
     committed = repo_root / "data_samples" / cls.sample_folder
     written = manifest(tmp_path / cls.sample_folder)
