@@ -2,7 +2,7 @@
 
 Trains one run of ``--model`` (its `real` recipe, no ensemble, no test-time flips, seed 0, one
 torch thread) on one fold of ``benchmarks/real_oscd.py`` and scores it on that fold's
-**validation** city only (best F1 over thresholds), three ways:
+**validation** city only (best F1 over the thresholds 0.00..1.00), three ways:
 
 - as trained;
 - with the two dates exchanged at prediction time (a network that must learn what a change is
@@ -32,11 +32,13 @@ from urbankit.paths import shared_real_dir  # noqa: E402
 
 
 def best_f1(probability: np.ndarray, label: np.ndarray) -> float:
-    """The best F1 over all thresholds of a probability map (H, W) against a 0/1 label (H, W)."""
-    from sklearn.metrics import precision_recall_curve
+    """The best F1 of a probability map (H, W) against a 0/1 label (H, W).
 
-    precision, recall, _ = precision_recall_curve(label.ravel().astype(bool), probability.ravel())
-    return float(np.max(2 * precision * recall / np.maximum(precision + recall, 1e-12)))
+    Over the thresholds 0.00..1.00 that pick a run's threshold (:class:`urbankit.metrics.ThresholdSweep`).
+    """
+    from urbankit.metrics import ThresholdSweep
+
+    return ThresholdSweep().update(probability, label, from_logits=False).best_threshold("f1")[1]
 
 
 def dates_exchanged(scene):

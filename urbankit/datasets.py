@@ -585,10 +585,9 @@ class SceneDataset(Dataset):
         if "change" not in self.label_keys:
             return
         for s in self._scenes:
-            if not s.labelled:
-                continue
-            stored = s.change is not None and (self.pair == "first_last" or s.built is None or s.n_dates == 2)
-            if not stored:
+            # first_last draws (0, last); random_pair may draw (0, 1), the pair least likely stored
+            i, j = (0, s.n_dates - 1) if self.pair == "first_last" else (0, 1)
+            if s.labelled and not s._use_stored_change(i, j):
                 raise ConfigError(
                     f"SceneDataset: augment.swap_dates with site {s.site!r}: its change label is derived "
                     f"from the buildings of the two dates (built at t2 and not at t1), which a swap of the "
