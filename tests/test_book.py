@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
@@ -326,3 +327,34 @@ def test_ctrl_c_before_any_kernel_exists_is_one_line_and_exit_130(monkeypatch, c
     monkeypatch.setitem(cli.COMMANDS, "book", (*cli.COMMANDS["book"][:2], interrupt))
     assert cli.main(["book", "--no-build"]) == 130
     assert capsys.readouterr().err.strip() == "urbankit book: interrupted (Ctrl-C)"
+
+
+def test_quick_kernels_run_the_pinned_cpu_kernels_and_an_explicit_setting_is_kept_and_said(mini_book, monkeypatch):
+    from urbankit.profiles import cpu_kernel_pins
+
+    pins = cpu_kernel_pins()
+    if not pins:
+        pytest.skip("no CPU-kernel pins on this CPU (not x86-64 with AVX2)")
+    for name in pins:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MKL_CBWR", "AUTO")   # the user's own setting
+    names = sorted(pins)
+    _notebook(mini_book / "book" / "01_first.ipynb",
+              [f"import json, os\nprint(json.dumps({{k: os.environ.get(k) for k in {names!r}}}))"])
+
+    def kernel_saw(profile: str) -> dict:
+        lines: list[str] = []
+        run_book(mini_book, profile=profile, inplace=profile == "quick", build=False, chapters=["1"],
+                 log=lines.append)
+        folder = mini_book / "book" if profile == "quick" else mini_book / "_build" / "stage" / profile / "book"
+        nb = nbformat.read(folder / "01_first.ipynb", as_version=4)
+        printed = next(out["text"] for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs)
+        return json.loads(printed), nb.metadata["urbankit"], "\n".join(lines)
+
+    seen, meta, log = kernel_saw("quick")
+    assert seen == {**pins, "MKL_CBWR": "AUTO"}
+    assert meta["cpu_kernels"] == {**pins, "MKL_CBWR": "AUTO"}   # what the outputs were executed with
+    assert "MKL_CBWR=AUTO from the environment is kept" in log and "MKL_CBWR=COMPATIBLE" in log
+    seen, meta, log = kernel_saw("full")   # outputs nobody compares: the machine's own kernels
+    assert seen == {name: ("AUTO" if name == "MKL_CBWR" else None) for name in pins}
+    assert meta["cpu_kernels"] == {"MKL_CBWR": "AUTO"} and "is kept" not in log

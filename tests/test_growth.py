@@ -117,3 +117,21 @@ def test_ca_markov_on_synthetic_city_beats_random_allocation():
     v, v0 = growth.validate(lc[1], lc[2], sim.map), growth.validate(lc[1], lc[2], rnd.map)
     assert v["fom"] > 2 * v0["fom"]
     assert v["kappa"] > v0["kappa"]
+
+
+def test_ca_markov_takes_cells_of_equal_potential_in_the_seeds_random_order():
+    """Equal potentials (no suitability, no neighbourhood term) are ranked by the seed alone.
+
+    The cells converted are exactly the quota's lowest ranks of ``permutation(cells)`` drawn from
+    the seed, not whichever ties a partition algorithm (which differs between CPUs) leaves first.
+    """
+    m = np.zeros((20, 20), np.int64)
+    P = np.array([[0.9, 0.1], [0.0, 1.0]])
+    for seed in (0, 7):
+        sim = growth.ca_markov(m, P, 1.0, classes=[0, 1], neighbourhood_weight=0.0, n_iterations=1, seed=seed)
+        rank = np.random.default_rng(seed).permutation(m.size)
+        expected = np.zeros(m.size, bool)
+        expected[np.argsort(rank)[:40]] = True
+        np.testing.assert_array_equal(sim.map.ravel() == 1, expected)
+    assert not np.array_equal(growth.ca_markov(m, P, 1.0, classes=[0, 1], neighbourhood_weight=0.0, seed=0).map,
+                              growth.ca_markov(m, P, 1.0, classes=[0, 1], neighbourhood_weight=0.0, seed=1).map)

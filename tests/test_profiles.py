@@ -1,7 +1,12 @@
 """Profiles, device resolution and seeding."""
 from __future__ import annotations
 
+import json
+import os
 import random
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -86,3 +91,52 @@ def test_environment_report_lists_core_packages():
     for name in ("python", "numpy", "torch", "xarray"):
         assert name in report.index
     assert report.loc["urbankit", "version"] == urbankit.__version__
+
+
+_PIN_PROBE = """
+import json, os, subprocess, sys
+import numpy, torch
+from numpy._core import _multiarray_umath as umath
+torch.nn.Conv2d(8, 8, 3)(torch.ones(2, 8, 32, 32))   # a size torch gives to oneDNN
+torch.ones(8, 8) @ torch.ones(8, 8)
+print(json.dumps({"aten": torch.backends.cpu.get_cpu_capability(),
+                  "numpy_found": [f for f in umath.__cpu_dispatch__ if umath.__cpu_features__.get(f)]}))
+"""
+
+
+def test_cpu_kernel_pins_are_honoured_by_the_installed_torch_and_numpy():
+    """A process started with the pins runs AVX2-level torch, oneDNN, MKL-CNR and numpy kernels.
+
+    On an AVX-512 machine each check fails if a library stops reading its variable; on an
+    AVX2-only machine the MKL check (CNR mode is named in MKL's own log) still can.
+    """
+    from urbankit.profiles import cpu_kernel_pins
+
+    pins = cpu_kernel_pins()
+    if not pins:
+        pytest.skip("no CPU-kernel pins on this CPU (not x86-64 with AVX2)")
+    if not hasattr(__import__("numpy")._core, "_multiarray_umath"):
+        pytest.skip("numpy 1.x: the probe reads numpy 2's dispatch tables")
+    env = {**os.environ, **pins, "ONEDNN_VERBOSE": "1", "MKL_VERBOSE": "1"}
+    out = subprocess.run([sys.executable, "-c", _PIN_PROBE], env=env, capture_output=True, text=True, check=True).stdout
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["aten"] in ("AVX2", "DEFAULT")
+    assert not set(report["numpy_found"]) & set(pins.get("NPY_DISABLE_CPU_FEATURES", "").split())
+    isa = re.search(r"onednn_verbose,.*info,cpu,isa:(.*)", out)
+    assert isa and "512" not in isa.group(1) and "AMX" not in isa.group(1), isa
+    assert "CNR:COMPATIBLE" in out
+
+
+def test_pin_cpu_kernels_keeps_an_explicit_setting_and_reports_it(monkeypatch):
+    from urbankit import profiles
+
+    pins = profiles.cpu_kernel_pins()
+    if not pins:
+        pytest.skip("no CPU-kernel pins on this CPU (not x86-64 with AVX2)")
+    env = {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert profiles.pin_cpu_kernels(env) == {"ATEN_CPU_CAPABILITY": ("default", "avx2")}
+    assert env == {**pins, "ATEN_CPU_CAPABILITY": "default"}
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")   # an ARM laptop: no pin applies
+    assert profiles.cpu_kernel_pins() == {}
+    env = {}
+    assert profiles.pin_cpu_kernels(env) == {} and env == {}

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from .errors import BookError, ConfigError
-from .profiles import PROFILES
+from .profiles import CPU_KERNEL_PINS, PROFILES, pin_cpu_kernels
 
 #: Files and folders of the checkout that the HTML build needs besides the chapters.
 _BOOK_SUPPORT = ("_config.yml", "_toc.yml")
@@ -178,12 +178,15 @@ def execute_chapter(
     parameters: dict,
     cwd: Path,
     timeout: int | None = None,
+    kernel_env: dict[str, str] | None = None,
 ) -> None:
     """Execute one chapter with papermill, writing the result atomically to ``output``.
 
     The executed notebook goes to a temporary file next to ``output`` and is renamed only
     when execution succeeded; on failure the partial notebook is kept as
     ``<output>.failed.ipynb`` for inspection and BookError is raised naming the cell.
+    ``kernel_env`` (the whole environment of the kernel process; None: this process's) is how
+    the quick profile's kernels get the pinned CPU kernels (:func:`urbankit.profiles.cpu_kernel_pins`).
     """
     import papermill as pm
 
@@ -203,7 +206,7 @@ def execute_chapter(
                 str(notebook), str(tmp), parameters=parameters, cwd=str(cwd),
                 kernel_name="python3", progress_bar=False, execution_timeout=timeout,
                 log_output=False, request_save_on_cell_execute=False,
-                kernel_manager_class=_kernel_manager_writing_to(log_file),
+                kernel_manager_class=_kernel_manager_writing_to(log_file, kernel_env),
             )
     except BaseException as exc:
         failed = output.with_suffix(".failed.ipynb")
@@ -217,12 +220,14 @@ def execute_chapter(
     finally:
         papermill_log.setLevel(level)
     kernel_log.unlink(missing_ok=True)
-    _finish_executed(tmp, str(parameters.get("profile", "quick")))
+    _finish_executed(tmp, str(parameters.get("profile", "quick")), kernel_env)
     tmp.replace(output)
 
 
-def _kernel_manager_writing_to(log_file):
+def _kernel_manager_writing_to(log_file, env: dict[str, str] | None = None):
     """A kernel manager class whose kernels write their stderr to ``log_file`` and die on Ctrl-C.
+
+    ``env``, when given, is the kernels' whole environment.
 
     The kernel's own messages (the TCP-transport warning at every start, ZMQ tracebacks when
     the run is interrupted) then stay out of the terminal; the log is kept when a chapter fails.
@@ -238,6 +243,8 @@ def _kernel_manager_writing_to(log_file):
         async def start_kernel(self, **kw):
             _stop_on_ctrl_c(self)
             kw.setdefault("stderr", log_file)
+            if env is not None:
+                kw["env"] = dict(env)
             return await super().start_kernel(**kw)
 
     return _LoggingKernelManager
@@ -269,22 +276,27 @@ def _on_ctrl_c(loop, manager) -> None:
     raise KeyboardInterrupt   # asyncio lets it leave run_until_complete: papermill and nbclient stop here
 
 
-def _finish_executed(executed: Path, profile: str) -> None:
+def _finish_executed(executed: Path, profile: str, kernel_env: dict[str, str] | None = None) -> None:
     """Collapse papermill's injected-parameters cell and record who executed the notebook.
 
     The cell gets the tag ``hide-cell`` (collapsed in the HTML book); ``metadata.urbankit``
-    records the release and the profile.
+    records the release, the profile and ``cpu_kernels``: the kernel's values of the CPU-kernel
+    pins (:data:`urbankit.profiles.CPU_KERNEL_PINS`), or an empty dict when none was set.
     """
     import nbformat
 
     from . import __version__
+
+    env = os.environ if kernel_env is None else kernel_env
+    names = [*CPU_KERNEL_PINS, "NPY_DISABLE_CPU_FEATURES"]
+    cpu_kernels = {name: env[name] for name in names if name in env}
 
     nb = nbformat.read(executed, as_version=4)
     for cell in nb.cells:
         tags = cell.metadata.setdefault("tags", [])
         if "injected-parameters" in tags and "hide-cell" not in tags:
             tags.append("hide-cell")
-    nb.metadata["urbankit"] = {"version": __version__, "profile": profile}
+    nb.metadata["urbankit"] = {"version": __version__, "profile": profile, "cpu_kernels": cpu_kernels}
     nbformat.write(nb, executed)
 
 
@@ -455,11 +467,27 @@ def _check_run_options(profile: str, device: str, inplace: bool, build: bool, ti
         raise ConfigError(f"--timeout is seconds per cell and must be positive, got {timeout}")
 
 
+def _kernel_env(profile: str, log) -> dict[str, str] | None:
+    """The kernels' environment: for ``quick`` (the committed outputs) this one plus the CPU-kernel pins.
+
+    A pin that the user's environment sets otherwise is kept as set, and said: nbval may then
+    find outputs that differ from the committed ones in the last digits.
+    """
+    if profile != "quick":
+        return None
+    env = dict(os.environ)
+    for name, (kept, pin) in pin_cpu_kernels(env).items():
+        log(f"note: {name}={kept} from the environment is kept; the committed outputs were executed with "
+            f"{name}={pin} (urbankit.profiles.CPU_KERNEL_PINS), so a re-run may differ in the last digits")
+    return env
+
+
 def _execute_chapters(root: Path, notebooks: list[Path], stage: Path, params: dict, profile: str, device: str,
                       inplace: bool, timeout: int | None, log) -> tuple[list[ChapterResult], list[str]]:
     """Execute each chapter into ``stage`` (committed copy refreshed with ``inplace``); results and failures."""
     results: list[ChapterResult] = []
     failures: list[str] = []
+    kernel_env = _kernel_env(profile, log) if notebooks else None
     for i, nb in enumerate(notebooks, 1):
         rel = nb.relative_to(root)
         log(f"[{i}/{len(notebooks)}] {nb.stem}: executing (profile {profile}, device {device}) ...")
@@ -471,7 +499,7 @@ def _execute_chapters(root: Path, notebooks: list[Path], stage: Path, params: di
             log(f"[{i}/{len(notebooks)}] {nb.stem}: skipped ({skip})")
             continue
         try:
-            execute_chapter(nb, executed, chapter_params, cwd=nb.parent, timeout=timeout)
+            execute_chapter(nb, executed, chapter_params, cwd=nb.parent, timeout=timeout, kernel_env=kernel_env)
         except BookError as exc:
             seconds = time.perf_counter() - start
             results.append(ChapterResult(nb.stem, "failed", seconds, str(exc)))
@@ -529,6 +557,10 @@ def run_book(
     ``run_cache`` (a folder) is injected into the chapters that declare a ``run_cache``
     parameter: their runs keep checkpoints there (:func:`urbankit.experiments.cached_run_dir`),
     so a run that was interrupted continues where it stopped and a finished one is loaded.
+
+    The ``quick`` profile's kernels run with the CPU kernels pinned
+    (:func:`urbankit.profiles.cpu_kernel_pins`): its outputs are the committed ones, and the
+    pins make them the same on every x86-64 CPU with AVX2, so nbval can compare them anywhere.
 
     Returns the per-chapter results. Raises BookError when any chapter fails or the build
     warns (after executing the remaining chapters), and ConfigError for invalid options:

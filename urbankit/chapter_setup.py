@@ -133,8 +133,21 @@ def install_in_colab(checkout: str | os.PathLike) -> None:
     os.chdir(checkout / "book")
 
 
+def _cpu_kernels(torch) -> str:
+    """``"AVX2 kernels (pinned)"``: the vector level of torch's CPU kernels, and whether it is the kit's pin."""
+    from .profiles import cpu_kernel_pins
+
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "?")()
+    pins = cpu_kernel_pins()
+    pinned = bool(pins) and all(os.environ.get(name) == value for name, value in pins.items())
+    return f"{capability} kernels" + (" (pinned by urbankit for reproducible outputs)" if pinned else "")
+
+
 def report(profile: str = "quick") -> None:
     """Print one line: urbankit, Python, torch/numpy/pandas versions, the device and ``profile``.
+
+    On a CPU the device names the vector level of torch's kernels and whether the kit's
+    CPU-kernel pins are in effect (:func:`urbankit.profiles.cpu_kernel_pins`).
 
     Also applies the book's figure style (:func:`urbankit.viz.use_book_style`).
     """
@@ -153,7 +166,7 @@ def report(profile: str = "quick") -> None:
     elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         device = "Apple GPU (mps)"
     else:
-        device = f"no GPU: CPU with {os.cpu_count()} cores"
+        device = f"no GPU: CPU with {os.cpu_count()} cores, {_cpu_kernels(torch)}"
     use_book_style()
     print(f"urbankit {__version__} | Python {platform.python_version()} | torch {torch.__version__}, "
           f"numpy {numpy.__version__}, pandas {pandas.__version__} | {device} | profile {profile}")

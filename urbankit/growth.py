@@ -210,7 +210,7 @@ def ca_markov(map_now, transition: TransitionMatrix | np.ndarray, steps: float =
         absorbing: class that never changes once reached (e.g. urban).
         neighbourhood: window side of the neighbourhood term (5 = 5 x 5).
         neighbourhood_weight: w in potential = S_j x ((1 - w) + w N_j).
-        seed: seeds the tiny random tie-break between equal potentials.
+        seed: seeds the random order in which cells of equal potential are taken.
 
     Returns:
         The :class:`Simulation` (map, expected and allocated transitions, parameters).
@@ -237,8 +237,11 @@ def ca_markov(map_now, transition: TransitionMatrix | np.ndarray, steps: float =
     if fixed.shape != current.shape:
         raise DataFormatError(f"constraints {fixed.shape} must match the map {current.shape}")
     suit = _suitability_maps(suitability, classes, current.shape)
-    rng = np.random.default_rng(seed)
-    tie = rng.random(current.shape, dtype=np.float32) * 1e-6
+    # cells of equal potential are taken in a random order drawn from `seed`: a unique rank per
+    # cell, compared after the potential (a float noise added to the potential would vanish in
+    # float32 rounding near 1, and the selection among the remaining ties would then depend on
+    # numpy's partition algorithm, which differs between CPUs)
+    rank = np.random.default_rng(seed).permutation(current.size)
     original = current.copy()
     changed = np.zeros(current.shape, bool)
     done = np.zeros((k, k), np.int64)
@@ -254,13 +257,13 @@ def ca_markov(map_now, transition: TransitionMatrix | np.ndarray, steps: float =
             cand = np.flatnonzero(free.ravel())
             if cand.size == 0:
                 continue
-            pot = (suit[j].ravel()[cand] * ((1 - neighbourhood_weight) + neighbourhood_weight
-                                            * shares[j].ravel()[cand]) + tie.ravel()[cand])
+            pot = suit[j].ravel()[cand] * ((1 - neighbourhood_weight) + neighbourhood_weight
+                                           * shares[j].ravel()[cand])
             pot[suit[j].ravel()[cand] <= 0] = -1.0  # suitability 0 acts as a constraint
             n_take = min(need, int((pot >= 0).sum()))
             if n_take <= 0:
                 continue
-            top = cand[np.argpartition(-pot, n_take - 1)[:n_take]] if n_take < cand.size else cand[pot >= 0]
+            top = cand[np.lexsort((rank[cand], -pot))[:n_take]]   # highest potential first, ties by rank
             flat = current.ravel()
             flat[top] = classes[j]
             changed.ravel()[top] = True

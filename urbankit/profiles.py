@@ -241,3 +241,88 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
         if hasattr(torch.backends, "cudnn"):
             torch.backends.cudnn.benchmark = False
             torch.backends.cudnn.deterministic = True
+
+
+# ---- CPU kernels that give the same numbers on every x86-64 machine ----
+#: Environment variables that make torch (ATen, oneDNN, MKL) and numpy's OpenBLAS take the same
+#: code paths on every x86-64 CPU with AVX2. Without them a machine with AVX-512 runs other
+#: kernels than one without, their float32 sums differ in the last bit, and after a few hundred
+#: optimiser steps a trained network's F1 differs in the second decimal (measured here: the
+#: committed outputs of six chapters did not reproduce on an AVX2-only CPU). Read by every
+#: process started after they are set; see :func:`cpu_kernel_pins`.
+CPU_KERNEL_PINS: dict[str, str] = {
+    "ATEN_CPU_CAPABILITY": "avx2",      # torch's own vectorised kernels: the AVX2 build, not AVX-512
+    "ONEDNN_MAX_CPU_ISA": "AVX2",       # oneDNN (torch's CPU convolutions): at most AVX2 code
+    "MKL_CBWR": "COMPATIBLE",           # MKL (torch's matrix products): the code path MKL gives every x86 CPU
+    "OPENBLAS_CORETYPE": "Haswell",     # numpy's and scipy's OpenBLAS: the AVX2 kernels
+}
+#: numpy dispatch targets above AVX2 (numpy 1.x names and numpy >= 2.3 group names)
+_NUMPY_ABOVE_AVX2 = ("AVX512", "X86_V4", "AVX10", "AMX")
+
+
+def _numpy_umath():
+    """The numpy module that holds the CPU feature tables (``numpy._core`` since numpy 2)."""
+    try:
+        from numpy._core import _multiarray_umath
+    except ImportError:  # numpy 1.x
+        from numpy.core import _multiarray_umath
+    return _multiarray_umath
+
+
+def _numpy_dispatch_above_avx2() -> list[str]:
+    """The numpy dispatch targets above AVX2 (the names ``NPY_DISABLE_CPU_FEATURES`` may hold)."""
+    dispatched = getattr(_numpy_umath(), "__cpu_dispatch__", [])
+    return [name for name in dispatched if name.startswith(_NUMPY_ABOVE_AVX2)]
+
+
+def _has_avx2() -> bool:
+    """Whether this CPU runs AVX2 and FMA code (x86-64 only; the pins would crash a CPU without)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    features = getattr(_numpy_umath(), "__cpu_features__", {})
+    return bool(features.get("AVX2") and features.get("FMA3"))
+
+
+def cpu_kernel_pins() -> dict[str, str]:
+    """The environment variables that pin the CPU kernels, for this machine.
+
+    :data:`CPU_KERNEL_PINS` plus ``NPY_DISABLE_CPU_FEATURES`` naming numpy's dispatch targets
+    above AVX2 (the names depend on the numpy release). Empty on a CPU that is not x86-64 with
+    AVX2 (an ARM laptop, an old x86): no pin applies there, and asking torch for AVX2 kernels on
+    a CPU without them would crash it.
+
+    The book runner starts the ``quick`` profile's kernels with these (the committed outputs),
+    and the tests start nbval's kernels with them, so a re-run on another CPU compares equal.
+    """
+    if not _has_avx2():
+        return {}
+    pins = dict(CPU_KERNEL_PINS)
+    above = _numpy_dispatch_above_avx2()
+    if above:
+        pins["NPY_DISABLE_CPU_FEATURES"] = " ".join(above)
+    return pins
+
+
+def pin_cpu_kernels(environ: dict | None = None) -> dict[str, tuple[str, str]]:
+    """Set :func:`cpu_kernel_pins` in ``environ`` (default ``os.environ``) for processes started later.
+
+    A variable already set is kept: an explicit setting wins over the pin. The running process
+    is not changed (torch and numpy read these when they load).
+
+    Args:
+        environ: the environment to change in place (``os.environ`` or a kernel's env dict).
+
+    Returns:
+        ``{name: (kept value, pinned value)}`` for every variable whose existing value differs
+        from the pin (empty when all pins are in effect), so a caller can say that outputs may
+        then differ from the committed ones.
+    """
+    environ = os.environ if environ is None else environ
+    differing = {}
+    for name, value in cpu_kernel_pins().items():
+        kept = environ.setdefault(name, value)
+        if kept != value:
+            differing[name] = (kept, value)
+    return differing
