@@ -94,8 +94,8 @@ def test_environment_report_lists_core_packages():
 
 
 _PIN_PROBE = """
-import json, os, subprocess, sys
-import numpy, torch
+import json
+import torch
 from numpy._core import _multiarray_umath as umath
 torch.nn.Conv2d(8, 8, 3)(torch.ones(2, 8, 32, 32))   # a size torch gives to oneDNN
 torch.ones(8, 8) @ torch.ones(8, 8)

@@ -560,7 +560,8 @@ def run_book(
 
     The ``quick`` profile's kernels run with the CPU kernels pinned
     (:func:`urbankit.profiles.cpu_kernel_pins`): its outputs are the committed ones, and the
-    pins make them the same on every x86-64 CPU with AVX2, so nbval can compare them anywhere.
+    pins make them the same on a CPU with AVX-512 as on one with only AVX2 (checked on two AMD
+    EPYC kinds), so nbval can compare them on either.
 
     Returns the per-chapter results. Raises BookError when any chapter fails or the build
     warns (after executing the remaining chapters), and ConfigError for invalid options:
