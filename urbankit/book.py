@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 from .errors import BookError, ConfigError
-from .profiles import CPU_KERNEL_PINS, PROFILES, pin_cpu_kernels
+from .profiles import CPU_KERNEL_PIN_NAMES, PROFILES, pin_cpu_kernels
 
 #: Files and folders of the checkout that the HTML build needs besides the chapters.
 _BOOK_SUPPORT = ("_config.yml", "_toc.yml")
@@ -281,15 +281,14 @@ def _finish_executed(executed: Path, profile: str, kernel_env: dict[str, str] | 
 
     The cell gets the tag ``hide-cell`` (collapsed in the HTML book); ``metadata.urbankit``
     records the release, the profile and ``cpu_kernels``: the kernel's values of the CPU-kernel
-    pins (:data:`urbankit.profiles.CPU_KERNEL_PINS`), or an empty dict when none was set.
+    pins (:data:`urbankit.profiles.CPU_KERNEL_PIN_NAMES`), or an empty dict when none was set.
     """
     import nbformat
 
     from . import __version__
 
     env = os.environ if kernel_env is None else kernel_env
-    names = [*CPU_KERNEL_PINS, "NPY_DISABLE_CPU_FEATURES"]
-    cpu_kernels = {name: env[name] for name in names if name in env}
+    cpu_kernels = {name: env[name] for name in CPU_KERNEL_PIN_NAMES if name in env}
 
     nb = nbformat.read(executed, as_version=4)
     for cell in nb.cells:

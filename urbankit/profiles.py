@@ -256,6 +256,8 @@ CPU_KERNEL_PINS: dict[str, str] = {
     "MKL_CBWR": "COMPATIBLE",           # MKL (torch's matrix products): the code path MKL gives every x86 CPU
     "OPENBLAS_CORETYPE": "Haswell",     # numpy's and scipy's OpenBLAS: the AVX2 kernels
 }
+#: every variable a pin may set (numpy's names its dispatch targets, which depend on the release)
+CPU_KERNEL_PIN_NAMES: tuple[str, ...] = (*CPU_KERNEL_PINS, "NPY_DISABLE_CPU_FEATURES")
 #: numpy dispatch targets above AVX2 (numpy 1.x names and numpy >= 2.3 group names)
 _NUMPY_ABOVE_AVX2 = ("AVX512", "X86_V4", "AVX10", "AMX")
 
