@@ -51,6 +51,14 @@ VARIANTS: dict[str, list[str]] = {
     # exchange the two dates of half the samples (OSCD's change label does not depend on their order)
     "real+swap": ["augment={flips: true, rot90: true, gamma: false, swap_dates: true}"],
     "real+p128b9": ["patch_size=128", "batch_size=9"],  # more context, about the same pixels per step
+    # a quarter (half) of the samples become no-change pairs: one date replaces the other, change = 0
+    "real+identity25": ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.25}"],
+    "real+identity50": ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.5}"],
+    # fewer optical bands: the four 10 m bands, or the ten 10/20 m surface bands (no 60 m atmospheric
+    # bands B01 aerosol, B09 water vapour, B10 cirrus; the Fusion-DA band list)
+    "real+rgbn": ["optical_bands=[B02, B03, B04, B08]"],
+    "real+b10": ["optical_bands=[B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12]"],
+    "real+wd1e-3": ["weight_decay=1e-3"],
 }
 ONE_RUN = ["ensemble=1", "test_time_flips=false"]
 DEFAULT_LOG = ROOT / "benchmarks" / "results" / "real_oscd_variants.jsonl"
@@ -144,6 +152,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="result file (default: see above)")
     parser.add_argument("--note", default="", help="a line written above the table")
     parser.add_argument("--from-log", action="store_true", help="only rewrite the table from the log")
+    parser.add_argument("--folds", nargs="+", default=None,
+                        help="run only these folds (e.g. fold2, to screen variants on one validation city)")
     args = parser.parse_args(argv)
     log = Path(args.log)
     if not args.from_log:
@@ -154,7 +164,7 @@ def main(argv=None) -> int:
         done = {(r["model"], r["variant"], r["fold"], r["seed"]) for r in read_log(log)}
         folds = folds_of(real_root)
         todo = [(args.model, v, k, s) for s in args.seeds for v in args.variants for k, f in enumerate(folds)
-                if (args.model, v, f.name, s) not in done]
+                if (args.model, v, f.name, s) not in done and (args.folds is None or f.name in args.folds)]
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 

@@ -320,6 +320,40 @@ def test_swap_dates_exchanges_the_dates_of_about_half_the_samples_and_keeps_the_
     assert 10 <= n_swapped <= 30
 
 
+def test_identity_pairs_make_a_share_of_samples_no_change_pairs_of_either_date():
+    sc = make_test_scene(size=(16, 16), n_dates=2, seed=3)
+    kw = dict(sampler=RandomSampler(8, 60), seed=2)
+    pairs = SceneDataset(sc, augment=Augment(gamma=True, identity_pairs=0.5), **kw)
+    plain = SceneDataset(sc, augment=Augment(gamma=True), **kw)  # the same draws, no identity pairs
+    kept = {"t1": 0, "t2": 0}
+    for i in range(len(plain)):
+        s, r = pairs[i], plain[i]
+        if torch.equal(s["change"], r["change"]) and all(torch.equal(s[k], r[k]) for k in pairs.keys):
+            continue  # an ordinary sample
+        assert not s["change"].any()
+        for t, other in (("t1", "t2"), ("t2", "t1")):
+            if all(torch.equal(s[f"{k}_{t}"], r[f"{k}_{t}"]) and torch.equal(s[f"{k}_{other}"], r[f"{k}_{t}"])
+                   for k in ("optical", "sar", "buildings")):
+                kept[t] += 1
+                break
+        else:
+            raise AssertionError(f"sample {i} is neither ordinary nor an identity pair of one date")
+        assert s["optical_t1"].data_ptr() != s["optical_t2"].data_ptr()  # copies, not shared memory
+    assert kept["t1"] >= 8 and kept["t2"] >= 8 and 18 <= kept["t1"] + kept["t2"] <= 42
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.5, True, "half"])
+def test_identity_pairs_must_be_a_probability(value):
+    with pytest.raises(ConfigError, match="identity_pairs is a probability"):
+        Augment(identity_pairs=value)
+
+
+def test_identity_pairs_need_two_dates():
+    with pytest.raises(ConfigError, match="identity_pairs needs two dates"):
+        SceneDataset(make_test_scene("one", n_dates=2), RandomSampler(8), pair="single",
+                     augment=Augment(identity_pairs=0.25))
+
+
 @pytest.mark.parametrize("scene, pair, message", [
     (make_test_scene("built_only", n_dates=2, change=False), "first_last", "built_only"),
     (make_test_scene("series", n_dates=3), "random_pair", "series"),

@@ -52,6 +52,19 @@ def test_shrunk_profiles_list_every_non_size_change():
     assert not any(d.startswith("width") for d in real.deviations)   # size changes need no reason
 
 
+def test_a_model_budget_changes_only_its_network_in_its_profile_and_says_why():
+    conc = recipes.get_recipe("fc_siam_conc", profile="real")
+    assert conc.optical_bands == ("B02", "B03", "B04", "B08")
+    assert any(d.startswith("optical_bands = B02, B03, B04, B08: FC-Siam-conc only") for d in conc.deviations)
+    for other in (recipes.get_recipe("fc_siam_diff", profile="real"), recipes.get_recipe("fc_ef", profile="real"),
+                  recipes.get_recipe("daudt_fc", profile="real"), recipes.get_recipe("fc_siam_conc", profile="full"),
+                  recipes.get_recipe("fc_siam_conc", profile="quick")):
+        assert other.optical_bands is None and not any(d.startswith("optical_bands") for d in other.deviations)
+    assert conc.replace(optical_bands=None, deviations=()) == \
+        recipes.get_recipe("fc_siam_diff", profile="real").replace(deviations=())   # nothing else differs
+    assert recipes.get_recipe("fc_siam_conc", profile="real", overrides=["optical_bands=null"]).optical_bands is None
+
+
 def test_overrides_are_typed_listed_and_unknown_fields_refused():
     r = recipes.get_recipe("fc_siam_diff", profile="quick", overrides=["lr=1e-4", "epochs=2"])
     assert r.lr == 1e-4 and r.epochs == 2
@@ -70,6 +83,8 @@ def test_recipe_augment_switches_reach_the_loader_and_unknown_ones_are_refused()
     aug = experiments._augment(r)
     assert (aug.hflip, aug.vflip, aug.rot90, aug.gamma, aug.swap_dates) == (False, False, True, False, True)
     assert not experiments._augment(recipes.get_recipe("fc_siam_conc", profile="quick")).swap_dates
+    r = recipes.get_recipe("fc_siam_conc", overrides=["augment={flips: true, identity_pairs: 0.25}"])
+    assert experiments._augment(r).identity_pairs == 0.25
     with pytest.raises(ConfigError, match=r"unknown augment key\(s\) \['swap'\]"):
         recipes.get_recipe("fc_siam_conc", overrides=["augment={swap: true}"])
 

@@ -250,6 +250,13 @@ class Augment:
             :class:`SceneDataset` refuses it where the change is derived from buildings (new
             construction, which a swap turns into demolition) and with ``pair="single"``.
             Drawn after every other parameter, so turning it on leaves the other draws unchanged.
+        identity_pairs: probability that a sample becomes a *no-change pair*: one of its two
+            dates (either, with probability 0.5 each) replaces the other in every modality, and
+            the change label becomes all zeros (an image has not changed against itself). A
+            network that predicts change from one date's appearance (e.g. from the date-2
+            bottleneck of the FC-Siam networks) is penalised by these pairs; one that compares
+            the dates is not. :class:`SceneDataset` refuses it with ``pair="single"``. Drawn
+            after ``swap_dates``, so turning it on leaves the other draws unchanged.
     """
 
     hflip: bool = True
@@ -258,11 +265,15 @@ class Augment:
     gamma: bool = False
     gamma_range: tuple[float, float] = (0.25, 2.0)
     swap_dates: bool = False
+    identity_pairs: float = 0.0
 
     def __post_init__(self):
         lo, hi = self.gamma_range
         if not 0 < lo <= hi:
             raise ConfigError(f"Augment: gamma_range must satisfy 0 < low <= high, got {self.gamma_range!r}")
+        p = self.identity_pairs
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0.0 <= p <= 1.0:
+            raise ConfigError(f"Augment: identity_pairs is a probability in [0, 1], got {p!r}")
 
     def draw(self, rng: np.random.Generator, n_optical_bands: int) -> dict[str, Any]:
         """The random parameters of one sample (drawn in a fixed order)."""
@@ -275,6 +286,9 @@ class Augment:
         if self.gamma and n_optical_bands:
             params["gamma"] = rng.uniform(*self.gamma_range, size=n_optical_bands).astype(np.float32)
         params["swap"] = bool(rng.random() < 0.5) if self.swap_dates else False
+        params["identity"] = None
+        if self.identity_pairs > 0 and rng.random() < self.identity_pairs:
+            params["identity"] = "t1" if rng.random() < 0.5 else "t2"  # the date that is kept
         return params
 
     @staticmethod
@@ -367,6 +381,21 @@ def _swap_dates(sample: dict[str, Any]) -> None:
         other = key[:-3] + "_t2"
         if other in sample:
             sample[key], sample[other] = sample[other], sample[key]
+
+
+def _make_identity_pair(sample: dict[str, Any], keep: str) -> None:
+    """Make ``sample`` a no-change pair in place: date ``keep`` ("t1"/"t2") replaces the other.
+
+    Every ``<name>_t1``/``<name>_t2`` entry (inputs and building labels) gets date ``keep``'s
+    tensor (a copy), and ``change`` becomes zeros.
+    """
+    other = "t2" if keep == "t1" else "t1"
+    for key in [k for k in sample if k.endswith("_" + keep)]:
+        twin = key[: -len(keep)] + other
+        if twin in sample:
+            sample[twin] = sample[key].clone()
+    if "change" in sample:
+        sample["change"] = torch.zeros_like(sample["change"])
 
 
 def _as_list(scenes) -> list:
@@ -464,6 +493,8 @@ class SceneDataset(Dataset):
         self.label_keys = self._resolve_label_keys()
         if augment is not None and augment.swap_dates:
             self._check_swappable()
+        if augment is not None and augment.identity_pairs and pair == "single":
+            raise ConfigError("SceneDataset: augment.identity_pairs needs two dates, but pair='single'")
         self._plan = sampler.plan([s.shape for s in self._scenes])
 
     # -- construction helpers ------------------------------------------------------------------
@@ -677,6 +708,8 @@ class SceneDataset(Dataset):
                 out[key] = finish(sc.built[d, ys, xs][None].astype(np.float32))
         if params is not None and params["swap"]:
             _swap_dates(out)
+        if params is not None and params["identity"]:
+            _make_identity_pair(out, params["identity"])
         out["labelled"] = torch.tensor(sc.labelled)
         out["site"] = sc.site
         return out

@@ -189,7 +189,8 @@ def _augment(recipe: Recipe):
     if not any(a.values()):
         return None
     return Augment(hflip=bool(a.get("flips")), vflip=bool(a.get("flips")), rot90=bool(a.get("rot90")),
-                   gamma=bool(a.get("gamma")), swap_dates=bool(a.get("swap_dates")))
+                   gamma=bool(a.get("gamma")), swap_dates=bool(a.get("swap_dates")),
+                   identity_pairs=float(a.get("identity_pairs", 0.0)))
 
 
 def _per_scene_counts(recipe: Recipe, train_scenes: Sequence[Any]) -> list[int]:

@@ -33,7 +33,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Recipe", "RECIPES", "PROFILE_BUDGETS", "get_recipe", "recipe_for_model", "list_recipes",
+__all__ = ["Recipe", "RECIPES", "PROFILE_BUDGETS", "MODEL_BUDGETS", "get_recipe", "recipe_for_model", "list_recipes",
            "parse_overrides", "apply_overrides"]
 
 _SAMPLERS = ("grid", "random", "importance")
@@ -44,7 +44,7 @@ _THRESHOLDS = ("val_best_f1", "fixed")
 
 
 #: The switches of :attr:`Recipe.augment` (see :class:`urbankit.datasets.Augment`).
-_AUGMENT_KEYS = ("flips", "rot90", "gamma", "swap_dates")
+_AUGMENT_KEYS = ("flips", "rot90", "gamma", "swap_dates", "identity_pairs")
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ class Recipe:
         class_weighting: ``None`` or ``"daudt"`` (weights 2p·fp_modifier / 2(1-p) from the
             training change fraction p).
         loss_options: e.g. ``fp_modifier``.
-        augment: ``flips``, ``rot90``, ``gamma``, ``swap_dates`` (bool each; see
-            :class:`urbankit.datasets.Augment`).
+        augment: ``flips``, ``rot90``, ``gamma``, ``swap_dates`` (bool each) and
+            ``identity_pairs`` (a probability; see :class:`urbankit.datasets.Augment`).
         optical_norm: ``"none"``, ``"dataset"`` (per-band training z-score) or ``"per_image"``.
         optical_bands: optical bands in model order (None: all the scenes have).
         sar_pols, sar_db_range: SAR polarisations (None: all) and the dB range scaled to [0, 1].
@@ -112,7 +112,7 @@ class Recipe:
     sampler_options: Mapping[str, Any] = field(default_factory=dict)
     class_weighting: str | None = None
     loss_options: Mapping[str, Any] = field(default_factory=dict)
-    augment: Mapping[str, bool] = field(default_factory=lambda: {"flips": True, "rot90": True, "gamma": False})
+    augment: Mapping[str, bool | float] = field(default_factory=lambda: {"flips": True, "rot90": True, "gamma": False})
     optical_norm: str = "none"
     optical_bands: tuple[str, ...] | None = None
     sar_pols: tuple[str, ...] | None = None
@@ -397,6 +397,22 @@ _BUDGET_REASONS["quick"] = {**_BUDGET_REASONS["real"], "optical_norm": {
                "radiometric offsets between dates to remove)"}}
 
 
+#: Changes a shrunk profile makes for one network of a family only, each with its reason:
+#: ``{profile: {model: {field: (value, reason)}}}``. Applied after :data:`PROFILE_BUDGETS` when
+#: :func:`get_recipe` is given the model's name, and listed in the recipe's deviations.
+MODEL_BUDGETS: dict[str, dict[str, dict[str, tuple[Any, str]]]] = {
+    "real": {
+        "fc_siam_conc": {
+            "optical_bands": (("B02", "B03", "B04", "B08"),
+                              "FC-Siam-conc only: the four 10 m bands (Daudt et al. 2018 trained the networks on "
+                              "RGB as well as on all 13 bands). With all 13 it never learned the desert validation "
+                              "city abudhabi (best F1 0.11, all-change 0.07); with these four, 0.21. Chosen on "
+                              "validation cities only (benchmarks/results/real_oscd_variants_fc_siam_conc.md)"),
+        },
+    },
+}
+
+
 def _reason(profile: str, key: str, value: Any) -> str | None:
     reason = _BUDGET_REASONS.get(profile, {}).get(key)
     if isinstance(reason, Mapping):
@@ -428,7 +444,7 @@ def get_recipe(name_or_model: str, profile: str = "full", overrides: Mapping[str
     Args:
         name_or_model: a key of :data:`RECIPES` or a registry model name (``"fc_siam_diff"``).
         profile: ``"full"`` (the paper's values), ``"real"`` or ``"quick"`` (shrunk, see
-            :data:`PROFILE_BUDGETS`).
+            :data:`PROFILE_BUDGETS`, and :data:`MODEL_BUDGETS` when a model name is given).
         overrides: ``{field: value}`` or ``["field=value", ...]`` applied last (e.g. from
             ``urbankit book --recipe lr=1e-4``).
 
@@ -449,6 +465,11 @@ def get_recipe(name_or_model: str, profile: str = "full", overrides: Mapping[str
         if unexplained:  # a budget may change size and duration freely, anything else needs a reason
             raise ConfigError(f"profile {profile!r} changes {unexplained} of recipe {name!r} without a reason")
         recipe = recipe.replace(**budget, profile=profile, deviations=recipe.deviations + reasons)
+        model_budget = MODEL_BUDGETS.get(profile, {}).get(name_or_model, {}) if name_or_model != name else {}
+        if model_budget:
+            said = tuple(f"{k} = {_show(v)}: {why}" for k, (v, why) in model_budget.items())
+            recipe = recipe.replace(**{k: v for k, (v, _) in model_budget.items()},
+                                    deviations=recipe.deviations + said)
     return apply_overrides(recipe, overrides)
 
 
