@@ -35,6 +35,7 @@ from urbankit.paths import shared_real_dir  # noqa: E402
 #: variant name -> recipe overrides on top of the model's `real` recipe (one run, no flips). The
 #: DS U-Net's `real` recipe had 64 patches of 32 px per step (``p32b64``) when the others were run.
 _P32 = ["patch_size=32", "batch_size=64"]
+_RGBN = ["optical_bands=[B02, B03, B04, B08]"]
 VARIANTS: dict[str, list[str]] = {
     "p32b64": _P32,
     "p64b16": ["patch_size=64", "batch_size=16"],
@@ -59,6 +60,17 @@ VARIANTS: dict[str, list[str]] = {
     "real+rgbn": ["optical_bands=[B02, B03, B04, B08]"],
     "real+b10": ["optical_bands=[B02, B03, B04, B05, B06, B07, B08, B8A, B11, B12]"],
     "real+wd1e-3": ["weight_decay=1e-3"],
+    # one change on top of the four 10 m bands (FC-Siam-conc's `real` recipe since 2026-12-02)
+    "rgbn+lr5e-4": _RGBN + ["lr=5e-4"],
+    "rgbn+gamma": _RGBN + ["augment={flips: true, rot90: true, gamma: true}"],
+    "rgbn+identity25": _RGBN + ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.25}"],
+    "rgbn+wd1e-3": _RGBN + ["weight_decay=1e-3"],
+    "rgbn+identity50": _RGBN + ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.5}"],
+    # one change on top of the best of those (four bands and a quarter of no-change pairs)
+    "rgbn+identity25+swap": _RGBN + ["augment={flips: true, rot90: true, gamma: false, swap_dates: true, "
+                                     "identity_pairs: 0.25}"],
+    "rgbn+identity25+p128b9": _RGBN + ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.25}",
+                                       "patch_size=128", "batch_size=9"],
 }
 ONE_RUN = ["ensemble=1", "test_time_flips=false"]
 DEFAULT_LOG = ROOT / "benchmarks" / "results" / "real_oscd_variants.jsonl"
@@ -125,8 +137,24 @@ def summary_table(records: list[dict], model: str) -> pd.DataFrame:
     return wide.sort_values(["folds", "mean val F1"], ascending=False)
 
 
-def write_table(path: Path, records: list[dict], model: str, note: str) -> None:
-    """The Markdown result: how variants were scored, and their validation F1."""
+def existing_note(path: Path) -> str:
+    """The note of a result file written before (between its header paragraph and its table)."""
+    if not path.exists():
+        return ""
+    note = []
+    for paragraph in path.read_text().split("\n\n")[2:]:   # after the title and the "Model ..." paragraph
+        if paragraph.lstrip().startswith("|"):
+            break
+        note.append(paragraph)
+    return "\n\n".join(note).strip()
+
+
+def write_table(path: Path, records: list[dict], model: str, note: str | None) -> None:
+    """The Markdown result: how variants were scored, and their validation F1.
+
+    ``note=None`` keeps the note of the file written before, so a rerun does not lose it.
+    """
+    note = existing_note(path) if note is None else note
     table = summary_table(records, model)
     val = sorted({(r["fold"], r["val"]) for r in records if r["model"] == model})
     lines = ["# Recipe variants scored on the validation cities only (`benchmarks/real_oscd_variants.py`)", "",
@@ -150,7 +178,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="runs side by side in processes")
     parser.add_argument("--log", default=str(DEFAULT_LOG))
     parser.add_argument("--out", default=None, help="result file (default: see above)")
-    parser.add_argument("--note", default="", help="a line written above the table")
+    parser.add_argument("--note", default=None,
+                        help="a paragraph written above the table (default: keep the file's note)")
     parser.add_argument("--from-log", action="store_true", help="only rewrite the table from the log")
     parser.add_argument("--folds", nargs="+", default=None,
                         help="run only these folds (e.g. fold2, to screen variants on one validation city)")

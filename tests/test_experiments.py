@@ -60,8 +60,22 @@ def test_a_model_budget_changes_only_its_network_in_its_profile_and_says_why():
                   recipes.get_recipe("daudt_fc", profile="real"), recipes.get_recipe("fc_siam_conc", profile="full"),
                   recipes.get_recipe("fc_siam_conc", profile="quick")):
         assert other.optical_bands is None and not any(d.startswith("optical_bands") for d in other.deviations)
-    assert conc.replace(optical_bands=None, deviations=()) == \
-        recipes.get_recipe("fc_siam_diff", profile="real").replace(deviations=())   # nothing else differs
+    assert conc.augment["identity_pairs"] == 0.25 and (conc.patch_size, conc.batch_size) == (128, 9)
+    for field in recipes.MODEL_BUDGETS["real"]["fc_siam_conc"]:
+        assert sum(d.startswith(f"{field} = ") and "FC-Siam-conc only" in d for d in conc.deviations) == 1
+    diff = recipes.get_recipe("fc_siam_diff", profile="real")
+    assert "identity_pairs" not in diff.augment and diff.patch_size == 96
+    unchanged = {field: getattr(diff, field) for field in recipes.MODEL_BUDGETS["real"]["fc_siam_conc"]}
+    assert conc.replace(**unchanged, deviations=()) == diff.replace(deviations=())   # nothing else differs
+    assert "no-change pairs 25%" in conc.describe() and "bands B02/B03/B04/B08" in conc.describe()
+    assert "no-change pairs" not in diff.describe() and "bands" not in diff.describe()
+
+
+def test_a_results_caption_names_the_bands_only_where_they_differ_from_the_paper():
+    paper = recipes.get_recipe("fusion_da", profile="full")
+    assert paper.optical_bands is not None and "bands" not in paper.describe()
+    assert ", bands all," in recipes.get_recipe("fusion_da", overrides=["optical_bands=null"]).describe()
+    assert ", bands B02/B03/B04," in recipes.get_recipe("fc_ef", overrides=["optical_bands=[B02, B03, B04]"]).describe()
     assert recipes.get_recipe("fc_siam_conc", profile="real", overrides=["optical_bands=null"]).optical_bands is None
 
 
