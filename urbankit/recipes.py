@@ -421,7 +421,7 @@ MODEL_BUDGETS: dict[str, dict[str, dict[str, tuple[Any, str]]]] = {
                         "FC-Siam-conc only: a quarter of the samples are no-change pairs (one date twice, "
                         "change label 0), against a decoder that reads change off one date's look; with the "
                         "four bands, mean validation F1 0.245 against 0.224"),
-            "patch_size": (128, "FC-Siam-conc only: 128 px patches, 9 per step (about the pixels of 16 of 96 px), "
+            "patch_size": (128, "FC-Siam-conc only: 128 px patches, 9 per step (the pixels of 16 of 96 px), "
                                 "more context per patch; with the two changes above, mean validation F1 0.255 "
                                 "against 0.245. All three were chosen on validation cities only "
                                 "(benchmarks/results/real_oscd_variants_fc_siam_conc.md)"),
