@@ -36,6 +36,7 @@ from urbankit.paths import shared_real_dir  # noqa: E402
 #: DS U-Net's `real` recipe had 64 patches of 32 px per step (``p32b64``) when the others were run.
 _P32 = ["patch_size=32", "batch_size=64"]
 _RGBN = ["optical_bands=[B02, B03, B04, B08]"]
+_IDENTITY25 = "augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.25}"
 VARIANTS: dict[str, list[str]] = {
     "p32b64": _P32,
     "p64b16": ["patch_size=64", "batch_size=16"],
@@ -53,7 +54,7 @@ VARIANTS: dict[str, list[str]] = {
     "real+swap": ["augment={flips: true, rot90: true, gamma: false, swap_dates: true}"],
     "real+p128b9": ["patch_size=128", "batch_size=9"],  # more context, about the same pixels per step
     # a quarter (half) of the samples become no-change pairs: one date replaces the other, change = 0
-    "real+identity25": ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.25}"],
+    "real+identity25": [_IDENTITY25],
     "real+identity50": ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.5}"],
     # fewer optical bands: the four 10 m bands, or the ten 10/20 m surface bands (no 60 m atmospheric
     # bands B01 aerosol, B09 water vapour, B10 cirrus; the Fusion-DA band list)
@@ -63,14 +64,13 @@ VARIANTS: dict[str, list[str]] = {
     # one change on top of the four 10 m bands (FC-Siam-conc's `real` recipe since 2026-12-02)
     "rgbn+lr5e-4": _RGBN + ["lr=5e-4"],
     "rgbn+gamma": _RGBN + ["augment={flips: true, rot90: true, gamma: true}"],
-    "rgbn+identity25": _RGBN + ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.25}"],
+    "rgbn+identity25": _RGBN + [_IDENTITY25],
     "rgbn+wd1e-3": _RGBN + ["weight_decay=1e-3"],
     "rgbn+identity50": _RGBN + ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.5}"],
     # one change on top of the best of those (four bands and a quarter of no-change pairs)
     "rgbn+identity25+swap": _RGBN + ["augment={flips: true, rot90: true, gamma: false, swap_dates: true, "
                                      "identity_pairs: 0.25}"],
-    "rgbn+identity25+p128b9": _RGBN + ["augment={flips: true, rot90: true, gamma: false, identity_pairs: 0.25}",
-                                       "patch_size=128", "batch_size=9"],
+    "rgbn+identity25+p128b9": _RGBN + [_IDENTITY25, "patch_size=128", "batch_size=9"],
 }
 ONE_RUN = ["ensemble=1", "test_time_flips=false"]
 DEFAULT_LOG = ROOT / "benchmarks" / "results" / "real_oscd_variants.jsonl"

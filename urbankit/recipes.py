@@ -186,7 +186,7 @@ class Recipe:
         bands = ""
         if paper is not None and self.optical_bands != paper.optical_bands:
             bands = f", bands {'/'.join(self.optical_bands) if self.optical_bands else 'all'}"
-        pairs = float(self.augment.get("identity_pairs", 0) or 0)
+        pairs = float(self.augment.get("identity_pairs", 0))
         return (f"recipe '{self.name}' ({self.profile}): {self.optimizer} lr {self.lr:g} wd {self.weight_decay:g}, "
                 f"{steps}, batch {self.batch_size}, {self.sampler} {self.patch_size} px patches, loss {self.loss}"
                 f"{' (' + self.class_weighting + ' class weights)' if self.class_weighting else ''}"
@@ -417,7 +417,7 @@ MODEL_BUDGETS: dict[str, dict[str, dict[str, tuple[Any, str]]]] = {
                               "FC-Siam-conc only: the four 10 m bands (Daudt et al. 2018 trained the networks on "
                               "RGB as well as on all 13 bands). With all 13 it never learned the desert validation "
                               "city abudhabi (best F1 0.11, all-change 0.07); with these four, 0.21"),
-            "augment": ({"flips": True, "rot90": True, "gamma": False, "identity_pairs": 0.25},
+            "augment": ({**RECIPES["daudt_fc"].augment, "identity_pairs": 0.25},
                         "FC-Siam-conc only: a quarter of the samples are no-change pairs (one date twice, "
                         "change label 0), against a decoder that reads change off one date's look; with the "
                         "four bands, mean validation F1 0.245 against 0.224"),
