@@ -6,7 +6,9 @@ run (no ensemble, no test-time flips) per leave-two-cities-out fold of
 (the same number that picks its best epoch). ``run_experiment`` gets no test scenes at all,
 so no test city is read into the scoring. The variant with the best mean validation F1 over
 the folds wins; ``benchmarks/real_oscd.py`` then measures the chosen recipe on the test
-cities, once.
+cities, once. A variant in ``SIMULATED`` also trains on the three unlabelled OSCD cities, which
+no fold uses, with simulated changes pasted in (:func:`simulate_changes`, after the Self-Pair idea
+of Seo et al. 2022, arXiv:2212.10236: the changes come from other places of the same image).
 
     python benchmarks/real_oscd_variants.py --model dsunet --variants base p64b16 orbit
     python benchmarks/real_oscd_variants.py --model dsunet --from-log   # only rewrite the table
@@ -72,6 +74,14 @@ VARIANTS: dict[str, list[str]] = {
                                      "identity_pairs: 0.25}"],
     "rgbn+identity25+p128b9": _RGBN + [_IDENTITY25, "patch_size=128", "batch_size=9"],
 }
+#: variant name -> (overrides, fraction): the overrides as in VARIANTS, plus the three unlabelled
+#: cities (montpellier, norcia, rio; in no fold) as extra training scenes with simulated changes
+#: covering that fraction of each (:func:`simulate_changes`). The overrides are FC-Siam-conc's
+#: `real` recipe since 2026-12-03 (four bands, a quarter of no-change pairs, 128 px patches).
+_ADOPTED = _RGBN + [_IDENTITY25, "patch_size=128", "batch_size=9"]
+SIMULATED: dict[str, tuple[list[str], float]] = {"rgbn+identity25+p128b9+simulated2": (_ADOPTED, 0.02)}
+VARIANTS.update({name: overrides for name, (overrides, _) in SIMULATED.items()})
+UNLABELLED_CITIES = ("montpellier", "norcia", "rio")
 ONE_RUN = ["ensemble=1", "test_time_flips=false"]
 DEFAULT_LOG = ROOT / "benchmarks" / "results" / "real_oscd_variants.jsonl"
 
@@ -88,6 +98,80 @@ def read_fold_scenes(real_root: Path, fold, per_orbit: bool) -> tuple[list, list
         else:
             train.append(oscd.read_city(root, city, s1_root=s1))
     return train, [oscd.read_city(root, city, s1_root=s1) for city in fold.val]
+
+
+def simulate_changes(scene, fraction: float, seed: int, *, min_side: int = 4, max_side: int = 24):
+    """A copy of an unlabelled scene with simulated changes and their change label.
+
+    Axis-aligned rectangles of ``min_side``..``max_side`` px (40-240 m at 10 m) are drawn until they
+    cover ``fraction`` of the scene. Into each, a rectangle of the same size from another place of
+    the same scene is pasted, on one date chosen at random (new content at date 2, or content that
+    was there at date 1 and is gone at date 2), in every time-varying variable (optical, sar). The
+    pasted pixels come from the same acquisition, so the radiometry of a date gives no cue; the
+    label is 1 inside the rectangles and 0 elsewhere. The scene's own real changes stay labelled 0
+    (label noise of the order of OSCD's change fraction, about 2 %).
+
+    Args:
+        scene: a schema scene with ``optical`` (time, band, y, x) and no ``change``.
+        fraction: share of the pixels to cover (0 < fraction < 0.5).
+        seed: seed of the rectangles, their sources and dates.
+        min_side, max_side: rectangle sides in px.
+
+    Returns:
+        A scene of ``optical`` (and ``sar``) with the pastes and a ``change`` (y, x) uint8 label;
+        other variables are dropped; ``attrs["source"]`` says what was done.
+
+    Raises:
+        ValueError: a scene that has a change label, a fraction out of range, or a scene too small.
+    """
+    import numpy as np
+
+    from urbankit.data.schema import validate_scene
+
+    site = scene.attrs.get("site", "?")
+    if "change" in scene:
+        raise ValueError(f"simulate_changes: site {site!r} has a change label; simulate on unlabelled scenes only")
+    if not 0.0 < fraction < 0.5:
+        raise ValueError(f"simulate_changes: fraction must be in (0, 0.5), got {fraction!r}")
+    height, width = scene.sizes["y"], scene.sizes["x"]
+    if min(height, width) < 4 * max_side:
+        raise ValueError(f"simulate_changes: site {site!r} is {height}x{width} px, need at least {4 * max_side} a side")
+    rng = np.random.default_rng(seed)
+    timed = [name for name in ("optical", "sar") if name in scene]
+    arrays = {name: scene[name].values.copy() for name in timed}   # (time, channel, y, x)
+    valid = np.isfinite(arrays["optical"]).all(axis=(0, 1))
+    change = np.zeros((height, width), dtype=np.uint8)
+    while change.mean() < fraction:
+        h, w = rng.integers(min_side, max_side + 1, size=2)
+        y, x = rng.integers(0, height - h), rng.integers(0, width - w)
+        sy, sx = rng.integers(0, height - h), rng.integers(0, width - w)
+        far = abs(int(sy) - int(y)) > 2 * max_side or abs(int(sx) - int(x)) > 2 * max_side
+        if not far or not (valid[y:y + h, x:x + w].all() and valid[sy:sy + h, sx:sx + w].all()):
+            continue
+        date = int(rng.integers(0, 2)) * (scene.sizes["time"] - 1)    # first or last date
+        for values in arrays.values():
+            values[date, :, y:y + h, x:x + w] = values[date, :, sy:sy + h, sx:sx + w]
+        change[y:y + h, x:x + w] = 1
+    out = scene[timed].copy()   # other variables (per-date labels, masks) would no longer fit the pixels
+    for name, values in arrays.items():
+        out[name] = scene[name].copy(data=values)
+    out["change"] = (("y", "x"), change)
+    out.attrs = {**scene.attrs, "source": f"{scene.attrs.get('source', site)}; simulated changes "
+                 f"({fraction:.0%} of the pixels, seed {seed}, benchmarks/real_oscd_variants.py)"}
+    return validate_scene(out)
+
+
+def read_simulated_scenes(real_root: Path, fraction: float, seed: int) -> list:
+    """The unlabelled cities, all optical bands, with simulated changes (:func:`simulate_changes`).
+
+    The shared samples hold no labels for these cities (they are in OSCD's test split); in a copy
+    that has OSCD's test labels, those labels are dropped here, so that the run is the same.
+    """
+    from urbankit.data import oscd
+
+    scenes = [oscd.read_city(real_root / "oscd", city) for city in UNLABELLED_CITIES]
+    return [simulate_changes(scene.drop_vars("change", errors="ignore"), fraction, seed + k)
+            for k, scene in enumerate(scenes)]
 
 
 def folds_of(real_root: Path):
@@ -109,6 +193,8 @@ def run_variant(model: str, variant: str, fold_index: int, seed: int, real_root:
     fold = folds_of(Path(real_root))[fold_index]
     overrides = ONE_RUN + VARIANTS[variant]
     train, val = read_fold_scenes(Path(real_root), fold, per_orbit="sar_orbit=random" in overrides)
+    if variant in SIMULATED:
+        train += read_simulated_scenes(Path(real_root), SIMULATED[variant][1], seed)
     start, cpu = time.perf_counter(), time.process_time()
     run = experiments.run_experiment(model, train, val, [], profile="real", overrides=overrides, seed=seed,
                                      device="cpu")
@@ -133,7 +219,9 @@ def summary_table(records: list[dict], model: str) -> pd.DataFrame:
     folds = [c for c in wide.columns if c != "folds"]
     wide["mean val F1"] = wide[folds].mean(axis=1)
     wide["CPU min/run"] = frame.groupby("variant")["cpu_min"].mean()
-    wide["overrides"] = [" ".join(VARIANTS[v]) for v in wide.index]
+    wide["overrides"] = [" ".join(VARIANTS[v]) + (f" + simulated changes on {SIMULATED[v][1]:.0%} of "
+                                                  + ", ".join(UNLABELLED_CITIES) if v in SIMULATED else "")
+                         for v in wide.index]
     return wide.sort_values(["folds", "mean val F1"], ascending=False)
 
 
