@@ -75,6 +75,10 @@ def test_simulated_changes_refuse_a_labelled_or_too_small_scene_and_a_bad_fracti
         variants.simulate_changes(_unlabelled_site(size=64), 0.02, seed=0)
     with pytest.raises(ValueError, match=r"fraction must be in \(0, 0.5\), got 0.6"):
         variants.simulate_changes(_unlabelled_site(), 0.6, seed=0)
+    cloudy = _unlabelled_site()
+    cloudy["optical"][:, :, :, 3:] = float("nan")     # a 3 px strip of data: too narrow for a 4 px paste
+    with pytest.raises(ValueError, match="'unlabelled-01': 0.0% of the pixels after 100000 tries"):
+        variants.simulate_changes(cloudy, 0.02, seed=0)
 
 
 def test_a_simulated_variant_names_its_extra_scenes_in_the_table(variants):
