@@ -231,7 +231,7 @@ def summary_table(records: list[dict], model: str) -> pd.DataFrame:
     folds = [c for c in wide.columns if c != "folds"]
     wide["mean val F1"] = wide[folds].mean(axis=1)
     wide["CPU min/run"] = frame.groupby("variant")["cpu_min"].mean()
-    wide["overrides"] = [" ".join(VARIANTS[v]) + (f" + simulated changes on {SIMULATED[v][1]:.0%} of "
+    wide["overrides"] = [" ".join(VARIANTS[v]) + (f" + simulated changes on {SIMULATED[v][1]:.0%} of the pixels of "
                                                   + ", ".join(UNLABELLED_CITIES) if v in SIMULATED else "")
                          for v in wide.index]
     return wide.sort_values(["folds", "mean val F1"], ascending=False)

@@ -55,7 +55,7 @@ def test_simulated_changes_paste_other_places_of_one_date_and_label_only_those(v
         differs = (before != after).any(axis=1)                      # (time, y, x)
         assert not differs[:, ~change].any(), f"{name} changed outside the simulated changes"
         assert differs.any(axis=0)[change].mean() > 0.99, f"{name} was not pasted into the changes"
-    # each paste is on one date: where only one rectangle lies, the other date is untouched
+    # each paste is on one date: few labelled pixels (where rectangles overlap) changed on both dates
     one_date = (scene["optical"].values != out["optical"].values).any(axis=1)[:, change]
     assert one_date.all(axis=0).mean() < 0.2
     assert "simulated changes (5% of the pixels, seed 3" in out.attrs["source"]
@@ -84,5 +84,5 @@ def test_simulated_changes_refuse_a_labelled_or_too_small_scene_and_a_bad_fracti
 def test_a_simulated_variant_names_its_extra_scenes_in_the_table(variants):
     name = "rgbn+identity25+p128b9+simulated2"
     table = variants.summary_table([_record(name, "fold0", 0.3)], "fc_siam_conc")
-    assert table.loc[name, "overrides"].endswith("+ simulated changes on 2% of montpellier, norcia, rio")
+    assert table.loc[name, "overrides"].endswith("+ simulated changes on 2% of the pixels of montpellier, norcia, rio")
     assert variants.VARIANTS[name] == variants.VARIANTS["rgbn+identity25+p128b9"]
